@@ -1,0 +1,144 @@
+"""Input checks shared by every entry point.
+
+Every check raises :class:`ValueError` (or :class:`TypeError` for a wrong type) whose message
+names the argument, what was expected, what was received and, where known, the fix. Checks run
+before any state is touched, so a rejected batch loses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def as_tensor(value: Any, name: str, device: torch.device | None = None) -> torch.Tensor:
+    """Turn a tensor, numpy array or nested list into a tensor without copying when possible."""
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    elif isinstance(value, np.ndarray | np.memmap | list | tuple):
+        try:
+            tensor = torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name}: expected a numeric tensor or array, received {type(value).__name__} "
+                f"that cannot be converted ({exc})"
+            ) from exc
+    else:
+        raise TypeError(
+            f"{name}: expected a torch.Tensor or numpy array, received {type(value).__name__}"
+        )
+    if device is not None and tensor.device != device:
+        tensor = tensor.to(device)
+    return tensor
+
+
+def check_features(
+    features: Any,
+    name: str = "features",
+    dim: int | None = None,
+    device: torch.device | None = None,
+    min_rows: int = 1,
+    check_finite: bool = True,
+) -> torch.Tensor:
+    """Validate a 2-D floating feature matrix (N x D) and return it as a tensor.
+
+    Integer inputs are accepted and converted to float32; half and bfloat16 stay as they are
+    (callers accumulate them in higher precision).
+    """
+    x = as_tensor(features, name, device)
+    if x.dim() != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array of shape (N, D), received shape {tuple(x.shape)}; "
+            "flatten the spatial/token dimensions or pool them first (e.g. x.flatten(1))"
+        )
+    if x.dtype not in _FLOAT_DTYPES:
+        if x.dtype.is_complex or x.dtype == torch.bool:
+            raise TypeError(
+                f"{name}: expected a real floating dtype, received {x.dtype}; convert with .float()"
+            )
+        x = x.to(torch.float32)
+    if dim is not None and x.shape[1] != dim:
+        raise ValueError(
+            f"{name}: expected {dim} columns (the dim given at construction), "
+            f"received shape {tuple(x.shape)}"
+        )
+    if x.shape[0] < min_rows:
+        raise ValueError(f"{name}: expected at least {min_rows} row(s), received {x.shape[0]}")
+    if check_finite and x.numel() > 0:
+        bad = ~torch.isfinite(x).all(dim=1)
+        if bool(bad.any()):
+            raise_nonfinite_rows(name, bad)
+    return x
+
+
+def raise_nonfinite_rows(name: str, bad_rows: torch.Tensor) -> None:
+    """Raise the standard error for rows holding NaN or Inf (``bad_rows`` is a bool mask)."""
+    idx = torch.nonzero(bad_rows).flatten().tolist()
+    shown = ", ".join(str(i) for i in idx[:10]) + (", ..." if len(idx) > 10 else "")
+    raise ValueError(
+        f"{name}: expected finite values, received NaN or Inf in {len(idx)} row(s) "
+        f"(indices {shown}); drop or repair these rows before calling (nothing was accumulated)"
+    )
+
+
+def check_labels(
+    labels: Any,
+    n_rows: int,
+    num_classes: int | None = None,
+    name: str = "labels",
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Validate integer class labels of length ``n_rows`` in ``[0, num_classes)``."""
+    y = as_tensor(labels, name, device)
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dim() != 1:
+        raise ValueError(
+            f"{name}: expected a 1-D array of N integer class indices, received shape "
+            f"{tuple(y.shape)}; for one-hot labels pass labels.argmax(1)"
+        )
+    if y.dtype.is_floating_point:
+        if y.numel() and not bool(torch.isfinite(y).all()):
+            raise ValueError(f"{name}: expected integer class indices, received NaN or Inf")
+        if y.numel() and not bool((y == y.round()).all()):
+            raise ValueError(
+                f"{name}: expected integer class indices, received non-integer floats "
+                f"(dtype {y.dtype}); pass class indices, e.g. labels.long()"
+            )
+        y = y.long()
+    elif y.dtype == torch.bool or y.dtype.is_complex:
+        raise TypeError(f"{name}: expected integer class indices, received dtype {y.dtype}")
+    else:
+        y = y.long()
+    if y.shape[0] != n_rows:
+        raise ValueError(
+            f"{name}: expected one label per feature row ({n_rows}), received {y.shape[0]}"
+        )
+    if y.numel():
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0:
+            raise ValueError(
+                f"{name}: expected class indices >= 0, received {lo}; "
+                "map labels to 0..K-1 first (e.g. np.unique(labels, return_inverse=True))"
+            )
+        if num_classes is not None and hi >= num_classes:
+            raise ValueError(
+                f"{name}: expected class indices < num_classes={num_classes}, received {hi}; "
+                "raise num_classes or remap the labels"
+            )
+    return y
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
+        raise ValueError(f"{name}: expected a positive integer, received {value!r}")
+    return int(value)
+
+
+def accumulation_dtype(x: torch.Tensor) -> torch.dtype:
+    """float64 inputs are accumulated in float64; everything narrower in float32 then float64."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32

@@ -1,0 +1,191 @@
+"""Neural-collapse metrics NC1-NC5 (Papyan, Han & Donoho 2020 and successors).
+
+Definitions follow ``METRICS.md`` (first table). Everything is computed in float64 from the
+sufficient statistics of :class:`collapsekit.ClassStats`; the in-memory entry point
+:func:`neural_collapse` streams the array through the same statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+
+from collapsekit._validation import check_features, check_labels
+from collapsekit.functional.class_pair_geometry import class_pair_sums, tile_rows_for_budget
+
+NC_KEYS = (
+    "nc1",
+    "nc1_quotient",
+    "cdnv",
+    "equinorm",
+    "equiangularity",
+    "max_angle",
+    "etf_error",
+    "hyperspherical_log_mean",
+    "hyperspherical_log_var",
+    "self_duality",
+    "ncc_agreement",
+    "ood_orthogonality",
+)
+
+
+def between_class_eigen(
+    centred_means: torch.Tensor, rtol: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of Sigma_B = M~^T M~ / K kept by its pseudo-inverse.
+
+    Keeps at most the top K-1 eigenvalues and drops those below ``rtol * largest`` (default
+    ``max(K, D) * eps``). Uses the thin SVD of M~ when K <= D and the D x D eigendecomposition
+    otherwise, so K = 50,000 classes cost one D x D problem. Returns (eigenvalues descending,
+    eigenvectors as rows).
+    """
+    k, d = centred_means.shape
+    if k <= d:
+        _, s, vh = torch.linalg.svd(centred_means, full_matrices=False)
+        lam, vecs = s.square() / k, vh
+    else:
+        lam, v = torch.linalg.eigh(centred_means.T @ centred_means / k)
+        lam, vecs = lam.flip(0), v.flip(1).T
+    if rtol is None:
+        rtol = max(k, d) * torch.finfo(torch.float64).eps
+    top = float(lam[0]) if lam.numel() else 0.0
+    keep = (lam > rtol * top) & (torch.arange(lam.numel(), device=lam.device) < k - 1)
+    return lam[keep], vecs[keep]
+
+
+def neural_collapse_from_moments(
+    means: torch.Tensor,
+    counts: torch.Tensor,
+    within_scatter: torch.Tensor,
+    class_sq_deviation: torch.Tensor,
+    global_mean: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    ood_mean: torch.Tensor | None = None,
+    rtol: float | None = None,
+    tile_bytes: int = 256 * 2**20,
+    tile_rows: int | None = None,
+) -> dict[str, float]:
+    """NC metrics from class moments (all float64, non-empty classes only).
+
+    Args:
+        means: (K, D) class means; counts: (K,) rows per class.
+        within_scatter: (D, D) ``sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T``.
+        class_sq_deviation: (K,) ``sum_{i in c} ||h_i - mu_c||^2``.
+        global_mean: (D,) mu_G.
+        weights: optional (K, D) classifier rows of the same classes (adds ``self_duality``).
+        ood_mean: optional (D,) mean of out-of-distribution rows (adds ``ood_orthogonality``).
+        tile_rows: force the pairwise tile edge (default: from ``tile_bytes``).
+    """
+    k = means.shape[0]
+    if k < 2:
+        raise ValueError(f"labels: expected at least 2 non-empty classes, received {k}")
+    n = counts.double()
+    total = float(n.sum())
+    m = means.double() - global_mean.double()
+    sigma_w = within_scatter.double() / total
+    lam, vecs = between_class_eigen(m, rtol)
+    projected = ((vecs @ sigma_w) * vecs).sum(1)
+    nc1 = float((projected / lam).sum()) / k
+    tr_b = float(m.square().sum()) / k
+    nc1_quotient = float(torch.trace(sigma_w)) / tr_b if tr_b > 0 else math.inf
+    norms = m.square().sum(1).sqrt()
+    mean_norm = float(norms.mean())
+    equinorm = float(norms.std()) / mean_norm if mean_norm > 0 else math.nan
+    gram_fro = float(torch.linalg.matrix_norm(m.T @ m))
+    rows = tile_rows or tile_rows_for_budget(tile_bytes, k)
+    pair = class_pair_sums(m, class_sq_deviation.double() / n, gram_fro, rows)
+    p = pair.pairs
+    mean_dev = pair.cos_dev_sum / p
+    equiangularity = (
+        math.sqrt(max(pair.cos_dev_sq_sum - p * mean_dev**2, 0.0) / (p - 1)) if p > 1 else math.nan
+    )
+    log_mean_dev = pair.log_dev_sum / p
+    out: dict[str, float] = {
+        "nc1": nc1,
+        "nc1_quotient": nc1_quotient,
+        "cdnv": pair.cdnv_sum / p,
+        "equinorm": equinorm,
+        "equiangularity": equiangularity,
+        "max_angle": pair.cos_abs_dev_sum / p,
+        "etf_error": math.sqrt(max(pair.etf_sq_sum, 0.0)),
+        "hyperspherical_log_mean": pair.log_etf_value + log_mean_dev,
+        "hyperspherical_log_var": max(pair.log_dev_sq_sum / p - log_mean_dev**2, 0.0),
+    }
+    if weights is not None:
+        w = weights.double()
+        wn, mn = torch.linalg.norm(w), torch.linalg.norm(m)
+        out["self_duality"] = float(torch.linalg.norm(w / wn - m / mn))
+    if ood_mean is not None:
+        v = ood_mean.double() - global_mean.double()
+        cos = (m @ v) / (norms * torch.linalg.norm(v)).clamp_min(torch.finfo(torch.float64).tiny)
+        out["ood_orthogonality"] = float(cos.abs().mean())
+    return out
+
+
+def neural_collapse(
+    features: Any,
+    labels: Any,
+    weights: Any = None,
+    bias: Any = None,
+    ood_features: Any = None,
+    num_classes: int | None = None,
+    global_mean: Literal["class", "sample"] = "class",
+    rtol: float | None = None,
+) -> dict[str, float]:
+    """Neural-collapse metrics of in-memory features (N x D) with labels (N,).
+
+    * ``nc1`` = Tr(Sigma_W Sigma_B^+)/K: within-class variability relative to the class-mean
+      spread; healthy training drives it towards 0 (terminal phase ~1e-2 or lower); values of
+      order 1 or more mean classes overlap.
+    * ``nc1_quotient`` = Tr(Sigma_W)/Tr(Sigma_B); ``cdnv`` = mean over class pairs of
+      (var_c + var_c') / (2 ||mu_c - mu_c'||^2) (Galanti et al. 2021): 0 when collapsed.
+    * NC2: ``equinorm`` (std/mean of ||mu_c - mu_G||), ``equiangularity`` (std of pairwise
+      cosines), ``max_angle`` (mean |cos + 1/(K-1)|), ``etf_error`` (distance of the normalised
+      Gram to the simplex ETF): all 0 for a simplex ETF; ``hyperspherical_log_mean`` and
+      ``hyperspherical_log_var`` (GNC2, Liu et al. 2023): the log-energy of unit class means,
+      lowest (and variance 0) for a uniform spread.
+    * ``self_duality`` (NC3, needs ``weights`` K x D): ||W/||W|| - M~/||M~|| ||, 0 when the
+      classifier aligns with the class means.
+    * ``ncc_agreement`` (NC4, needs ``weights``): fraction of rows where the classifier agrees
+      with the nearest class mean; tends to 1.
+    * ``ood_orthogonality`` (NC5, needs ``ood_features``): mean |cos| between centred class
+      means and the centred OoD mean; near 0 when OoD features are orthogonal.
+
+    Keys whose inputs are missing are left out. Empty classes are dropped. Raises ValueError
+    with fewer than two non-empty classes.
+
+    Reference: Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase of
+    deep learning training", PNAS 2020.
+
+    Example (a perfect simplex ETF, no within-class spread):
+        >>> import torch
+        >>> from collapsekit.functional import neural_collapse
+        >>> k = 4
+        >>> etf = torch.eye(k) - 1.0 / k
+        >>> x = etf.repeat_interleave(5, 0) + 1e-6 * torch.randn(20, k)
+        >>> y = torch.arange(k).repeat_interleave(5)
+        >>> nc = neural_collapse(x, y, weights=etf)
+        >>> nc["nc1"] < 1e-9, round(nc["etf_error"], 6), round(nc["self_duality"], 6)
+        (True, 0.0, 0.0)
+        >>> nc["ncc_agreement"]
+        1.0
+    """
+    from collapsekit.stats.class_stats import ClassStats
+
+    x = check_features(features, "features")
+    y = check_labels(labels, x.shape[0], num_classes, "labels", x.device)
+    k = num_classes if num_classes is not None else int(y.max()) + 1
+    stats = ClassStats(k, x.shape[1], device=x.device, global_mean=global_mean, rtol=rtol)
+    stats.update(x, y)
+    ood_mean = None
+    if ood_features is not None:
+        ood = check_features(ood_features, "ood_features", x.shape[1], x.device)
+        ood_mean = ood.double().mean(0)
+    agreement = None
+    if weights is not None:
+        counter = stats.ncc_counter(weights, bias)
+        counter.update(x)
+        agreement = counter.compute()
+    return stats.neural_collapse(weights=weights, ood_mean=ood_mean, ncc_agreement=agreement)

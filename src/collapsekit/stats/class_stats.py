@@ -1,0 +1,452 @@
+"""Streaming sufficient statistics of labelled features, in one pass.
+
+The state is exact to float64 whatever the input dtype and offset: every row is stored relative
+to a per-class *shift* ``s_c`` (the mean of the class's first batch, rounded to float32), so the
+residuals ``e_i = h_i - s_{y_i}`` are small and a float32 GEMM on them loses nothing that
+matters. The state holds, per class ``c``, the count ``n_c``, the residual sum
+``r_c = sum_i e_i`` and the residual square sum ``q_c = sum_i ||e_i||^2``, and, pooled over
+classes, the residual scatter ``S = sum_i e_i e_i^T`` (one D x D GEMM per batch). From these:
+
+* class means ``mu_c = s_c + r_c / n_c``;
+* within-class scatter ``sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T = S - sum_c r_c r_c^T / n_c``
+  (the correction is small because ``s_c`` is close to ``mu_c``: no catastrophic cancellation,
+  even at 1e4 offset with 1e-2 noise or deep in the terminal phase where Sigma_B >> Sigma_W);
+* per-class squared deviation ``sum_{i in c} ||h_i - mu_c||^2 = q_c - ||r_c||^2 / n_c``.
+
+Changing the shifts is exact algebra (``_reshift``), which is what makes ``merge`` and
+``all_reduce`` exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+from collapsekit._validation import (
+    accumulation_dtype,
+    as_tensor,
+    check_features,
+    check_labels,
+    check_positive_int,
+    raise_nonfinite_rows,
+)
+
+if TYPE_CHECKING:
+    from collapsekit.stats.ncc_agreement import NCCAgreement
+
+GlobalMean = Literal["class", "sample"]
+_STATE_VERSION = 1
+
+
+@contextlib.contextmanager
+def full_precision_matmul(device: torch.device) -> Iterator[None]:
+    """Disable TF32 for float32 GEMMs on CUDA while accumulating (TF32 keeps 10 mantissa bits)."""
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+class ClassStats:
+    """One-pass, mergeable, checkpointable class statistics for neural-collapse metrics.
+
+    Args:
+        num_classes: number of label values K; labels must lie in ``[0, K)``. Classes that never
+            receive a row are left out of every statistic.
+        dim: feature width D.
+        device: where the state lives; ``None`` adopts the device of the first batch.
+        global_mean: ``"class"`` (default, Papyan et al. 2020): ``mu_G`` is the mean of the class
+            means; ``"sample"``: the sample mean of all rows.
+        chunk_size: rows per float32 GEMM; each chunk's scatter is added to the float64 state.
+        rtol: eigenvalues of Sigma_B below ``rtol * largest`` are dropped from its
+            pseudo-inverse (default ``max(K, D) * eps(float64)``).
+        tile_bytes: memory budget of the tiled pairwise class statistics.
+
+    Cost per batch: one ``D x D`` GEMM over the residuals plus O(N D) elementwise work;
+    memory: ``K x D`` (float32 shifts, float64 residual sums) plus ``D x D`` float64.
+
+    Example:
+        >>> import torch
+        >>> from collapsekit import ClassStats
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(600, 8, generator=g); y = torch.arange(600) % 3
+        >>> x += 10 * torch.eye(8)[y]                       # well-separated classes
+        >>> stats = ClassStats(num_classes=3, dim=8)
+        >>> for xb, yb in zip(x.split(128), y.split(128)):
+        ...     stats.update(xb, yb)
+        >>> nc = stats.neural_collapse()
+        >>> nc["nc1"] < 0.1, round(nc["etf_error"], 2)
+        (True, 0.0)
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        dim: int,
+        device: torch.device | str | None = None,
+        global_mean: GlobalMean = "class",
+        chunk_size: int = 4096,
+        rtol: float | None = None,
+        tile_bytes: int = 256 * 2**20,
+    ) -> None:
+        self.num_classes = check_positive_int(num_classes, "num_classes")
+        self.dim = check_positive_int(dim, "dim")
+        self.chunk_size = check_positive_int(chunk_size, "chunk_size")
+        self.tile_bytes = check_positive_int(tile_bytes, "tile_bytes")
+        if global_mean not in ("class", "sample"):
+            raise ValueError(f"global_mean: expected 'class' or 'sample', received {global_mean!r}")
+        self.global_mean: GlobalMean = global_mean
+        self.rtol = rtol
+        self._device_fixed = device is not None
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        k, d = self.num_classes, self.dim
+        self.counts = torch.zeros(k, dtype=torch.int64, device=dev)
+        self.shift = torch.zeros(k, d, dtype=torch.float32, device=dev)
+        self.resid_sum = torch.zeros(k, d, dtype=torch.float64, device=dev)
+        self.resid_sq = torch.zeros(k, dtype=torch.float64, device=dev)
+        self.scatter = torch.zeros(d, d, dtype=torch.float64, device=dev)
+
+    # ------------------------------------------------------------------ state handling
+    @property
+    def device(self) -> torch.device:
+        return self.counts.device
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.counts.sum())
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        return {
+            "counts": self.counts,
+            "shift": self.shift,
+            "resid_sum": self.resid_sum,
+            "resid_sq": self.resid_sq,
+            "scatter": self.scatter,
+        }
+
+    def to(self, device: torch.device | str) -> ClassStats:
+        """Move the state to ``device`` (in place) and return ``self``."""
+        for name, t in self._tensors().items():
+            setattr(self, name, t.to(device))
+        self._device_fixed = True
+        return self
+
+    def reset(self) -> None:
+        """Forget every row seen so far (keeps device and options)."""
+        for t in self._tensors().values():
+            t.zero_()
+
+    def _adopt_device(self, x: Any) -> None:
+        if not self._device_fixed and isinstance(x, torch.Tensor):
+            if x.device != self.device and self.num_samples == 0:
+                self.to(x.device)
+            self._device_fixed = True
+
+    # ------------------------------------------------------------------ accumulation
+    def update(self, features: Any, labels: Any) -> None:
+        """Add a batch of rows ``features`` (N x D, any float dtype) with ``labels`` (N,).
+
+        Raises ``ValueError`` (state untouched) on wrong shapes, labels out of range, or rows with
+        NaN/Inf. Inputs on another device are moved to the state's device.
+        """
+        self._adopt_device(features)
+        x = check_features(features, "features", self.dim, self.device, 0, check_finite=False)
+        y = check_labels(labels, x.shape[0], self.num_classes, "labels", self.device)
+        if x.shape[0] == 0:
+            return
+        cdt = accumulation_dtype(x)
+        x = x.to(cdt)
+        batch_counts = torch.bincount(y, minlength=self.num_classes)
+        new = (batch_counts > 0) & (self.counts == 0)
+        new_ids = torch.nonzero(new).flatten()
+        row_shift = self.shift.index_select(0, y)
+        new_shift = None
+        if new_ids.numel():
+            # shift of a class seen for the first time: its mean in this batch
+            compact = torch.full((self.num_classes,), -1, dtype=torch.long, device=self.device)
+            compact[new_ids] = torch.arange(new_ids.numel(), device=self.device)
+            rows = compact[y] >= 0
+            sums = torch.zeros(new_ids.numel(), self.dim, dtype=torch.float64, device=self.device)
+            sums.index_add_(0, compact[y[rows]], x[rows].double())
+            new_shift = (sums / batch_counts[new_ids, None].double()).float()
+            row_shift[rows] = new_shift[compact[y[rows]]]
+        resid = row_shift.to(cdt) if cdt != row_shift.dtype else row_shift
+        torch.sub(x, resid, out=resid)
+        row_sq = torch.linalg.vector_norm(resid, dim=1).square()
+        finite = torch.isfinite(row_sq)
+        if not bool(finite.all()):
+            # a NaN row also spoils the new-class shift of its class: name the rows themselves
+            bad_rows = ~torch.isfinite(x).all(dim=1)
+            if not bool(bad_rows.any()):
+                raise ValueError(
+                    "features: expected values whose squares fit in float32, received rows that "
+                    "overflow; rescale the features or pass float64"
+                )
+            raise_nonfinite_rows("features", bad_rows)
+        # validated: commit (nothing above touched the state)
+        if new_shift is not None:
+            self.shift[new_ids] = new_shift
+        self.counts += batch_counts
+        # residual sums: per-batch partial sums in the compute dtype (a batch-class holds few
+        # rows, so float32 rounding there is ~1e-7 of one residual), accumulated in float64
+        if self.num_classes <= x.shape[0]:
+            partial = torch.zeros(self.num_classes, self.dim, dtype=cdt, device=self.device)
+            partial.index_add_(0, y, resid)
+            self.resid_sum += partial
+        else:
+            present, inverse = torch.unique(y, return_inverse=True)
+            partial = torch.zeros(present.numel(), self.dim, dtype=cdt, device=self.device)
+            partial.index_add_(0, inverse, resid)
+            self.resid_sum.index_add_(0, present, partial.double())
+        self.resid_sq.index_add_(0, y, row_sq.double())
+        with full_precision_matmul(self.device):
+            for chunk in resid.split(self.chunk_size):
+                self.scatter += chunk.T @ chunk
+
+    # ------------------------------------------------------------------ exact re-expression
+    def _reshift(self, new_shift: torch.Tensor) -> None:
+        """Express the state relative to ``new_shift`` (K x D float32), exactly."""
+        delta = self.shift.double() - new_shift.double()  # e_new = e_old + delta
+        delta[self.counts == 0] = 0.0
+        n = self.counts.double()
+        r = self.resid_sum
+        cross = r.T @ delta
+        self.scatter += cross + cross.T + (delta * n[:, None]).T @ delta
+        self.resid_sq += 2.0 * (delta * r).sum(1) + n * delta.square().sum(1)
+        self.resid_sum = r + n[:, None] * delta
+        self.shift = new_shift.to(torch.float32).clone()
+
+    def _check_compatible(self, other: ClassStats) -> None:
+        if not isinstance(other, ClassStats):
+            raise TypeError(f"other: expected a ClassStats, received {type(other).__name__}")
+        if (other.num_classes, other.dim) != (self.num_classes, self.dim):
+            raise ValueError(
+                "other: expected ClassStats with the same (num_classes, dim) = "
+                f"{(self.num_classes, self.dim)}, received {(other.num_classes, other.dim)}"
+            )
+
+    def copy(self) -> ClassStats:
+        """An independent copy of this state."""
+        out = ClassStats(
+            self.num_classes,
+            self.dim,
+            self.device,
+            self.global_mean,
+            self.chunk_size,
+            self.rtol,
+            self.tile_bytes,
+        )
+        out.load_state_dict(self.state_dict())
+        return out
+
+    def merge(self, other: ClassStats) -> ClassStats:
+        """Add the rows accumulated by ``other`` (unchanged) into ``self``; returns ``self``.
+
+        The result equals one pass over both sets of rows (exactly, up to float64 rounding).
+        """
+        self._check_compatible(other)
+        theirs = other.copy().to(self.device)
+        target = torch.where((self.counts > 0)[:, None], self.shift, theirs.shift)
+        theirs._reshift(target)
+        self.shift = target
+        self.counts += theirs.counts
+        self.resid_sum += theirs.resid_sum
+        self.resid_sq += theirs.resid_sq
+        self.scatter += theirs.scatter
+        return self
+
+    def all_reduce(self, group: Any = None) -> ClassStats:
+        """Sum the state over every process of ``torch.distributed`` (in place); returns ``self``.
+
+        Call once, after the last local ``update``: afterwards every rank holds the statistics of
+        all rows. Shifts differ between ranks, so each rank first re-expresses its state relative
+        to the global class means (exact), then one packed SUM all-reduce combines them. A no-op
+        when torch.distributed is not initialised.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        counts = self.counts.clone()
+        dist.all_reduce(counts, group=group)
+        absolute = self.resid_sum + self.counts.double()[:, None] * self.shift.double()
+        dist.all_reduce(absolute, group=group)
+        seen = counts > 0
+        global_mean = torch.zeros_like(self.shift)
+        global_mean[seen] = (absolute[seen] / counts[seen, None].double()).float()
+        self._reshift(global_mean)
+        k, d = self.num_classes, self.dim
+        packed = torch.cat([self.resid_sum.flatten(), self.resid_sq, self.scatter.flatten()])
+        dist.all_reduce(packed, group=group)
+        self.resid_sum = packed[: k * d].view(k, d).clone()
+        self.resid_sq = packed[k * d : k * d + k].clone()
+        self.scatter = packed[k * d + k :].view(d, d).clone()
+        self.counts = counts
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: tensors (cloned) and the options."""
+        state: dict[str, Any] = {k: v.detach().clone() for k, v in self._tensors().items()}
+        state.update(
+            version=_STATE_VERSION,
+            num_classes=self.num_classes,
+            dim=self.dim,
+            global_mean=self.global_mean,
+        )
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state written by :meth:`state_dict` (exact round trip)."""
+        missing = {"counts", "shift", "resid_sum", "resid_sq", "scatter"} - set(state)
+        if missing:
+            raise ValueError(
+                f"state: expected a ClassStats.state_dict(), missing keys {sorted(missing)}"
+            )
+        if (state.get("num_classes"), state.get("dim")) != (self.num_classes, self.dim):
+            raise ValueError(
+                f"state: expected num_classes={self.num_classes}, dim={self.dim}, received "
+                f"num_classes={state.get('num_classes')}, dim={state.get('dim')}"
+            )
+        for name, ref in self._tensors().items():
+            t = as_tensor(state[name], f"state[{name!r}]")
+            if t.shape != ref.shape:
+                raise ValueError(
+                    f"state[{name!r}]: expected shape {tuple(ref.shape)}, received {tuple(t.shape)}"
+                )
+            setattr(self, name, t.to(device=self.device, dtype=ref.dtype).clone())
+        self.global_mean = state.get("global_mean", self.global_mean)
+
+    # ------------------------------------------------------------------ derived moments
+    def _require_classes(self, minimum: int = 2) -> torch.Tensor:
+        present = torch.nonzero(self.counts > 0).flatten()
+        if present.numel() < minimum:
+            raise ValueError(
+                f"labels: expected rows from at least {minimum} classes, received "
+                f"{present.numel()} non-empty class(es) over {self.num_samples} row(s); "
+                "class-separation statistics need two or more classes"
+            )
+        return present
+
+    def present_classes(self) -> torch.Tensor:
+        """Indices of the classes that received at least one row."""
+        return torch.nonzero(self.counts > 0).flatten()
+
+    def class_means(self) -> torch.Tensor:
+        """Float64 means of the non-empty classes (rows ordered as :meth:`present_classes`)."""
+        p = self.present_classes()
+        n = self.counts[p].double()[:, None]
+        return self.shift[p].double() + self.resid_sum[p] / n
+
+    def global_mean_vector(self) -> torch.Tensor:
+        """mu_G: mean of class means (``global_mean='class'``) or the sample mean."""
+        means = self.class_means()
+        if means.shape[0] == 0:
+            raise ValueError("labels: no rows have been accumulated yet; call update() first")
+        if self.global_mean == "class":
+            return means.mean(0)
+        n = self.counts[self.present_classes()].double()
+        return (n[:, None] * means).sum(0) / n.sum()
+
+    def within_scatter(self) -> torch.Tensor:
+        """sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T in float64 (D x D)."""
+        p = self.present_classes()
+        r = self.resid_sum[p]
+        return self.scatter - (r / self.counts[p].double()[:, None]).T @ r
+
+    def within_cov(self) -> torch.Tensor:
+        """Sigma_W = within_scatter / N."""
+        return self.within_scatter() / max(self.num_samples, 1)
+
+    def between_cov(self, weighting: Literal["class", "sample"] = "class") -> torch.Tensor:
+        """Sigma_B = M~^T M~ / K (``weighting='class'``, the contract) or
+        sum_c (n_c/N)(mu_c - mu)(mu_c - mu)^T with the sample mean (``'sample'``)."""
+        means = self.class_means()
+        if weighting == "class":
+            centred = means - self.global_mean_vector()
+            return centred.T @ centred / means.shape[0]
+        n = self.counts[self.present_classes()].double()
+        centred = means - (n[:, None] * means).sum(0) / n.sum()
+        return (centred * (n / n.sum())[:, None]).T @ centred
+
+    def total_cov(self) -> torch.Tensor:
+        """Sigma_T = (1/N) sum_i (h_i - mean)(h_i - mean)^T = Sigma_W + Sigma_B('sample')."""
+        return self.within_cov() + self.between_cov("sample")
+
+    def class_sq_deviation(self) -> torch.Tensor:
+        """sum_{i in c} ||h_i - mu_c||^2 for each non-empty class (float64)."""
+        p = self.present_classes()
+        r = self.resid_sum[p]
+        out = self.resid_sq[p] - r.square().sum(1) / self.counts[p].double()
+        return out.clamp_min(0.0)
+
+    def class_variances(self) -> torch.Tensor:
+        """var_c = (1/n_c) sum_{i in c} ||h_i - mu_c||^2 (Galanti et al. 2021)."""
+        return self.class_sq_deviation() / self.counts[self.present_classes()].double()
+
+    # ------------------------------------------------------------------ metrics
+    def neural_collapse(
+        self,
+        weights: Any = None,
+        ood_mean: Any = None,
+        ncc_agreement: float | None = None,
+    ) -> dict[str, float]:
+        """The neural-collapse metrics of ``../shared/METRICS.md`` from the streamed state.
+
+        ``weights`` (num_classes x D) adds ``self_duality``; ``ood_mean`` (D,) adds
+        ``ood_orthogonality``; ``ncc_agreement`` is passed through from a second pass
+        (:meth:`ncc_counter`). Keys whose inputs are missing are left out.
+        """
+        from collapsekit.functional.neural_collapse import neural_collapse_from_moments
+
+        present = self._require_classes(2)
+        w = None
+        if weights is not None:
+            w = check_features(weights, "weights", self.dim, self.device)
+            if w.shape[0] != self.num_classes:
+                raise ValueError(
+                    f"weights: expected one row per class ({self.num_classes} x {self.dim}), "
+                    f"received shape {tuple(w.shape)}"
+                )
+            w = w[present]
+        ood = None
+        if ood_mean is not None:
+            ood = as_tensor(ood_mean, "ood_mean", self.device).double().flatten()
+            if ood.numel() != self.dim:
+                raise ValueError(
+                    f"ood_mean: expected a vector of length {self.dim}, received {ood.numel()}"
+                )
+        out = neural_collapse_from_moments(
+            means=self.class_means(),
+            counts=self.counts[present],
+            within_scatter=self.within_scatter(),
+            class_sq_deviation=self.class_sq_deviation(),
+            global_mean=self.global_mean_vector(),
+            weights=w,
+            ood_mean=ood,
+            rtol=self.rtol,
+            tile_bytes=self.tile_bytes,
+        )
+        if ncc_agreement is not None:
+            out["ncc_agreement"] = float(ncc_agreement)
+        return out
+
+    def ncc_counter(self, weights: Any, bias: Any = None) -> NCCAgreement:
+        """A second-pass accumulator of NC4 agreement using this state's final class means."""
+        from collapsekit.stats.ncc_agreement import NCCAgreement
+
+        self._require_classes(2)
+        return NCCAgreement(
+            class_means=self.class_means(),
+            class_ids=self.present_classes(),
+            weights=weights,
+            bias=bias,
+            center=self.global_mean_vector(),
+        )

@@ -1,0 +1,200 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collapsekit import ClassStats, neural_collapse
+from collapsekit.functional.class_pair_geometry import class_pair_sums
+from collapsekit.functional.neural_collapse import NC_KEYS
+from references import blobs, nc_reference, simplex_etf
+
+ALL = [k for k in NC_KEYS]
+
+
+def assert_close(got, ref, rtol=1e-6, atol=1e-12, keys=None):
+    keys = keys or ref.keys()
+    for key in keys:
+        assert key in got, key
+        g, r = got[key], ref[key]
+        if math.isnan(r):
+            assert math.isnan(g), key
+            continue
+        assert g == pytest.approx(r, rel=rtol, abs=atol), f"{key}: {g} vs {r}"
+
+
+def make_case(n=600, k=5, d=12, seed=0, **kw):
+    X, y = blobs(n, k, d, seed=seed, **kw)
+    rng = np.random.default_rng(seed + 1)
+    W = rng.standard_normal((k, d))
+    b = rng.standard_normal(k)
+    ood = rng.standard_normal((50, d)) + 2.0
+    return X, y, W, b, ood
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("k,d", [(5, 12), (20, 8), (3, 3)])
+def test_matches_float64_reference(dtype, k, d):
+    X, y, W, b, ood = make_case(k=k, d=d)
+    x = torch.tensor(X, dtype=dtype)
+    got = neural_collapse(x, torch.tensor(y), weights=W, bias=b, ood_features=ood)
+    ref = nc_reference(x.double().numpy(), y, W, b, ood)
+    assert set(got) == set(NC_KEYS)
+    assert_close(got, ref)
+
+
+def test_sample_global_mean_option():
+    X, y, W, _b, _ood = make_case(imbalance=True)
+    got = neural_collapse(X, y, weights=W, global_mean="sample")
+    ref = nc_reference(X, y, W, global_mean="sample")
+    assert_close(got, ref)
+    assert got["nc1"] != pytest.approx(neural_collapse(X, y)["nc1"], rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_large_common_offset(dtype):
+    # 1e4 offset with 1e-2 noise: float32 textbook formulas lose every digit here
+    X, y = blobs(4000, 6, 16, seed=3, sep=1e-2, noise=1e-2, offset=1e4)
+    x = torch.tensor(X, dtype=dtype)
+    stats = ClassStats(6, 16)
+    for xb, yb in zip(x.split(333), torch.tensor(y).split(333), strict=True):
+        stats.update(xb, yb)
+    ref = nc_reference(x.double().numpy(), y)
+    got = stats.neural_collapse()
+    assert_close(got, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_accumulate_exactly(dtype):
+    X, y = blobs(3000, 4, 8, seed=5, sep=2.0, offset=3.0)
+    x = torch.tensor(X).to(dtype)
+    got = neural_collapse(x, y)
+    ref = nc_reference(x.double().numpy(), y)
+    assert_close(got, ref, rtol=1e-6)
+
+
+def test_simplex_etf_known_answers():
+    k, d = 6, 10
+    M = simplex_etf(k, d)
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(k), 20)
+    X = 5.0 + M[y] + 1e-7 * rng.standard_normal((len(y), d))  # offset does not matter
+    W = 2.5 * M
+    got = neural_collapse(X, y, weights=W, bias=-W @ np.full(d, 5.0))
+    assert got["nc1"] < 1e-10
+    assert got["cdnv"] < 1e-10
+    for key in ("etf_error", "equinorm", "equiangularity", "max_angle", "self_duality"):
+        assert got[key] == pytest.approx(0.0, abs=1e-6), key
+    assert got["ncc_agreement"] == 1.0
+    # uniform spread on the sphere: -log ||u_i - u_j|| = -0.5 log(2K/(K-1)), variance 0
+    assert got["hyperspherical_log_mean"] == pytest.approx(-0.5 * math.log(2 * k / (k - 1)))
+    assert got["hyperspherical_log_var"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_invariances_rotation_scale_permutation():
+    X, y, W, b, ood = make_case(k=6, d=9, seed=7)
+    base = neural_collapse(X, y, weights=W, bias=b, ood_features=ood)
+    q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((9, 9)))
+    rotated = neural_collapse(X @ q, y, weights=W @ q, bias=b, ood_features=ood @ q)
+    assert_close(rotated, base, rtol=1e-6, atol=1e-9)
+    scaled = neural_collapse(7.5 * X, y, weights=W, bias=7.5 * b, ood_features=7.5 * ood)
+    assert_close(scaled, base, rtol=1e-6, atol=1e-9)
+    perm = np.random.default_rng(2).permutation(6)
+    permuted = neural_collapse(
+        X, perm[y], weights=W[np.argsort(perm)], bias=b[np.argsort(perm)], ood_features=ood
+    )
+    assert_close(permuted, base, rtol=1e-6, atol=1e-9)
+    shuffled = np.random.default_rng(3).permutation(len(y))
+    assert_close(neural_collapse(X[shuffled], y[shuffled]), base, keys=["nc1", "cdnv", "etf_error"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(0, 400), max_size=6), seed=st.integers(0, 1000))
+def test_any_batch_split_equals_one_shot(cuts, seed):
+    X, y = blobs(400, 5, 7, seed=seed, offset=50.0)
+    x, t = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    bounds = [0, *sorted(cuts), 400]
+    stats = ClassStats(5, 7)
+    for lo, hi in itertools.pairwise(bounds):
+        stats.update(x[lo:hi], t[lo:hi])
+    one = ClassStats(5, 7)
+    one.update(x, t)
+    assert stats.num_samples == 400
+    assert_close(stats.neural_collapse(), one.neural_collapse(), rtol=1e-6, atol=1e-12)
+
+
+def test_imbalanced_within_plus_sample_between_is_total():
+    X, y = blobs(2000, 7, 6, seed=11, imbalance=True, offset=100.0)
+    stats = ClassStats(7, 6)
+    for xb, yb in zip(np.array_split(X, 9), np.array_split(y, 9), strict=True):
+        stats.update(torch.tensor(xb, dtype=torch.float32), torch.tensor(yb))
+    x64 = torch.tensor(X, dtype=torch.float32).double().numpy()
+    total = np.cov(x64, rowvar=False, bias=True)
+    got = stats.within_cov() + stats.between_cov("sample")
+    np.testing.assert_allclose(got.numpy(), total, rtol=1e-7, atol=1e-8 * np.abs(total).max())
+    np.testing.assert_allclose(
+        stats.total_cov().numpy(), total, rtol=1e-7, atol=1e-8 * np.abs(total).max()
+    )
+
+
+def test_empty_and_singleton_classes():
+    X, y = blobs(300, 4, 5, seed=2)
+    y = np.where(y == 3, 5, y)  # classes 3 and 6 empty, 5 used
+    X = np.vstack([X, np.ones((1, 5)) * 4.0])
+    y = np.append(y, 7)  # class 7: a single row
+    got = neural_collapse(X, y, num_classes=9)
+    ref = nc_reference(X, y)
+    assert_close(got, ref)
+    assert all(math.isfinite(v) for v in got.values())
+
+
+def test_two_classes_equiangularity_undefined_but_rest_defined():
+    X, y = blobs(100, 2, 4, seed=1)
+    got = neural_collapse(X, y)
+    assert math.isnan(got["equiangularity"])
+    assert_close(got, nc_reference(X, y))
+
+
+def test_single_class_is_rejected():
+    with pytest.raises(ValueError, match="at least 2"):
+        neural_collapse(np.ones((10, 3)), np.zeros(10, dtype=int))
+
+
+def test_identical_class_means_give_infinite_cdnv():
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    X[20:] = X[:20]
+    y = np.repeat([0, 1], 20)
+    got = neural_collapse(X, y)
+    assert got["cdnv"] == math.inf
+
+
+def test_rtol_option_changes_pseudo_inverse():
+    X, y = blobs(500, 4, 6, seed=4)
+    loose = neural_collapse(X, y, rtol=0.5)
+    strict = neural_collapse(X, y)
+    ref = nc_reference(X, y, rtol=0.5)
+    assert loose["nc1"] == pytest.approx(ref["nc1"], rel=1e-9)
+    assert loose["nc1"] <= strict["nc1"]
+
+
+@pytest.mark.parametrize("tile", [1, 2, 3, 5, 7, 13, 64])
+def test_tiled_pairwise_equals_untiled(tile):
+    X, y = blobs(900, 13, 6, seed=9)
+    stats = ClassStats(13, 6)
+    stats.update(X, y)
+    m = stats.class_means() - stats.global_mean_vector()
+    var = stats.class_variances()
+    gfro = float(torch.linalg.matrix_norm(m.T @ m))
+    whole = class_pair_sums(m, var, gfro, 13)
+    tiled = class_pair_sums(m, var, gfro, tile)
+    for field in whole.__dataclass_fields__:
+        assert getattr(tiled, field) == pytest.approx(getattr(whole, field), rel=1e-10, abs=1e-12)
+
+
+def test_more_classes_than_dimensions_uses_dxd_eigendecomposition():
+    X, y = blobs(3000, 40, 6, seed=12)
+    got = neural_collapse(X, y)
+    assert_close(got, nc_reference(X, y), rtol=1e-6)

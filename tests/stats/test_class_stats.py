@@ -1,0 +1,204 @@
+import io
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from collapsekit import ClassStats
+from references import blobs
+
+
+def _stream(X, y, k, splits=5, **kw):
+    stats = ClassStats(k, X.shape[1], **kw)
+    for xb, yb in zip(np.array_split(X, splits), np.array_split(y, splits), strict=True):
+        stats.update(torch.tensor(xb, dtype=torch.float32), torch.tensor(yb))
+    return stats
+
+
+def _assert_same_stats(a, b, rtol=1e-9):
+    np.testing.assert_array_equal(a.counts.numpy(), b.counts.numpy())
+    np.testing.assert_allclose(a.class_means().numpy(), b.class_means().numpy(), rtol=rtol)
+    scale = float(b.within_scatter().abs().max())
+    np.testing.assert_allclose(
+        a.within_scatter().numpy(), b.within_scatter().numpy(), rtol=rtol, atol=rtol * scale
+    )
+    np.testing.assert_allclose(
+        a.class_sq_deviation().numpy(), b.class_sq_deviation().numpy(), rtol=rtol
+    )
+
+
+def test_merge_equals_one_pass():
+    X, y = blobs(1200, 6, 9, seed=1, offset=1e3)
+    one = _stream(X, y, 6, splits=1)
+    a = _stream(X[:500], y[:500], 6)
+    b = _stream(X[500:], y[500:], 6)
+    b_before = b.state_dict()
+    a.merge(b)
+    _assert_same_stats(a, one, rtol=1e-6)
+    for key in ("counts", "shift", "resid_sum", "scatter"):  # other is left unchanged
+        assert torch.equal(b.state_dict()[key], b_before[key])
+
+
+def test_merge_with_disjoint_classes_and_empty_state():
+    X, y = blobs(600, 4, 5, seed=2)
+    one = _stream(X, y, 4, splits=1)
+    lo, hi = y < 2, y >= 2
+    a, b = _stream(X[lo], y[lo], 4), _stream(X[hi], y[hi], 4)
+    a.merge(b)
+    _assert_same_stats(a, one, rtol=1e-6)
+    empty = ClassStats(4, 5)
+    empty.merge(one)
+    _assert_same_stats(empty, one, rtol=1e-12)
+
+
+def test_state_dict_round_trip_is_exact_and_resumes():
+    X, y = blobs(800, 5, 7, seed=3)
+    first = _stream(X[:400], y[:400], 5)
+    buf = io.BytesIO()
+    torch.save(first.state_dict(), buf)
+    buf.seek(0)
+    resumed = ClassStats(5, 7)
+    resumed.load_state_dict(torch.load(buf))
+    for key, value in first.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(resumed.state_dict()[key], value)
+    for s in (first, resumed):
+        s.update(torch.tensor(X[400:], dtype=torch.float32), torch.tensor(y[400:]))
+    assert first.neural_collapse() == resumed.neural_collapse()
+
+
+def test_load_state_dict_rejects_mismatch():
+    s = ClassStats(3, 4)
+    with pytest.raises(ValueError, match="num_classes=3"):
+        s.load_state_dict(ClassStats(5, 4).state_dict())
+    with pytest.raises(ValueError, match="missing keys"):
+        s.load_state_dict({"counts": torch.zeros(3)})
+
+
+@pytest.mark.parametrize(
+    "features,labels,match",
+    [
+        (torch.ones(4, 3), torch.tensor([0, 1, 2, 9]), "num_classes=5"),
+        (torch.ones(4, 3), torch.tensor([0, -1, 2, 1]), ">= 0"),
+        (torch.ones(4, 3), torch.tensor([0, 1, 2]), "one label per feature row"),
+        (torch.ones(4, 2), torch.tensor([0, 1, 2, 3]), "expected 3 columns"),
+        (torch.ones(4), torch.tensor([0, 1, 2, 3]), "2-D"),
+        (torch.ones(4, 3), torch.tensor([0.5, 1, 2, 3]), "non-integer"),
+        (torch.ones(4, 3), torch.ones(4, 2), "1-D"),
+    ],
+)
+def test_bad_input_raises_and_loses_nothing(features, labels, match):
+    s = ClassStats(5, 3)
+    s.update(torch.randn(10, 3), torch.arange(10) % 5)
+    before = s.state_dict()
+    with pytest.raises(ValueError, match=match):
+        s.update(features, labels)
+    after = s.state_dict()
+    for key in ("counts", "shift", "resid_sum", "resid_sq", "scatter"):
+        assert torch.equal(before[key], after[key])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nonfinite_rows_are_named(bad):
+    s = ClassStats(3, 2)
+    x = torch.randn(6, 2)
+    x[4, 1] = bad
+    with pytest.raises(ValueError, match=r"features: .*NaN or Inf in 1 row\(s\) \(indices 4\)"):
+        s.update(x, torch.tensor([0, 1, 2, 0, 1, 2]))
+    assert s.num_samples == 0
+
+
+def test_numpy_inputs_and_wrong_types():
+    s = ClassStats(2, 2)
+    s.update(np.eye(2), np.array([0, 1]))
+    assert s.num_samples == 2
+    with pytest.raises(TypeError, match="features"):
+        s.update("not an array", [0])
+    with pytest.raises(ValueError, match="num_classes"):
+        ClassStats(0, 3)
+    with pytest.raises(ValueError, match="global_mean"):
+        ClassStats(2, 3, global_mean="median")
+
+
+def test_single_class_metrics_raise_clear_error():
+    s = ClassStats(4, 3)
+    s.update(torch.randn(5, 3), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        s.neural_collapse()
+
+
+def test_state_stays_on_input_device_and_dtype():
+    s = ClassStats(3, 4)
+    s.update(torch.randn(9, 4, dtype=torch.bfloat16), torch.arange(9) % 3)
+    assert s.scatter.dtype == torch.float64
+    assert s.device == torch.device("cpu")
+    s.to("meta") if False else None  # device moves are exercised on GPU runs
+    assert s.class_means().dtype == torch.float64
+
+
+def test_ncc_counter_streamed_equals_in_memory():
+    from collapsekit import neural_collapse
+
+    X, y = blobs(900, 5, 6, seed=8, sep=1.0)
+    W = np.random.default_rng(0).standard_normal((5, 6))
+    stats = _stream(X, y, 5)
+    counter = stats.ncc_counter(W)
+    for xb in np.array_split(X, 4):
+        counter.update(xb)
+    streamed = stats.neural_collapse(weights=W, ncc_agreement=counter.compute())
+    in_memory = neural_collapse(X.astype(np.float32), y, weights=W)
+    assert streamed["ncc_agreement"] == in_memory["ncc_agreement"]
+    assert streamed["self_duality"] == pytest.approx(in_memory["self_duality"], rel=1e-9)
+
+
+def _dist_worker(rank, world, port, X, y, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    try:
+        idx = np.arange(rank, len(y), world)
+        stats = ClassStats(6, X.shape[1])
+        stats.update(torch.tensor(X[idx], dtype=torch.float32), torch.tensor(y[idx]))
+        stats.all_reduce()
+        counter = stats.ncc_counter(np.eye(6, X.shape[1]))
+        counter.update(X[idx])
+        counter.all_reduce()
+        out[rank] = (stats.neural_collapse(ncc_agreement=counter.compute()), stats.state_dict())
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_all_reduce_two_gloo_processes_equals_one_process():
+    X, y = blobs(1000, 6, 8, seed=5, offset=1e3)
+    y[y == 5] = 4  # class 5 empty everywhere; rank parity makes other classes uneven
+    manager = mp.Manager()
+    out = manager.dict()
+    mp.spawn(_dist_worker, args=(2, _free_port(), X, y, out), nprocs=2, join=True)
+    single = _stream(X, y, 6, splits=1)
+    counter = single.ncc_counter(np.eye(6, 8))
+    counter.update(X)
+    ref = single.neural_collapse(ncc_agreement=counter.compute())
+    for rank in range(2):
+        metrics, state = out[rank]
+        for key, value in ref.items():
+            assert metrics[key] == pytest.approx(value, rel=1e-6), key
+        assert torch.equal(state["counts"], single.counts)
+    assert out[0][1]["scatter"].equal(out[1][1]["scatter"])
+
+
+def test_all_reduce_without_process_group_is_noop():
+    s = _stream(*blobs(100, 3, 4), 3)
+    before = s.state_dict()
+    s.all_reduce()
+    assert torch.equal(s.state_dict()["scatter"], before["scatter"])
