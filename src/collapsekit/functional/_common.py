@@ -1,0 +1,57 @@
+"""Small helpers shared by the functional kernels (validation, class sums, row tiling)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from collapsekit._validation import accumulation_dtype, check_features, check_labels
+
+
+def features_and_labels(
+    features: Any, labels: Any, min_classes: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated (features, labels) on the features' device; labels must name >= min_classes."""
+    x = check_features(features, "features")
+    y = check_labels(labels, x.shape[0], None, "labels", x.device)
+    if min_classes > 1:
+        found = int(torch.unique(y).numel())
+        if found < min_classes:
+            raise ValueError(
+                f"labels: expected at least {min_classes} distinct classes, received {found}; "
+                "this statistic compares classes with each other"
+            )
+    return x, y
+
+
+def compact_labels(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class ids present, labels re-indexed to 0..K-1)."""
+    return torch.unique(y, return_inverse=True)
+
+
+def class_sums(
+    x: torch.Tensor, y_compact: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(counts (K,), float64 per-class row sums (K, D))."""
+    counts = torch.bincount(y_compact, minlength=k)
+    sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
+    sums.index_add_(0, y_compact, x.double())
+    return counts, sums
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The GEMM dtype used for ``x``: float64 for float64 input, float32 otherwise."""
+    return accumulation_dtype(x)
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit norm (zero rows stay zero), in float64."""
+    x = x.double()
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return x / torch.where(norms > 0, norms, torch.ones_like(norms))
+
+
+def row_tile(n_cols: int, budget_bytes: int, itemsize: int = 8, copies: int = 4) -> int:
+    """Rows per tile so that ``copies`` tiles of ``rows x n_cols`` fit in ``budget_bytes``."""
+    return max(1, int(budget_bytes // max(1, itemsize * copies * n_cols)))

@@ -1,0 +1,114 @@
+"""Silhouette score, exact, without the N x N distance matrix."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+
+from collapsekit.functional._common import (
+    compact_labels,
+    features_and_labels,
+    l2_normalize,
+    row_tile,
+)
+
+
+def _scores_from_class_means(
+    mean_dist: torch.Tensor, own: torch.Tensor, counts: torch.Tensor
+) -> torch.Tensor:
+    """Per-row silhouette from the mean distance of each row to each class (own class:
+    the mean over the other members)."""
+    rows = torch.arange(mean_dist.shape[0], device=mean_dist.device)
+    a = mean_dist[rows, own]
+    other = mean_dist.clone()
+    other[rows, own] = torch.inf
+    b = other.min(1).values
+    denom = torch.maximum(a, b)
+    s = torch.where(denom > 0, (b - a) / torch.where(denom > 0, denom, 1.0), 0.0)
+    return torch.where(counts[own] > 1, s, 0.0)
+
+
+def silhouette_samples(
+    features: Any,
+    labels: Any,
+    metric: Literal["cosine", "euclidean"] = "cosine",
+    memory_bytes: int = 256 * 2**20,
+) -> torch.Tensor:
+    """Per-row silhouette values (float64), as ``sklearn.metrics.silhouette_samples``."""
+    x, y = features_and_labels(features, labels, min_classes=2)
+    ids, yc = compact_labels(y)
+    k, n = ids.numel(), x.shape[0]
+    if k >= n:
+        raise ValueError(
+            f"labels: expected 2 <= number of classes <= N - 1 (silhouette), received {k} "
+            f"classes for {n} rows"
+        )
+    counts = torch.bincount(yc, minlength=k)
+    cnt = counts.double()
+    out = torch.empty(n, dtype=torch.float64, device=x.device)
+    if metric == "cosine":
+        # mean cosine distance of row i to class c = 1 - x_i . T_c / n_c, T_c = sum of units;
+        # own class excludes i itself: (n_c - 1 - (x_i . T_c - ||x_i||^2)) / (n_c - 1)
+        u = l2_normalize(x)
+        totals = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
+        totals.index_add_(0, yc, u)
+        tile = row_tile(k, memory_bytes)
+        for lo in range(0, n, tile):
+            ui, yi = u[lo : lo + tile], yc[lo : lo + tile]
+            dots = ui @ totals.T
+            mean_dist = 1.0 - dots / cnt
+            rows = torch.arange(ui.shape[0], device=x.device)
+            self_sq = ui.square().sum(1)
+            n_own = cnt[yi]
+            own = (n_own - 1.0 - (dots[rows, yi] - self_sq)) / (n_own - 1.0).clamp_min(1.0)
+            mean_dist[rows, yi] = own
+            out[lo : lo + tile] = _scores_from_class_means(mean_dist.clamp_min(0.0), yi, counts)
+        return out
+    if metric != "euclidean":
+        raise ValueError(f"metric: expected 'cosine' or 'euclidean', received {metric!r}")
+    xc = x.double() - x.double().mean(0, keepdim=True)  # no cancellation from a common offset
+    sq = xc.square().sum(1)
+    onehot = torch.zeros(n, k, dtype=torch.float64, device=x.device)
+    onehot[torch.arange(n, device=x.device), yc] = 1.0
+    tile = row_tile(n, memory_bytes)
+    for lo in range(0, n, tile):
+        xi, yi = xc[lo : lo + tile], yc[lo : lo + tile]
+        d2 = (sq[lo : lo + tile, None] + sq[None, :] - 2.0 * (xi @ xc.T)).clamp_min(0.0)
+        rows = torch.arange(xi.shape[0], device=x.device)
+        d2[rows, rows + lo] = 0.0
+        sums = d2.sqrt() @ onehot
+        own_n = (cnt[yi] - 1.0).clamp_min(1.0)
+        mean_dist = sums / cnt
+        mean_dist[rows, yi] = sums[rows, yi] / own_n
+        out[lo : lo + tile] = _scores_from_class_means(mean_dist, yi, counts)
+    return out
+
+
+def silhouette(
+    features: Any,
+    labels: Any,
+    metric: Literal["cosine", "euclidean"] = "cosine",
+    memory_bytes: int = 256 * 2**20,
+) -> float:
+    """Mean silhouette coefficient (b - a) / max(a, b) over rows, scikit-learn's definition.
+
+    a = mean distance to the other rows of the own class, b = lowest mean distance to another
+    class; singleton classes score 0. Ranges over [-1, 1]: near 1 = tight, separated classes;
+    near 0 = overlapping classes (class collapse); negative = rows sit closer to another class.
+
+    ``metric="cosine"`` is exact in O(N K D) with O(K D) memory: the mean cosine distance from
+    a row to a class is 1 - x_i . mean of the class's unit vectors (own row removed).
+    ``metric="euclidean"`` needs every pairwise distance, O(N^2 D), tiled within
+    ``memory_bytes``.
+
+    Reference: Rousseeuw, "Silhouettes", J. Comput. Appl. Math. 1987; matches
+    ``sklearn.metrics.silhouette_score``.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+        >>> round(silhouette(x, torch.tensor([0, 0, 1, 1])), 4)
+        0.9931
+    """
+    return float(silhouette_samples(features, labels, metric, memory_bytes).mean())
