@@ -197,7 +197,7 @@ def test_cka_known_answers_and_invariances():
 
 
 def test_cka_refuses_unpaired_rows():
-    with pytest.raises(ValueError, match="same number of rows.*unpaired"):
+    with pytest.raises(ValueError, match=r"same number of rows.*unpaired"):
         F.linear_cka(np.random.rand(10, 3), np.random.rand(12, 3))
 
 

@@ -40,11 +40,11 @@ def fit_logistic(
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(x @ w + b, y, reduction="sum")
         loss = scale * (c * loss + 0.5 * w.square().sum())
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()
         return loss
 
     with torch.enable_grad():
-        opt.step(closure)  # type: ignore[no-untyped-call]
+        opt.step(closure)
     return w.detach(), b.detach()
 
 
