@@ -1,10 +1,20 @@
 """collapsekit: has my model's embedding space collapsed, and how?"""
 
 from collapsekit import functional
+from collapsekit.analyze import analyze
 from collapsekit.functional.neural_collapse import neural_collapse
+from collapsekit.report.report import Report
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.ncc_agreement import NCCAgreement
 
 __version__ = "0.1.0"
 
-__all__ = ["ClassStats", "NCCAgreement", "__version__", "functional", "neural_collapse"]
+__all__ = [
+    "ClassStats",
+    "NCCAgreement",
+    "Report",
+    "__version__",
+    "analyze",
+    "functional",
+    "neural_collapse",
+]

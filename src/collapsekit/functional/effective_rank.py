@@ -52,7 +52,11 @@ def effective_rank_score(features: Any) -> float:
         1.0
     """
     s = singular_values(features, center=True)
-    n, d = features.shape[0], features.shape[1]
+    return score_from_singular_values(s, features.shape[0], features.shape[1])
+
+
+def score_from_singular_values(s: torch.Tensor, n: int, d: int) -> float:
+    """1 - exp(H(s / sum s)) / min(N-1, D) from precomputed centred singular values."""
     full = min(n - 1, d)
     if full < 1:
         raise ValueError(f"features: expected at least 2 rows, received shape ({n}, {d})")

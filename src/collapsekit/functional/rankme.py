@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
+
 from collapsekit.functional.spectrum import singular_values
 
 
@@ -23,7 +25,11 @@ def rankme(features: Any, eps: float = 1e-7) -> float:
         >>> round(rankme(torch.eye(5)), 4)
         5.0
     """
-    s = singular_values(features, center=False)
+    return rankme_from_singular_values(singular_values(features, center=False), eps)
+
+
+def rankme_from_singular_values(s: torch.Tensor, eps: float = 1e-7) -> float:
+    """RankMe from precomputed singular values of the uncentred features."""
     total = float(s.sum())
     if total <= 0:
         return 1.0

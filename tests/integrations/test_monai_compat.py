@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import silhouette_score
+
+from collapsekit.integrations.monai import EmbeddingCollapseMetric, compute_embedding_collapse
+from references import blobs
+
+
+def monai_reference(emb, labels, target=None):
+    """MONAI 1.6.1's definitions, re-derived with numpy/scikit-learn (float64)."""
+    emb = np.asarray(emb, np.float64)
+    out = {}
+    cls = np.unique(labels)
+    cents = [emb[labels == c].mean(0) for c in cls]
+    cents = [c / np.linalg.norm(c) for c in cents]
+    cos = [a @ b for i, a in enumerate(cents) for b in cents[i + 1 :]]
+    out["centroid_similarity"] = np.clip((np.mean(cos) + 1) / 2, 0, 1)
+
+    def score(e):
+        s = np.linalg.svd(e - e.mean(0), compute_uv=False)
+        p = s / s.sum()
+        p = p[p > 0]
+        return np.clip(1 - np.exp(-(p * np.log(p)).sum()) / min(e.shape[0] - 1, e.shape[1]), 0, 1)
+
+    out["effective_rank_score"] = score(emb)
+    per = {f"per_class_rank_{c}": score(emb[labels == c]) for c in cls}
+    out.update(per)
+    out["separation"] = np.clip((1 - silhouette_score(emb, labels, metric="cosine")) / 2, 0, 1)
+    if target is not None:
+        x = emb - emb.mean(0)
+        y = np.asarray(target, np.float64)
+        y = y - y.mean(0)
+        out["domain_shift"] = np.linalg.norm(x.T @ y) ** 2 / (
+            np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+        )
+    prim = [out[k] for k in ("centroid_similarity", "effective_rank_score", "separation")]
+    if target is not None:
+        prim.append(out["domain_shift"])
+    out["aggregate"] = max([*prim, max(per.values())])
+    return out
+
+
+def test_values_equal_monai_definitions():
+    X, y = blobs(300, 3, 20, seed=1, offset=0.5)
+    T = X @ np.random.default_rng(0).standard_normal((20, 20)) + 0.1
+    got = compute_embedding_collapse(torch.tensor(X), torch.tensor(y), torch.tensor(T))
+    ref = monai_reference(X, y, T)
+    for key, value in ref.items():
+        assert float(got[key]) == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_reduction_mean_none_and_include():
+    X, y = blobs(100, 2, 6, seed=2)
+    metric = EmbeddingCollapseMetric(reduction="mean", include_indicators=["effective_rank"])
+    out = metric(X, y)
+    assert set(out) == {"effective_rank_score", "aggregate"}
+    assert float(out["aggregate"]) == pytest.approx(float(out["effective_rank_score"]))
+    assert "aggregate" not in EmbeddingCollapseMetric(reduction="none")(X, y)
+    with pytest.raises(ValueError, match="reduction"):
+        EmbeddingCollapseMetric(reduction="median")
+    with pytest.raises(ValueError, match="include_indicators"):
+        EmbeddingCollapseMetric(include_indicators=["nc1"])
+
+
+def test_worst_class_enters_aggregate():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.standard_normal((50, 16)), np.outer(rng.standard_normal(50), np.ones(16))])
+    y = np.repeat([0, 1], 50)
+    out = EmbeddingCollapseMetric()(X, y)
+    assert float(out["per_class_rank_1"]) > 0.9
+    assert float(out["aggregate"]) == pytest.approx(float(out["per_class_rank_1"]))
+
+
+def test_unpaired_domains_refused_and_debiased_option():
+    X, y = blobs(80, 2, 5, seed=4)
+    with pytest.raises(ValueError, match="target_embeddings: expected 80 rows paired"):
+        compute_embedding_collapse(X, y, target_embeddings=X[:50])
+    rng = np.random.default_rng(5)
+    A, B = rng.standard_normal((30, 40)), rng.standard_normal((30, 40))
+    biased = float(compute_embedding_collapse(A, target_embeddings=B)["domain_shift"])
+    unbiased = float(
+        compute_embedding_collapse(A, target_embeddings=B, debiased_cka=True)["domain_shift"]
+    )
+    assert unbiased < 0.1 < biased  # independent data: the biased estimator is inflated
+
+
+def test_label_free_and_singleton_class():
+    X = np.random.default_rng(6).standard_normal((20, 4))
+    out = compute_embedding_collapse(X)
+    assert out["centroid_similarity"] is None and out["separation"] is None
+    y = np.array([0] * 19 + [1])
+    assert compute_embedding_collapse(X, y)["per_class_rank_1"] is None
+
+
+def test_against_installed_monai_when_available():
+    monai_metrics = pytest.importorskip("monai.metrics.embedding_collapse")
+    X, y = blobs(200, 3, 12, seed=7)
+    ours = compute_embedding_collapse(torch.tensor(X, dtype=torch.float32), torch.tensor(y))
+    theirs = monai_metrics.compute_embedding_collapse(
+        torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    )
+    for key, value in theirs.items():
+        if value is not None:
+            assert float(ours[key]) == pytest.approx(float(value), abs=1e-5), key
