@@ -44,6 +44,7 @@ class Evidence:
     rule: str
     fired: bool
     baseline: float | None = None
+    indicates: str = ""  # the verdict this test supports when it fires
 
 
 @dataclass
@@ -86,6 +87,7 @@ def decide(metrics: dict[str, float], baseline: dict[str, float]) -> Verdict:
                 "complete collapse if below",
                 complete,
                 spread_base,
+                COMPLETE,
             )
         )
 
@@ -102,6 +104,7 @@ def decide(metrics: dict[str, float], baseline: dict[str, float]) -> Verdict:
                 "class collapse if at or below chance + margin",
                 class_fired,
                 chance,
+                CLASS,
             )
         )
     elif "silhouette" in metrics:
@@ -116,6 +119,7 @@ def decide(metrics: dict[str, float], baseline: dict[str, float]) -> Verdict:
                 "class collapse if at or below the random-label value + margin",
                 class_fired,
                 base,
+                CLASS,
             )
         )
 
@@ -157,6 +161,7 @@ def decide(metrics: dict[str, float], baseline: dict[str, float]) -> Verdict:
                     + (" (at least)" if name == "ncc_agreement" else " (below)"),
                     ok,
                     baseline.get(name),
+                    NEURAL,
                 )
             )
 
@@ -174,6 +179,7 @@ def decide(metrics: dict[str, float], baseline: dict[str, float]) -> Verdict:
                 "dimensional collapse if below",
                 dimensional,
                 rank_base,
+                DIMENSIONAL,
             )
         )
 
