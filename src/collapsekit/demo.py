@@ -103,7 +103,7 @@ def run_demo(
         for idx in perm.split(128):
             opt.zero_grad()
             loss = loss_fn(model(xtr[idx]), ytr[idx])
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             opt.step()
             total_loss += float(loss) * len(idx)
         sched.step()

@@ -46,7 +46,8 @@ class CollapseMonitor:
     Example:
         >>> import torch
         >>> mon = CollapseMonitor(num_classes=2, dim=3, history=None)
-        >>> mon.update(torch.randn(10, 3) + 5 * torch.eye(3)[torch.arange(10) % 2], torch.arange(10) % 2)
+        >>> y = torch.arange(10) % 2
+        >>> mon.update(torch.randn(10, 3) + 5 * torch.eye(3)[y], y)
         >>> row = mon.end_epoch(epoch=0)
         >>> row["epoch"], row["nc1"] > 0
         (0, True)
