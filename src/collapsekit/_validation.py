@@ -21,7 +21,10 @@ def as_tensor(value: Any, name: str, device: torch.device | None = None) -> torc
         tensor = value
     elif isinstance(value, np.ndarray | np.memmap | list | tuple):
         try:
-            tensor = torch.as_tensor(np.asarray(value))
+            arr = np.asarray(value)
+            if not arr.flags.writeable:  # read-only memmaps: torch needs its own copy
+                arr = np.array(arr)
+            tensor = torch.as_tensor(arr)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"{name}: expected a numeric tensor or array, received {type(value).__name__} "

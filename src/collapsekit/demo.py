@@ -105,7 +105,7 @@ def run_demo(
             loss = loss_fn(model(xtr[idx]), ytr[idx])
             loss.backward()
             opt.step()
-            total_loss += float(loss) * len(idx)
+            total_loss += float(loss.detach()) * len(idx)
         sched.step()
         # measure on the training set in eval mode, as Papyan et al. do
         model.eval()

@@ -54,7 +54,7 @@ def analyze_streamed(
     stats = ClassStats(k, d)
     for lo, batch in source.batches(batch_size):
         y = labels[lo : lo + batch.shape[0]] if labels is not None else np.zeros(len(batch), int)
-        stats.update(torch.from_numpy(np.ascontiguousarray(batch)), torch.from_numpy(y))
+        stats.update(batch, y)
         advance(batch.shape[0])
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=min(sample_rows, n), replace=False))
