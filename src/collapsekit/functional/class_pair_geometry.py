@@ -77,22 +77,22 @@ def class_pair_sums(
             g = m[i0:i1] @ m[j0:j1].T
             same = i0 == j0
             # ETF error: all ordered pairs (c, c'), the diagonal included
-            target = torch.full_like(g, etf_off)
+            diff = g / gfro - etf_off
             if same:
-                target.diagonal().fill_(etf_diag)
-            etf = (g / gfro - target).square().sum() * (1.0 if same else 2.0)
-            if same:
-                mask = torch.ones_like(g, dtype=torch.bool).triu(1)
-            else:
-                mask = torch.ones_like(g, dtype=torch.bool)
-            cos = (g / (norms[i0:i1, None] * norms[None, j0:j1]))[mask]
-            dist2 = (sq[i0:i1, None] + sq[None, j0:j1] - 2.0 * g).clamp_min(0.0)[mask]
-            vsum = (var[i0:i1, None] + var[None, j0:j1])[mask]
-            cdnv = torch.where(
-                dist2 > 0, vsum / (2.0 * dist2.clamp_min(tiny)), torch.full_like(dist2, math.inf)
-            )
-            dev = cos - c0
-            logd = -0.5 * torch.log((2.0 - 2.0 * cos).clamp_min(tiny)) - v0
+                diff.diagonal().copy_(g.diagonal() / gfro - etf_diag)
+            etf = diff.square_().sum() * (1.0 if same else 2.0)
+            del diff
+            # pairs c < c': the strict upper triangle of diagonal tiles, all of the others
+            mask = torch.ones_like(g, dtype=torch.bool).triu_(1) if same else None
+            dist2 = (sq[i0:i1, None] + sq[None, j0:j1]).sub_(g, alpha=2.0).clamp_min_(0.0)
+            vsum = var[i0:i1, None] + var[None, j0:j1]
+            cdnv = vsum.div_(dist2.mul_(2.0).clamp_min_(tiny))
+            cdnv.masked_fill_(dist2 <= tiny, math.inf)
+            cos = g.div_(norms[i0:i1, None] * norms[None, j0:j1])  # g is not needed after
+            logd = torch.log((2.0 - 2.0 * cos).clamp_min_(tiny)).mul_(-0.5).sub_(v0)
+            dev = cos.sub_(c0)
+            if mask is not None:
+                cdnv, logd, dev = cdnv[mask], logd[mask], dev[mask]
             acc += torch.stack(
                 [
                     cdnv.sum(),

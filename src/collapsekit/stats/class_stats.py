@@ -180,7 +180,8 @@ class ClassStats:
             row_shift[rows] = new_shift[compact[y[rows]]]
         resid = row_shift.to(cdt) if cdt != row_shift.dtype else row_shift
         torch.sub(x, resid, out=resid)
-        row_sq = torch.linalg.vector_norm(resid, dim=1).square()
+        squares = resid.square()
+        row_sq = squares.sum(dim=1)
         finite = torch.isfinite(row_sq)
         if not bool(finite.all()):
             # a NaN row also spoils the new-class shift of its class: name the rows themselves
@@ -208,8 +209,15 @@ class ClassStats:
             self.resid_sum.index_add_(0, present, partial.double())
         self.resid_sq.index_add_(0, y, row_sq.double())
         with full_precision_matmul(self.device):
-            for chunk in resid.split(self.chunk_size):
-                self.scatter += chunk.T @ chunk
+            for chunk, chunk_sq in zip(
+                resid.split(self.chunk_size), squares.split(self.chunk_size), strict=True
+            ):
+                gram = chunk.T @ chunk
+                # BLAS accumulates each dot product left to right; on residuals with few
+                # significant bits (a large offset) its float32 rounding is biased (~2e-6 on
+                # the diagonal). torch's cascade column sums are not: they set the diagonal.
+                gram.diagonal().copy_(chunk_sq.sum(dim=0))
+                self.scatter += gram
 
     # ------------------------------------------------------------------ exact re-expression
     def _reshift(self, new_shift: torch.Tensor) -> None:
