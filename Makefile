@@ -30,6 +30,7 @@ lint: venv
 	$(BIN)/mypy
 
 bench: venv
+	$(BIN)/python -m pip install -q -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -51,8 +51,10 @@ def main() -> None:
     sync()
     t2 = time.perf_counter()
     print(f"NC metrics (tiled) : {t2 - t1:8.1f} s")
-    print(f"peak RSS           : {rss_gib():8.2f} GiB   (a K x K float64 matrix alone: "
-          f"{a.k * a.k * 8 / 2**30:.1f} GiB)")
+    print(
+        f"peak RSS           : {rss_gib():8.2f} GiB   (a K x K float64 matrix alone: "
+        f"{a.k * a.k * 8 / 2**30:.1f} GiB)"
+    )
     for key in ("nc1", "cdnv", "etf_error", "equiangularity", "hyperspherical_log_mean"):
         print(f"  {key:24s} {nc[key]:.6g}")
 

@@ -207,7 +207,7 @@ def test_quantized_residuals_at_offset_stay_exact():
     n, d, k = 30000, 48, 12
     y = torch.randint(0, k, (n,), generator=g)
     mix = torch.randn(d, d, generator=g) / d**0.5 + torch.eye(d)
-    x = (torch.randn(k, d, generator=g)[y] + 0.5 * torch.randn(n, d, generator=g) @ mix.T + 1e4)
+    x = torch.randn(k, d, generator=g)[y] + 0.5 * torch.randn(n, d, generator=g) @ mix.T + 1e4
     x = x.float()
     exact = ClassStats(k, d)
     exact.update(x.double(), y)
