@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= collapsekit-demo
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench example clean
 
 $(BIN)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: venv
 bench: venv
 	$(BIN)/python -m pip install -q -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/run_all.py
+
+example: venv
+	$(BIN)/python -m pip install -q -r examples/requirements.txt
+	HF_HUB_OFFLINE=1 $(BIN)/python examples/text_embeddings.py --out example-out
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
