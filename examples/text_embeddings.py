@@ -34,26 +34,46 @@ TOPICS = {
     "sport": (
         ["The striker", "Our goalkeeper", "The home team", "The young sprinter", "The coach"],
         ["scored in", "trained hard before", "celebrated after", "was injured during", "won"],
-        ["the final match", "the league derby", "the marathon", "the penalty shoot-out",
-         "the championship game"],
+        [
+            "the final match",
+            "the league derby",
+            "the marathon",
+            "the penalty shoot-out",
+            "the championship game",
+        ],
     ),
     "cooking": (
         ["The chef", "My grandmother", "The baker", "Our cook", "The pastry student"],
         ["simmered", "seasoned", "baked", "whisked", "roasted"],
-        ["the tomato sauce", "a loaf of sourdough", "the garlic butter", "the vegetable stew",
-         "a lemon tart"],
+        [
+            "the tomato sauce",
+            "a loaf of sourdough",
+            "the garlic butter",
+            "the vegetable stew",
+            "a lemon tart",
+        ],
     ),
     "finance": (
         ["The central bank", "Investors", "The hedge fund", "The treasurer", "Shareholders"],
         ["raised", "sold off", "hedged against", "reported losses on", "bought"],
-        ["interest rates", "government bonds", "the quarterly earnings", "tech stocks",
-         "the currency risk"],
+        [
+            "interest rates",
+            "government bonds",
+            "the quarterly earnings",
+            "tech stocks",
+            "the currency risk",
+        ],
     ),
     "medicine": (
         ["The surgeon", "The nurse", "The patient", "Our cardiologist", "The pharmacist"],
         ["diagnosed", "treated", "prescribed medication for", "monitored", "operated on"],
-        ["the fractured wrist", "a heart arrhythmia", "the infection", "high blood pressure",
-         "the tumour"],
+        [
+            "the fractured wrist",
+            "a heart arrhythmia",
+            "the infection",
+            "high blood pressure",
+            "the tumour",
+        ],
     ),
 }
 
@@ -95,17 +115,29 @@ def main() -> None:
     report.inputs["class_names"] = list(TOPICS)
     report.to_json(out / "minilm_report.json")
     report.to_html(out / "minilm_report.html", title="all-MiniLM-L6-v2 on four topics")
-    m, ci = report.metrics, report.intervals
+    m = report.metrics
+
+    def ci(key: str) -> str:
+        lo, hi = report.intervals.get(key, (float("nan"), float("nan")))
+        return f"[{lo:.3f}, {hi:.3f}]"
+
     print(f"{len(sentences)} sentences, {emb.shape[1]} dimensions, topics: {', '.join(TOPICS)}")
     print(f"verdict: {report.verdict.label} -- {report.verdict.summary}")
-    print(f"linear probe accuracy   {m['linear_probe_accuracy']:.3f} (chance {m['chance_accuracy']:.2f})")
-    print(f"cosine silhouette       {m['silhouette']:.3f}  interval {ci.get('silhouette')}")
-    print(f"NC1                     {m['nc1']:.3f}  interval {ci.get('nc1')}")
-    print(f"effective rank          {m['effective_rank']:.1f} of {emb.shape[1]} "
-          f"(isotropic data: {report.baseline['effective_rank']:.1f})")
-    print(f"centroid similarity     {m['centroid_similarity']:.3f} (uncentred: the common "
-          "direction shared by all sentence embeddings)")
-    print(f"CKA vs word-shuffled    {m['linear_cka']:.3f} (debiased {m['linear_cka_debiased']:.3f})")
+    probe, chance = m["linear_probe_accuracy"], m["chance_accuracy"]
+    print(f"linear probe accuracy   {probe:.3f} (chance {chance:.2f})")
+    print(f"cosine silhouette       {m['silhouette']:.3f}  95% interval {ci('silhouette')}")
+    print(f"NC1                     {m['nc1']:.3f}  95% interval {ci('nc1')}")
+    print(
+        f"effective rank          {m['effective_rank']:.1f} of {emb.shape[1]} "
+        f"(isotropic data: {report.baseline['effective_rank']:.1f})"
+    )
+    print(
+        f"centroid similarity     {m['centroid_similarity']:.3f} (uncentred: the common "
+        "direction shared by all sentence embeddings)"
+    )
+    print(
+        f"CKA vs word-shuffled    {m['linear_cka']:.3f} (debiased {m['linear_cka_debiased']:.3f})"
+    )
     print(f"CKA vs itself           {linear_cka(emb, emb):.3f}")
     print(f"wrote {out / 'minilm_report.html'} and {out / 'minilm_report.json'}")
 

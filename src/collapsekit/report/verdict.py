@@ -199,9 +199,12 @@ def decide(metrics: dict[str, float], baseline: dict[str, float]) -> Verdict:
     elif neural:
         label = NEURAL
         summary = (
-            "Terminal-phase geometry: within-class variation has collapsed onto the class means "
-            "(NC1) and the means form a near simplex equiangular tight frame (NC2). Expected "
-            "at the end of supervised training; low rank here is by design (K-1 dimensions)."
+            "Terminal-phase geometry (Papyan et al. 2020): rows sit tightly on their class means "
+            "(NC1) and the means form a near simplex equiangular tight frame (NC2), the most "
+            "separated arrangement possible. At the end of supervised training this is expected; "
+            "for a frozen encoder it means these classes are trivially separable. Any low rank "
+            "that comes with it (down to K-1 dimensions) belongs to this geometry; it is not "
+            "dimensional collapse."
         )
     elif dimensional:
         label = DIMENSIONAL
