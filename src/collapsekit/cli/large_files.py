@@ -6,30 +6,22 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
 from collapsekit.analyze import analyze
 from collapsekit.cli.readers import ArraySource
 from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
+from collapsekit.functional.neural_collapse import NC_KEYS
+from collapsekit.functional.spectrum import singular_values_from_covariance
 from collapsekit.report.report import Report
 from collapsekit.report.verdict import decide
 from collapsekit.stats.class_stats import ClassStats
 
-#: metrics that the streamed pass gives exactly on every row
+#: metrics that the streamed pass gives exactly on every row (NC4/NC5 need other inputs)
 STREAMED_EXACT = (
     "effective_rank",
     "effective_rank_score",
     "centroid_similarity",
-    "nc1",
-    "nc1_quotient",
-    "cdnv",
-    "equinorm",
-    "equiangularity",
-    "max_angle",
-    "etf_error",
-    "hyperspherical_log_mean",
-    "hyperspherical_log_var",
-    "self_duality",
+    *(key for key in NC_KEYS if key not in ("ncc_agreement", "ood_orthogonality")),
 )
 
 
@@ -62,9 +54,7 @@ def analyze_streamed(
         source.take(rows), None if labels is None else labels[rows], seed=seed, **kwargs
     )
     exact: dict[str, float] = {}
-    eig = torch.linalg.eigvalsh(stats.total_cov()).flip(0).clamp_min(0.0)
-    eig = torch.where(eig > max(n, d) * torch.finfo(torch.float64).eps * eig[0], eig, 0.0)
-    s = (eig * n).sqrt()
+    s = singular_values_from_covariance(stats.total_cov(), n)
     exact["effective_rank"] = entropy_rank(s)
     exact["effective_rank_score"] = score_from_singular_values(s, n, d)
     if labels is not None and int((stats.counts > 0).sum()) >= 2:

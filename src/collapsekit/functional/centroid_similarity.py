@@ -20,6 +20,12 @@ def _mean_pair_cosine(sum_of_units_sq: torch.Tensor, k: int) -> torch.Tensor:
     return (sum_of_units_sq - k) / (k * (k - 1))
 
 
+def centroid_similarity_from_means(means: torch.Tensor) -> float:
+    """Mean pairwise cosine of the rows of ``means`` (K x D, K >= 2), in closed form."""
+    k = means.shape[0]
+    return float(_mean_pair_cosine(_unit(means.double()).sum(0).square().sum(), k))
+
+
 def centroid_similarity(features: Any, labels: Any) -> float:
     """Mean over class pairs c < c' of cos(mu_c, mu_c') of the uncentred class means.
 
@@ -39,8 +45,7 @@ def centroid_similarity(features: Any, labels: Any) -> float:
     ids, yc = compact_labels(y)
     k = ids.numel()
     counts, sums = class_sums(x, yc, k)
-    units = _unit(sums / counts[:, None].double())
-    return float(_mean_pair_cosine(units.sum(0).square().sum(), k))
+    return centroid_similarity_from_means(sums / counts[:, None].double())
 
 
 def _own_class_dots(

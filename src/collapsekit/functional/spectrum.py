@@ -34,3 +34,20 @@ def singular_values(features: Any, center: bool = True) -> torch.Tensor:
     top = float(eig[0]) if eig.numel() else 0.0
     eig = torch.where(eig > max(n, d) * torch.finfo(torch.float64).eps * top, eig, 0.0)
     return eig.clamp_min(0.0).sqrt()
+
+
+def singular_values_from_covariance(cov: torch.Tensor, n: int) -> torch.Tensor:
+    """Singular values of the N x D data behind a (D x D, 1/N-normalised) covariance:
+    s = sqrt(N * eigenvalues), with round-off eigenvalues (below max(N, D) * eps * largest)
+    set to zero as in :func:`singular_values`. Used by the streamed paths.
+
+    Example:
+        >>> import torch
+        >>> singular_values_from_covariance(torch.diag(torch.tensor([4.0, 1.0])).double(), 4)
+        tensor([4., 2.], dtype=torch.float64)
+    """
+    eig = torch.linalg.eigvalsh(cov.double()).flip(0).clamp_min(0.0)
+    if eig.numel() and float(eig[0]) > 0:
+        limit = max(n, cov.shape[0]) * torch.finfo(torch.float64).eps * eig[0]
+        eig = torch.where(eig > limit, eig, 0.0)
+    return (eig * n).sqrt()

@@ -13,20 +13,13 @@ import torch
 from collapsekit._validation import check_features
 from collapsekit.functional.effective_rank import entropy_rank
 from collapsekit.functional.rankme import rankme_from_singular_values
+from collapsekit.functional.spectrum import singular_values_from_covariance
 from collapsekit.report.history import append_history
 from collapsekit.stats.class_stats import ClassStats
 
 
 class CollapseWarning(UserWarning):
     """Emitted when a monitored quantity falls below its threshold."""
-
-
-def _singular_values_from_cov(cov: torch.Tensor, n: int) -> torch.Tensor:
-    eig = torch.linalg.eigvalsh(cov).flip(0).clamp_min(0.0)
-    d = cov.shape[0]
-    if eig.numel() and float(eig[0]) > 0:
-        eig = torch.where(eig > max(n, d) * torch.finfo(torch.float64).eps * eig[0], eig, 0.0)
-    return (eig * n).sqrt()
 
 
 class CollapseMonitor:
@@ -94,11 +87,11 @@ class CollapseMonitor:
         out: dict[str, float] = {"num_samples": float(n)}
         if n >= 2:
             total = s.total_cov()
-            sv = _singular_values_from_cov(total, n)
+            sv = singular_values_from_covariance(total, n)
             out["effective_rank"] = entropy_rank(sv)
             mean = s.class_means().T @ s.counts[s.present_classes()].double() / n
             out["rankme"] = rankme_from_singular_values(
-                _singular_values_from_cov(total + torch.outer(mean, mean), n)
+                singular_values_from_covariance(total + torch.outer(mean, mean), n)
             )
             var = (self._unit_sq - self._unit_sum.square() / n) / (n - 1)
             out["std_of_l2_normalized"] = float(var.clamp_min(0.0).sqrt().mean())

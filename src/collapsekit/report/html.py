@@ -6,6 +6,7 @@ import html
 import math
 from typing import TYPE_CHECKING, Any
 
+from collapsekit.functional.neural_collapse import NC_KEYS
 from collapsekit.report.svg import bar_chart, heatmap, line_chart
 
 if TYPE_CHECKING:
@@ -22,21 +23,6 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 .fired{color:#b00;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:1em}
 .muted{color:#777;font-size:12px}
 """
-
-NC_ORDER = (
-    "nc1",
-    "nc1_quotient",
-    "cdnv",
-    "equinorm",
-    "equiangularity",
-    "max_angle",
-    "etf_error",
-    "hyperspherical_log_mean",
-    "hyperspherical_log_var",
-    "self_duality",
-    "ncc_agreement",
-    "ood_orthogonality",
-)
 
 
 def _num(v: Any) -> str:
@@ -126,7 +112,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
             )
         )
     parts.append("</div>")
-    nc_keys = [k for k in NC_ORDER if k in report.metrics]
+    nc_keys = [k for k in NC_KEYS if k in report.metrics]
     if nc_keys:
         parts.append(
             "<h2>Neural collapse</h2><table id='nc-table'><tr><th>metric</th><th>value</th>"
