@@ -170,14 +170,16 @@ class ClassStats:
         row_shift = self.shift.index_select(0, y)
         new_shift = None
         if new_ids.numel():
-            # shift of a class seen for the first time: its mean in this batch
+            # shift of a class seen for the first time: its mean in this batch (any value close
+            # to the class mean serves: the algebra is exact for every shift)
             compact = torch.full((self.num_classes,), -1, dtype=torch.long, device=self.device)
             compact[new_ids] = torch.arange(new_ids.numel(), device=self.device)
-            rows = compact[y] >= 0
+            rows = torch.nonzero(new[y]).flatten()
+            slot = compact[y[rows]]
             sums = torch.zeros(new_ids.numel(), self.dim, dtype=torch.float64, device=self.device)
-            sums.index_add_(0, compact[y[rows]], x[rows].double())
+            sums.index_add_(0, slot, x[rows].double())
             new_shift = (sums / batch_counts[new_ids, None].double()).float()
-            row_shift[rows] = new_shift[compact[y[rows]]]
+            row_shift[rows] = new_shift[slot]
         resid = row_shift.to(cdt) if cdt != row_shift.dtype else row_shift
         torch.sub(x, resid, out=resid)
         squares = resid.square()
