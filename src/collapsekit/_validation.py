@@ -18,7 +18,7 @@ _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 def as_tensor(value: Any, name: str, device: torch.device | None = None) -> torch.Tensor:
     """Turn a tensor, numpy array or nested list into a tensor without copying when possible."""
     if isinstance(value, torch.Tensor):
-        tensor = value
+        tensor = value.detach()  # statistics never join the caller's autograd graph
     elif isinstance(value, np.ndarray | np.memmap | list | tuple):
         try:
             arr = np.asarray(value)

@@ -6,6 +6,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collapsekit import ClassStats
 from references import blobs
@@ -202,3 +204,34 @@ def test_all_reduce_without_process_group_is_noop():
     before = s.state_dict()
     s.all_reduce()
     assert torch.equal(s.state_dict()["scatter"], before["scatter"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    parts=st.integers(2, 5),
+    seed=st.integers(0, 10_000),
+    checkpoint_at=st.integers(0, 4),
+)
+def test_merge_and_checkpoint_in_any_order_equal_one_pass(parts, seed, checkpoint_at):
+    X, y = blobs(300, 4, 5, seed=seed, offset=100.0)
+    one = _stream(X, y, 4, splits=1)
+    pieces = [
+        _stream(xb, yb, 4, splits=2)
+        for xb, yb in zip(np.array_split(X, parts), np.array_split(y, parts), strict=True)
+    ]
+    merged = ClassStats(4, 5)
+    for i, piece in enumerate(pieces[::-1]):  # order does not matter
+        merged.merge(piece)
+        if i == checkpoint_at:  # a checkpoint/resume in the middle changes nothing
+            resumed = ClassStats(4, 5)
+            resumed.load_state_dict(merged.state_dict())
+            merged = resumed
+    _assert_same_stats(merged, one, rtol=1e-6)
+
+
+def test_features_with_grad_are_detached():
+    x = torch.randn(12, 3, requires_grad=True)
+    s = ClassStats(3, 3)
+    s.update(x * 2, torch.arange(12) % 3)
+    assert not s.scatter.requires_grad
+    assert not s.class_means().requires_grad

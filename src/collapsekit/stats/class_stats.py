@@ -198,8 +198,9 @@ class ClassStats:
         if new_shift is not None:
             self.shift[new_ids] = new_shift
         self.counts += batch_counts
-        # residual sums: per-batch partial sums in the compute dtype (a batch-class holds few
-        # rows, so float32 rounding there is ~1e-7 of one residual), accumulated in float64
+        # residual sums: per-batch partial sums in the compute dtype (residuals are centred
+        # near zero with random signs, so the float32 rounding is unbiased and of the order of
+        # 1e-7 of one residual per row), accumulated across batches in float64
         if self.num_classes <= x.shape[0]:
             partial = torch.zeros(self.num_classes, self.dim, dtype=cdt, device=self.device)
             partial.index_add_(0, y, resid)
