@@ -165,3 +165,38 @@ def test_demo_reaches_terminal_phase(tmp_path):
     for name in ("history.jsonl", "report.html", "report.json", "tracking.html"):
         assert (tmp_path / name).stat().st_size > 0
     assert len(read_history(tmp_path / "history.jsonl")) == 300
+
+
+def _fit(tmp_path, devices, name):
+    pl = pytest.importorskip("pytorch_lightning")
+    from lightning_ddp_helpers import TinyNet, dataset
+
+    from collapsekit.integrations.lightning_callback import CollapseCallback
+
+    cb = CollapseCallback("head", num_classes=3, dim=16, history=tmp_path / f"{name}.jsonl")
+    kwargs = {"strategy": "ddp_spawn"} if devices > 1 else {}
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=devices,
+        **kwargs,
+    )
+    loader = torch.utils.data.DataLoader(dataset(), batch_size=64 // devices, shuffle=False)
+    trainer.fit(TinyNet(), loader)
+    return read_history(tmp_path / f"{name}.jsonl")
+
+
+def test_lightning_callback_two_gloo_processes_equal_one_process(tmp_path):
+    single = _fit(tmp_path, 1, "single")
+    double = _fit(tmp_path, 2, "ddp")  # gloo on CPU, torchmetrics sums the states
+    assert len(single) == len(double) == 2
+    for a, b in zip(single, double, strict=True):
+        assert b["epoch"] == a["epoch"]
+        for key in ("nc1", "cdnv", "etf_error", "equinorm"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5), key

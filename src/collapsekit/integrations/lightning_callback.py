@@ -23,6 +23,11 @@ except ImportError:  # pragma: no cover - exercised only without the extra
         ) from _exc
 
 
+def labels_from_batch(batch: Any) -> torch.Tensor:
+    """The default label getter: the second item of an ``(inputs, labels, ...)`` batch."""
+    return batch[1]
+
+
 class CollapseCallback(pl.Callback):
     """Feed the features of ``layer`` into a :class:`NeuralCollapseMetric` during training
     (one GEMM per batch, DDP-synchronised by torchmetrics) and log NC metrics each epoch.
@@ -49,7 +54,7 @@ class CollapseCallback(pl.Callback):
         self.num_classes, self.dim = num_classes, dim
         self.classifier = classifier
         self.history = Path(history) if history is not None else None
-        self.label_fn = label_fn or (lambda batch: batch[1])
+        self.label_fn = label_fn or labels_from_batch
         self.metric: NeuralCollapseMetric | None = None
         self._capture: FeatureCapture | None = None
         self.rows: list[dict[str, Any]] = []

@@ -87,4 +87,7 @@ class NeuralCollapseMetric(Metric):
 
     def compute(self) -> dict[str, float]:
         stats = self.to_class_stats()
-        return stats.neural_collapse(weights=self.weights)
+        return {
+            "num_samples": float(stats.num_samples),
+            **stats.neural_collapse(weights=self.weights),
+        }
