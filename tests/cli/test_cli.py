@@ -78,19 +78,18 @@ def test_analyze_every_format(fmt, tmp_path, data):
     assert "<svg" in out_html.read_text()
 
 
-def test_streamed_path_for_files_larger_than_the_memory_limit(tmp_path, data):
+@pytest.mark.parametrize("fmt", ["npy", "h5", "safetensors"])
+def test_streamed_path_for_files_larger_than_the_memory_limit(fmt, tmp_path, data):
     from collapsekit import analyze
 
     X, y = data
-    np.save(tmp_path / "e.npy", X)
-    np.save(tmp_path / "y.npy", y)
+    path, extra = write_format(fmt, tmp_path, X, y)
     res = runner.invoke(
         app,
         [
             "analyze",
-            str(tmp_path / "e.npy"),
-            "--labels",
-            str(tmp_path / "y.npy"),
+            str(path),
+            *extra,
             "--max-memory-mb",
             "0",
             "--sample-rows",

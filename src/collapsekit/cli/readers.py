@@ -53,6 +53,51 @@ class ArraySource:
         return np.asarray(self.array[np.sort(rows)])
 
 
+class SafetensorsRows:
+    """Row access to one tensor of a .safetensors file without reading the whole file."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        try:
+            from safetensors import safe_open
+        except ImportError as exc:
+            raise _missing("formats", "safetensors") from exc
+        self._handle = safe_open(str(path), framework="pt")
+        keys = list(self._handle.keys())
+        if key not in keys:
+            raise InputError(
+                f"{path}: expected a key '{key}' holding the embeddings, found keys: "
+                f"{', '.join(sorted(keys)) or 'none'}; name the key with --key"
+            )
+        self.keys = keys
+        self._slice = self._handle.get_slice(key)
+        self.shape = tuple(self._slice.get_shape())
+        stored = self._slice.get_dtype()
+        self.dtype = np.dtype(np.float64 if stored == "F64" else np.float32)
+        if not stored.startswith(("F", "BF")):
+            self.dtype = np.dtype(np.int64)
+
+    def _to_numpy(self, t: Any) -> np.ndarray:
+        return t.float().numpy() if t.is_floating_point() and t.dtype != _torch_f64() else t.numpy()
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if isinstance(index, slice):
+            return self._to_numpy(self._slice[index])
+        import torch
+
+        rows = [self._slice[int(i) : int(i) + 1] for i in np.asarray(index)]
+        return self._to_numpy(torch.cat(rows)) if rows else np.empty((0, *self.shape[1:]))
+
+    def tensor(self, key: str) -> np.ndarray:
+        """Another (small) tensor of the same file, whole."""
+        return self._to_numpy(self._handle.get_tensor(key))
+
+
+def _torch_f64() -> Any:
+    import torch
+
+    return torch.float64
+
+
 def _check_2d(arr: Any, path: Path, what: str) -> None:
     shape = tuple(getattr(arr, "shape", ()))
     if len(shape) != 2:
@@ -162,6 +207,11 @@ def open_embeddings(
             arr = np.load(p, mmap_mode="r", allow_pickle=False)
             _check_2d(arr, p, "embeddings")
             return ArraySource(p, arr)
+        if suffix == ".safetensors":
+            rows = SafetensorsRows(p, key)
+            _check_2d(rows, p, "embeddings")
+            extras = {k: rows.tensor(k) for k in rows.keys if k == label_key}
+            return ArraySource(p, rows, extras)
         if suffix == ".parquet":
             mapping = _read_parquet(
                 p,

@@ -42,6 +42,14 @@ def _page(title: str, body: str) -> str:
     )
 
 
+def _class_labels(inputs: dict[str, Any], k: int) -> list[str]:
+    """Class names when the labels were strings, else the label values."""
+    names = inputs.get("class_names")
+    if names and len(names) == k:
+        return [str(n) for n in names]
+    return list(inputs.get("class_counts", {}).keys()) or [str(i) for i in range(k)]
+
+
 def _verdict_class(label: str) -> str:
     if label == "healthy":
         return "v-healthy"
@@ -95,15 +103,14 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
             )
         )
     if report.centroid_cosine:
-        labels = list(inp.get("class_counts", {}).keys()) or [
-            str(i) for i in range(len(report.centroid_cosine))
-        ]
+        labels = _class_labels(inp, len(report.centroid_cosine))
         parts.append(heatmap(report.centroid_cosine, labels, "Class-centroid cosine similarity"))
     if report.per_class_effective_rank:
         keys = list(report.per_class_effective_rank)
+        names = inp.get("class_names")
         parts.append(
             bar_chart(
-                keys,
+                [names[int(k)] if names and int(k) < len(names) else k for k in keys],
                 [report.per_class_effective_rank[k] for k in keys],
                 "Per-class effective rank",
                 "effective rank",
