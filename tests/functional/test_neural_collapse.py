@@ -217,3 +217,11 @@ def test_quantized_residuals_at_offset_stay_exact():
     assert_close(fast.neural_collapse(), exact.neural_collapse(), rtol=1e-7)
     ref = nc_reference(x.double().numpy(), y.numpy())
     assert_close(fast.neural_collapse(), ref, rtol=1e-6)
+
+
+def test_classifier_with_more_classes_than_the_sample():
+    X, y = blobs(300, 4, 6, seed=13)
+    W = np.random.default_rng(1).standard_normal((7, 6))  # a 7-class head, classes 4-6 unseen
+    got = neural_collapse(X, y, weights=W)
+    ref = nc_reference(X, y, W)
+    assert_close(got, ref)

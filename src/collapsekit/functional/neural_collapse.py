@@ -177,6 +177,9 @@ def neural_collapse(
     x = check_features(features, "features")
     y = check_labels(labels, x.shape[0], num_classes, "labels", x.device)
     k = num_classes if num_classes is not None else int(y.max()) + 1
+    if num_classes is None and weights is not None:
+        # a classifier may know classes this sample does not contain: size K by its rows
+        k = max(k, int(getattr(weights, "shape", (0,))[0]))
     stats = ClassStats(k, x.shape[1], device=x.device, global_mean=global_mean, rtol=rtol)
     stats.update(x, y)
     ood_mean = None
