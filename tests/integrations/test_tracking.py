@@ -113,44 +113,8 @@ def test_torchmetrics_two_gloo_processes_equal_one_process():
 
 
 def test_lightning_callback_logs_and_writes_history(tmp_path):
-    pl = pytest.importorskip("pytorch_lightning")
-    from collapsekit.integrations.lightning_callback import CollapseCallback
-
-    X, y = blobs(256, 3, 6, seed=4)
-    ds = torch.utils.data.TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(y))
-
-    class Net(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.Linear(6, 16), nn.ReLU())
-            self.head = nn.Linear(16, 3)
-
-        def forward(self, x):
-            return self.head(self.body(x))
-
-        def training_step(self, batch, _):
-            return nn.functional.cross_entropy(self(batch[0]), batch[1])
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    cb = CollapseCallback(
-        "head", num_classes=3, dim=16, classifier="head", history=tmp_path / "h.jsonl"
-    )
-    trainer = pl.Trainer(
-        max_epochs=3,
-        callbacks=[cb],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        devices=1,
-    )
-    trainer.fit(Net(), torch.utils.data.DataLoader(ds, batch_size=64))
-    rows = read_history(tmp_path / "h.jsonl")
-    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    rows, trainer = _fit(tmp_path, 1, "h", classifier="head")
+    assert [r["epoch"] for r in rows] == [0, 1]
     assert "collapse/nc1" in trainer.callback_metrics
     assert all(r["nc1"] > 0 and "self_duality" in r for r in rows)
 
@@ -167,13 +131,15 @@ def test_demo_reaches_terminal_phase(tmp_path):
     assert len(read_history(tmp_path / "history.jsonl")) == 300
 
 
-def _fit(tmp_path, devices, name):
+def _fit(tmp_path, devices, name, classifier=None):
     pl = pytest.importorskip("pytorch_lightning")
     from lightning_ddp_helpers import TinyNet, dataset
 
     from collapsekit.integrations.lightning_callback import CollapseCallback
 
-    cb = CollapseCallback("head", num_classes=3, dim=16, history=tmp_path / f"{name}.jsonl")
+    cb = CollapseCallback(
+        "head", num_classes=3, dim=16, classifier=classifier, history=tmp_path / f"{name}.jsonl"
+    )
     kwargs = {"strategy": "ddp_spawn"} if devices > 1 else {}
     trainer = pl.Trainer(
         max_epochs=2,
@@ -189,12 +155,12 @@ def _fit(tmp_path, devices, name):
     )
     loader = torch.utils.data.DataLoader(dataset(), batch_size=64 // devices, shuffle=False)
     trainer.fit(TinyNet(), loader)
-    return read_history(tmp_path / f"{name}.jsonl")
+    return read_history(tmp_path / f"{name}.jsonl"), trainer
 
 
 def test_lightning_callback_two_gloo_processes_equal_one_process(tmp_path):
-    single = _fit(tmp_path, 1, "single")
-    double = _fit(tmp_path, 2, "ddp")  # gloo on CPU, torchmetrics sums the states
+    single, _ = _fit(tmp_path, 1, "single")
+    double, _ = _fit(tmp_path, 2, "ddp")  # gloo on CPU, torchmetrics sums the states
     assert len(single) == len(double) == 2
     for a, b in zip(single, double, strict=True):
         assert b["epoch"] == a["epoch"]
