@@ -7,6 +7,7 @@ from typing import Any, Literal
 import torch
 
 from collapsekit._validation import check_features, check_labels
+from collapsekit.functional._common import l2_normalize
 from collapsekit.functional.centroid_similarity import centroid_similarity, loo_centroid_stability
 from collapsekit.functional.effective_rank import (
     entropy_rank,
@@ -174,7 +175,7 @@ def analyze(
                 notes.append("linear probe skipped: a class has a single row")
             if k <= 64:
                 means = torch.stack([x[y == c].double().mean(0) for c in ids])
-                unit = means / means.norm(dim=1, keepdim=True).clamp_min(1e-300)
+                unit = l2_normalize(means)
                 centroid_cos = (unit @ unit.T).tolist()
     if reference is not None:
         metrics["linear_cka"] = linear_cka(x, reference)

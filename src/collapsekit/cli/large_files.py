@@ -9,6 +9,7 @@ import numpy as np
 
 from collapsekit.analyze import analyze
 from collapsekit.cli.readers import ArraySource
+from collapsekit.functional.centroid_similarity import centroid_similarity_from_means
 from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
 from collapsekit.functional.neural_collapse import NC_KEYS
 from collapsekit.functional.spectrum import singular_values_from_covariance
@@ -59,10 +60,7 @@ def analyze_streamed(
     exact["effective_rank_score"] = score_from_singular_values(s, n, d)
     if labels is not None and int((stats.counts > 0).sum()) >= 2:
         exact.update(stats.neural_collapse(weights=kwargs.get("weights")))
-        means = stats.class_means()
-        unit = means / means.norm(dim=1, keepdim=True).clamp_min(1e-300)
-        kk = unit.shape[0]
-        exact["centroid_similarity"] = float((unit.sum(0).square().sum() - kk) / (kk * (kk - 1)))
+        exact["centroid_similarity"] = centroid_similarity_from_means(stats.class_means())
     for key in ("ncc_agreement", "ood_orthogonality"):
         exact.pop(key, None)
     report.metrics.update({key: exact[key] for key in STREAMED_EXACT if key in exact})

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from collapsekit._validation import accumulation_dtype, check_features, check_labels
+from collapsekit._validation import check_features, check_labels
 
 
 def features_and_labels(
@@ -38,11 +38,6 @@ def class_sums(
     sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
     sums.index_add_(0, y_compact, x.double())
     return counts, sums
-
-
-def compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The GEMM dtype used for ``x``: float64 for float64 input, float32 otherwise."""
-    return accumulation_dtype(x)
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:

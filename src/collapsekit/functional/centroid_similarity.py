@@ -7,12 +7,12 @@ from typing import Any
 
 import torch
 
-from collapsekit.functional._common import class_sums, compact_labels, features_and_labels
-
-
-def _unit(v: torch.Tensor) -> torch.Tensor:
-    norms = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
-    return v / torch.where(norms > 0, norms, torch.ones_like(norms))
+from collapsekit.functional._common import (
+    class_sums,
+    compact_labels,
+    features_and_labels,
+    l2_normalize,
+)
 
 
 def _mean_pair_cosine(sum_of_units_sq: torch.Tensor, k: int) -> torch.Tensor:
@@ -23,7 +23,7 @@ def _mean_pair_cosine(sum_of_units_sq: torch.Tensor, k: int) -> torch.Tensor:
 def centroid_similarity_from_means(means: torch.Tensor) -> float:
     """Mean pairwise cosine of the rows of ``means`` (K x D, K >= 2), in closed form."""
     k = means.shape[0]
-    return float(_mean_pair_cosine(_unit(means.double()).sum(0).square().sum(), k))
+    return float(_mean_pair_cosine(l2_normalize(means).sum(0).square().sum(), k))
 
 
 def centroid_similarity(features: Any, labels: Any) -> float:
@@ -78,7 +78,7 @@ def leave_one_out_similarities(features: Any, labels: Any) -> torch.Tensor:
     counts, sums = class_sums(x, yc, k)
     n = counts.double()
     means = sums / n[:, None]
-    units = _unit(means)
+    units = l2_normalize(means)
     a = units.sum(0, keepdim=True) - units  # (K, D): sum of the other classes' unit vectors
     a_sq = a.square().sum(1)
     n_i = n[yc]

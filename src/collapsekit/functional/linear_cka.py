@@ -6,8 +6,7 @@ from typing import Any
 
 import torch
 
-from collapsekit._validation import check_features
-from collapsekit.functional._common import compute_dtype
+from collapsekit._validation import accumulation_dtype, check_features
 
 
 def _debiased(xty: float, rows_x: torch.Tensor, rows_y: torch.Tensor, n: int) -> float:
@@ -51,7 +50,7 @@ def linear_cka(features_x: Any, features_y: Any, debiased: bool = False) -> floa
         raise ValueError(
             f"features_x: expected at least {4 if debiased else 2} paired rows, received {n}"
         )
-    dt = compute_dtype(x) if compute_dtype(x) == compute_dtype(y) else torch.float64
+    dt = accumulation_dtype(x) if accumulation_dtype(x) == accumulation_dtype(y) else torch.float64
     xc = (x.double() - x.double().mean(0)).to(dt)
     yc = (y.double() - y.double().mean(0)).to(dt)
     xty = float(torch.linalg.matrix_norm((xc.T @ yc).double()) ** 2)

@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from collapsekit.functional._common import compact_labels, compute_dtype, features_and_labels
+from collapsekit._validation import accumulation_dtype
+from collapsekit.functional._common import compact_labels, features_and_labels
 
 
 def stratified_folds(y: torch.Tensor, folds: int, seed: int) -> torch.Tensor:
@@ -80,7 +81,9 @@ def linear_probe_accuracy(
             f"folds: expected 2 <= folds <= rows of the smallest class ({smallest}), received "
             f"{folds}; lower folds or drop tiny classes"
         )
-    dt = compute_dtype(x)  # float32 fits for float32/half input: accuracy is a coarse statistic
+    dt = accumulation_dtype(
+        x
+    )  # float32 fits for float32/half input: accuracy is a coarse statistic
     # centre once in float64 (no cancellation from an offset); fold statistics from sums
     xc = (x.double() - x.double().mean(0)).to(dt)
     total_sum = xc.sum(0, dtype=torch.float64)

@@ -6,8 +6,7 @@ from typing import Any
 
 import torch
 
-from collapsekit._validation import check_features
-from collapsekit.functional._common import compute_dtype
+from collapsekit._validation import accumulation_dtype, check_features
 
 
 def singular_values(features: Any, center: bool = True) -> torch.Tensor:
@@ -28,7 +27,7 @@ def singular_values(features: Any, center: bool = True) -> torch.Tensor:
     if center:
         x = x - x.mean(0, keepdim=True)
     n, d = x.shape
-    xg = x.to(compute_dtype(raw))  # float32 GEMM for float32/half input, float64 otherwise
+    xg = x.to(accumulation_dtype(raw))  # float32 GEMM for float32/half input, float64 otherwise
     gram = (xg.T @ xg if n >= d else xg @ xg.T).double()
     eig = torch.linalg.eigvalsh(gram).flip(0)
     top = float(eig[0]) if eig.numel() else 0.0

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from collapsekit._validation import check_features
-from collapsekit.functional._common import compute_dtype, l2_normalize, row_tile
+from collapsekit._validation import accumulation_dtype, check_features
+from collapsekit.functional._common import l2_normalize, row_tile
 
 
 def uniformity(features: Any, t: float = 2.0, memory_bytes: int = 256 * 2**20) -> float:
@@ -31,7 +31,7 @@ def uniformity(features: Any, t: float = 2.0, memory_bytes: int = 256 * 2**20) -
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"features: expected at least 2 rows, received {n}")
-    u = l2_normalize(x).to(compute_dtype(x))
+    u = l2_normalize(x).to(accumulation_dtype(x))
     tile = row_tile(n, memory_bytes, itemsize=u.element_size(), copies=2)
     # exp(-t ||u_i - u_j||^2) = exp(2t (u_i.u_j - 1)) lies in [exp(-4t), 1]: summed directly
     # (float64 accumulator); only t > 170 would underflow, and then log-sum-exp is used.

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from collapsekit._validation import check_features
+from collapsekit.functional._common import l2_normalize
 from collapsekit.functional.effective_rank import entropy_rank
 from collapsekit.functional.rankme import rankme_from_singular_values
 from collapsekit.functional.spectrum import singular_values_from_covariance
@@ -69,9 +70,9 @@ class CollapseMonitor:
     def update(self, features: Any, labels: Any) -> None:
         """Add one batch of features (N x D) and labels (N,)."""
         self.stats.update(features, labels)
-        x = check_features(features, "features", self.stats.dim, self.stats.device).double()
-        norms = x.norm(dim=1, keepdim=True)
-        unit = x / torch.where(norms > 0, norms, torch.ones_like(norms))
+        # already validated by stats.update: no second finiteness pass
+        x = check_features(features, "features", self.stats.dim, self.stats.device, 0, False)
+        unit = l2_normalize(x)
         self._unit_sum = self._unit_sum.to(unit.device) + unit.sum(0)
         self._unit_sq = self._unit_sq.to(unit.device) + unit.square().sum(0)
 
