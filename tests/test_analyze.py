@@ -113,7 +113,7 @@ def test_bad_inputs_name_the_argument():
     X[2] = np.inf
     with pytest.raises(ValueError, match=r"features: .*indices 2"):
         analyze(X)
-    with pytest.raises(ValueError, match="features_y"):
+    with pytest.raises(ValueError, match="reference: expected one row per feature row"):
         analyze(np.random.rand(10, 3), reference=np.random.rand(8, 3))
 
 

@@ -2,6 +2,7 @@
 
 from collapsekit import functional
 from collapsekit.analyze import analyze
+from collapsekit.engine.analyzer import Analyzer
 from collapsekit.functional.neural_collapse import neural_collapse
 from collapsekit.report.report import Report
 from collapsekit.stats.class_stats import ClassStats
@@ -10,6 +11,7 @@ from collapsekit.stats.ncc_agreement import NCCAgreement
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analyzer",
     "ClassStats",
     "NCCAgreement",
     "Report",

@@ -1,71 +1,27 @@
-"""One call: every metric the inputs allow, intervals, an isotropic baseline and a verdict."""
+"""``analyze()``: one call over a matrix, a DataLoader or any stream of batches; every metric
+the inputs allow, with provenance, intervals, an isotropic baseline and a verdict.
+
+It loops :class:`collapsekit.engine.Analyzer` over the source: one pass for the exact
+statistics and the row sample, and a second pass when the source can be read again.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import torch
 
-from collapsekit._validation import check_features, check_labels
-from collapsekit.functional._common import l2_normalize
-from collapsekit.functional.centroid_similarity import centroid_similarity, loo_centroid_stability
-from collapsekit.functional.effective_rank import (
-    entropy_rank,
-    per_class_effective_rank,
-    score_from_singular_values,
-)
-from collapsekit.functional.linear_cka import linear_cka
-from collapsekit.functional.linear_probe import linear_probe_accuracy
-from collapsekit.functional.neural_collapse import neural_collapse
-from collapsekit.functional.rankme import rankme_from_singular_values
-from collapsekit.functional.silhouette import silhouette
-from collapsekit.functional.spectrum import singular_values
-from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized
-from collapsekit.functional.uniformity import uniformity
-from collapsekit.report.bootstrap import bootstrap_intervals
+from collapsekit._validation import check_positive_int
+from collapsekit.engine.analyzer import AUTO_BOOTSTRAP_MAX_ROWS, Analyzer, Progress
+from collapsekit.engine.sources import Batch, batch_source
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import decide
 
-#: Largest cohort for which ``analyze`` bootstraps by default (``bootstrap=None``).
-AUTO_BOOTSTRAP_MAX_ROWS = 500
-#: Cap on baseline rows: the isotropic reference is drawn with at most this many rows.
-BASELINE_MAX_ROWS = 20_000
-
-
-def _isotropic_baseline(
-    n: int,
-    d: int,
-    y: torch.Tensor | None,
-    seed: int,
-    device: torch.device,
-    with_silhouette: bool = True,
-) -> tuple[dict[str, float], list[float]]:
-    """Metrics of isotropic Gaussian data of the same N, D and class sizes (labels shuffled)."""
-    g = torch.Generator().manual_seed(seed + 7919)
-    rows = min(n, BASELINE_MAX_ROWS)
-    z = torch.randn(rows, d, generator=g).to(device)
-    s = singular_values(z, center=True)
-    out = {
-        "effective_rank": entropy_rank(s),
-        "std_of_l2_normalized": std_of_l2_normalized(z),
-    }
-    if y is not None:
-        perm = torch.randperm(n, generator=g)[:rows].to(y.device)
-        yb = y[perm]
-        k = int(torch.unique(yb).numel())
-        if k >= 2:
-            out["centroid_similarity"] = centroid_similarity(z, yb)
-            if k < rows and (with_silhouette or rows <= 5000):
-                out["silhouette"] = silhouette(z, yb)
-            if rows <= 5000:  # shown for reference only; skipped on large inputs
-                nc = neural_collapse(z, yb)
-                out.update({key: nc[key] for key in ("nc1", "etf_error", "equinorm", "cdnv")})
-    spectrum = (s / s.sum().clamp_min(1e-300)).tolist() if s.numel() else []
-    return out, spectrum
+__all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "analyze"]
 
 
 def analyze(
-    features: Any,
+    source: Any,
     labels: Any = None,
     weights: Any = None,
     bias: Any = None,
@@ -78,26 +34,45 @@ def analyze(
     probe_folds: int = 5,
     uniformity_rows: int | None = 10_000,
     global_mean: Literal["class", "sample"] = "class",
+    *,
+    class_names: Sequence[Any] | None = None,
+    sample_rows: int = 20_000,
+    batch_size: int = 65_536,
+    max_memory_mb: float = 4096,
+    second_pass: bool = True,
+    device: torch.device | str | None = None,
+    progress: Progress | None = None,
 ) -> Report:
-    """Analyse an embedding matrix (N x D) and return a :class:`Report` with a verdict.
+    """Analyse embeddings and return a :class:`Report` with a verdict.
 
-    Computes every metric the inputs allow: spectrum-based (effective rank and its score,
-    RankMe), spread (std of L2-normalised rows, uniformity), and with ``labels`` the
-    neural-collapse metrics, centroid similarity and its leave-one-out stability, cosine
-    silhouette, per-class effective rank and a linear-probe accuracy; ``weights`` add NC3/NC4,
-    ``ood_features`` NC5, ``reference`` (the same inputs embedded by another model) linear CKA
-    (biased and debiased).
+    ``source`` is an N x D tensor or array (with ``labels`` and ``reference`` beside it), or
+    an iterable of ``(features, labels)`` / ``(features, labels, reference)`` batches (a
+    ``DataLoader``, a list, a generator), or a zero-argument callable returning a fresh
+    iterator of them. Labels may be any integers (sparse, up to 2**63) or strings.
+
+    Computes every metric the inputs allow: spectrum (effective rank and its score, RankMe),
+    spread (std of L2-normalised rows, uniformity), and with labels the neural-collapse
+    metrics, centroid similarity and its leave-one-out stability, cosine silhouette,
+    per-class effective rank and a linear-probe accuracy; ``weights`` add NC3/NC4 (rows
+    matched to classes by label value, or by ``class_names`` for names), ``ood_features`` NC5,
+    ``reference`` linear CKA (biased and debiased).
+
+    Exact over every row in one pass: the NC metrics but NC4, effective rank, RankMe,
+    centroid similarity, std of normalised rows, CKA, per-class effective rank (within
+    ``max_memory_mb``). NC4, silhouette and leave-one-out stability are exact when the source
+    can be read twice (``second_pass=True``, the default, for matrices, lists, DataLoaders and
+    callables); otherwise each sampled row is scored against the exact class statistics. The
+    probe and uniformity use the seeded sample of ``sample_rows`` rows (all rows when N is
+    smaller). ``report.provenance`` says, for each metric, which of these applies.
 
     Args:
         bootstrap: resamples for percentile intervals (stratified by class; paired with
-            ``reference``). ``None``: 200 when N <= 500 (tiny cohorts need them most), else 0.
-        uniformity_rows: uniformity is O(N^2); above this many rows it is computed on a seeded
-            random subset (the report says so). ``None`` = always exact.
+            ``reference``). ``None``: 200 when N <= 500, else 0.
+        uniformity_rows: uniformity is O(N^2): at most this many sampled rows.
         probe: fit the linear probe (``probe_folds`` stratified folds, fewer when the
             smallest class is smaller).
-
-    The verdict compares the metrics with isotropic Gaussian data of the same N, D and class
-    sizes (see :mod:`collapsekit.report.verdict`).
+        batch_size: rows per batch when ``source`` is a matrix.
+        progress: ``progress(stage, rows_done, rows_total_or_None)`` after each batch.
 
     Example:
         >>> import torch
@@ -106,111 +81,47 @@ def analyze(
         >>> report = analyze(x, torch.arange(300) % 3, bootstrap=0)
         >>> report.verdict.label
         'class collapse'
+        >>> report.provenance["silhouette"]
+        'exact over all 300 rows (every row held in the sample)'
+        >>> analyze(x, torch.arange(300) % 3, sample_rows=100).provenance["silhouette"]
+        'exact over all 300 rows (second pass)'
+        >>> batches = [(x[i : i + 100], torch.arange(100) % 3) for i in range(0, 300, 100)]
+        >>> analyze(iter(batches), bootstrap=0).provenance["silhouette"]
+        'exact over all 300 rows (every row held in the sample)'
         >>> report = analyze(x[:, :1] * torch.ones(1, 16) + 1e-6 * x, bootstrap=0)
         >>> report.verdict.label
         'dimensional collapse'
     """
-    x = check_features(features, "features", min_rows=2)
-    n, d = x.shape
-    y = None if labels is None else check_labels(labels, n, None, "labels", x.device)
-    notes: list[str] = []
-    metrics: dict[str, float] = {}
-
-    s_centred = singular_values(x, center=True)
-    metrics["effective_rank"] = entropy_rank(s_centred)
-    metrics["effective_rank_score"] = score_from_singular_values(s_centred, n, d)
-    metrics["rankme"] = rankme_from_singular_values(singular_values(x, center=False))
-    metrics["std_of_l2_normalized"] = std_of_l2_normalized(x)
-    g = torch.Generator().manual_seed(seed)
-    if uniformity_rows is not None and n > uniformity_rows:
-        subset = torch.randperm(n, generator=g)[:uniformity_rows].to(x.device)
-        metrics["uniformity"] = uniformity(x[subset])
-        notes.append(f"uniformity estimated on {uniformity_rows} random rows of {n}")
-    else:
-        metrics["uniformity"] = uniformity(x)
-
-    class_counts: dict[str, int] = {}
-    per_class: dict[str, float] = {}
-    centroid_cos: list[list[float]] | None = None
-    if y is not None:
-        ids, counts = torch.unique(y, return_counts=True)
-        class_counts = {str(int(c)): int(k) for c, k in zip(ids, counts, strict=True)}
-        k = ids.numel()
-        if k < 2:
-            notes.append("a single class: class-separation metrics need two or more")
-        else:
-            metrics.update(
-                neural_collapse(
-                    x,
-                    y,
-                    weights=weights,
-                    bias=bias,
-                    ood_features=ood_features,
-                    global_mean=global_mean,
-                )
-            )
-            metrics["centroid_similarity"] = centroid_similarity(x, y)
-            if n > 2 or int(counts.max()) > 1:
-                metrics["loo_centroid_stability"] = loo_centroid_stability(x, y)
-            if k < n:
-                metrics["silhouette"] = silhouette(x, y)
-            ranks = per_class_effective_rank(x, y)
-            per_class = {str(c): v for c, v in ranks.items()}
-            for c, v in ranks.items():
-                metrics[f"per_class_effective_rank_{c}"] = v
-            if ranks:
-                metrics["per_class_effective_rank_min"] = min(ranks.values())
-            smallest = int(counts.min())
-            folds = min(probe_folds, smallest)
-            metrics["chance_accuracy"] = float(counts.max()) / n
-            if probe and folds >= 2:
-                metrics["linear_probe_accuracy"] = linear_probe_accuracy(
-                    x, y, folds=folds, seed=seed
-                )
-                if folds < probe_folds:
-                    notes.append(
-                        f"linear probe used {folds} folds (smallest class has {smallest} rows)"
-                    )
-            elif probe:
-                notes.append("linear probe skipped: a class has a single row")
-            if k <= 64:
-                means = torch.stack([x[y == c].double().mean(0) for c in ids])
-                unit = l2_normalize(means)
-                centroid_cos = (unit @ unit.T).tolist()
-    if reference is not None:
-        metrics["linear_cka"] = linear_cka(x, reference)
-        if n >= 4:
-            metrics["linear_cka_debiased"] = linear_cka(x, reference, debiased=True)
-
-    base, base_spectrum = _isotropic_baseline(
-        n, d, y, seed, x.device, with_silhouette="linear_probe_accuracy" not in metrics
+    batch_size = check_positive_int(batch_size, "batch_size")
+    src = batch_source(source, labels, reference, batch_size)
+    analyzer = Analyzer(
+        class_names=class_names,
+        sample_rows=sample_rows,
+        seed=seed,
+        global_mean=global_mean,
+        device=device,
+        max_memory_mb=max_memory_mb,
     )
-    resamples = bootstrap if bootstrap is not None else (200 if n <= AUTO_BOOTSTRAP_MAX_ROWS else 0)
-    intervals = (
-        bootstrap_intervals(x, y, reference, resamples, seed, interval_level) if resamples else {}
+    report_progress: Progress = progress or (lambda stage, done, total: None)
+    done = 0
+    for x, y, ref in src.batches():
+        analyzer.update(x, y, ref)
+        done += len(x)
+        report_progress("pass 1", done, src.rows)
+    again: Callable[[], Iterator[Batch]] | None = (
+        src.batches if (second_pass and src.reiterable) else None
     )
-    spectrum_data = (s_centred / s_centred.sum().clamp_min(1e-300)).tolist()
-    inputs = {
-        "n": n,
-        "d": d,
-        "dtype": str(x.dtype).replace("torch.", ""),
-        "num_classes": len(class_counts),
-        "class_counts": class_counts,
-        "labels": y is not None,
-        "weights": weights is not None,
-        "reference": reference is not None,
-        "ood_features": ood_features is not None,
-        "bootstrap_resamples": resamples,
-        "notes": notes,
-    }
-    return Report(
-        metrics={k: float(v) for k, v in metrics.items() if not isinstance(v, bool)},
-        verdict=decide(metrics, base),
-        inputs=inputs,
-        intervals=intervals,
+    if again is not None and analyzer.reservoir.size == analyzer.n_rows:
+        again = None  # every row is in the sample already: the sample pass is exact
+    return analyzer.compute(
+        weights,
+        bias,
+        ood_features,
+        second_pass=again,
+        bootstrap=bootstrap,
         interval_level=interval_level,
-        baseline=base,
-        spectrum={"data": spectrum_data[:512], "isotropic": base_spectrum[:512]},
-        centroid_cosine=centroid_cos,
-        per_class_effective_rank=per_class,
+        probe=probe,
+        probe_folds=probe_folds,
+        uniformity_rows=uniformity_rows,
+        progress=report_progress,
     )

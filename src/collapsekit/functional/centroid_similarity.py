@@ -76,8 +76,29 @@ def leave_one_out_similarities(features: Any, labels: Any) -> torch.Tensor:
     ids, yc = compact_labels(y)
     k = ids.numel()
     counts, sums = class_sums(x, yc, k)
+    return leave_one_out_similarities_from_means(x, yc, sums / counts[:, None].double(), counts)
+
+
+def leave_one_out_similarities_from_means(
+    rows: torch.Tensor, labels: torch.Tensor, means: torch.Tensor, counts: torch.Tensor
+) -> torch.Tensor:
+    """Leave-one-out centroid similarity of each of ``rows`` given the final class ``means``
+    (K x D float64, all rows) and ``counts`` (K,); ``labels`` index the classes (0..K-1).
+
+    The streaming form of :func:`leave_one_out_similarities`: means and counts come from a
+    first pass, the rows from a second (see that function for the closed form).
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+        >>> means = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+        >>> leave_one_out_similarities_from_means(x, torch.tensor([0, 0, 1, 1]), means,
+        ...                                       torch.tensor([2, 2])).tolist()
+        [0.0, 0.0, 0.0, 0.0]
+    """
+    x, yc = rows, labels
+    k = means.shape[0]
     n = counts.double()
-    means = sums / n[:, None]
     units = l2_normalize(means)
     a = units.sum(0, keepdim=True) - units  # (K, D): sum of the other classes' unit vectors
     a_sq = a.square().sum(1)

@@ -66,3 +66,126 @@ def linear_cka(features_x: Any, features_y: Any, debiased: bool = False) -> floa
     if denom == 0:
         raise ValueError("features_x: expected non-constant features, received zero variance")
     return xty / denom
+
+
+def linear_cka_from_moments(moments: dict[str, Any], debiased: bool = False) -> float:
+    """Linear CKA from streamed cross moments of paired rows (exact, no N x N matrix).
+
+    ``moments`` holds, for residuals e_i = x_i - s_x and f_i = y_i - s_y around any fixed
+    shifts: ``n``; ``sum_e`` (Dx), ``sum_f`` (Dy); ``exx`` = sum e e^T, ``eyy`` = sum f f^T,
+    ``exy`` = sum e f^T; and for the debiased estimator, with a_i = ||e_i||^2 and
+    b_i = ||f_i||^2: ``sum_aa``, ``sum_bb``, ``sum_ab`` (scalars), ``sum_ae``, ``sum_be``
+    (Dx), ``sum_af``, ``sum_bf`` (Dy). Every quantity of :func:`linear_cka` (centred Gram
+    norms and the row-norm terms of the unbiased HSIC) is a polynomial in these sums.
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0)).double()
+        >>> a, b = x.square().sum(1), (2 * x).square().sum(1)
+        >>> m = {"n": 30, "sum_e": x.sum(0), "sum_f": 2 * x.sum(0), "exx": x.T @ x,
+        ...      "eyy": 4 * x.T @ x, "exy": 2 * x.T @ x}
+        >>> round(linear_cka_from_moments(m), 6)
+        1.0
+    """
+    n = int(moments["n"])
+    if n < (4 if debiased else 2):
+        raise ValueError(
+            f"features_x: expected at least {4 if debiased else 2} paired rows, received {n}"
+        )
+    mx = moments["sum_e"].double() / n
+    my = moments["sum_f"].double() / n
+    cxx = moments["exx"].double() - n * torch.outer(mx, mx)
+    cyy = moments["eyy"].double() - n * torch.outer(my, my)
+    cxy = moments["exy"].double() - n * torch.outer(mx, my)
+    # scale-free: divide each block by its own largest entry before squaring
+    sx = float(cxx.diagonal().abs().max().clamp_min(0.0)) or 1.0
+    sy = float(cyy.diagonal().abs().max().clamp_min(0.0)) or 1.0
+    sxy = (sx * sy) ** 0.5
+    xtx = float(torch.linalg.matrix_norm(cxx / sx) ** 2)
+    yty = float(torch.linalg.matrix_norm(cyy / sy) ** 2)
+    xty = float(torch.linalg.matrix_norm(cxy / sxy) ** 2)
+    if debiased:
+        sum_e, sum_f = moments["sum_e"].double(), moments["sum_f"].double()
+        raw = {k: moments[k].double() for k in ("exx", "eyy", "exy")}
+        sa, sb = float(raw["exx"].trace()), float(raw["eyy"].trace())
+        ax_sum, by_sum = float(cxx.trace()), float(cyy.trace())
+        rxy = _centred_norm_products(
+            n,
+            float(moments["sum_ab"]),
+            moments["sum_af"].double(),
+            moments["sum_be"].double(),
+            raw["exy"],
+            sum_e,
+            sum_f,
+            mx,
+            my,
+            sa,
+            sb,
+        )
+        rxx = _centred_norm_products(
+            n,
+            float(moments["sum_aa"]),
+            moments["sum_ae"].double(),
+            moments["sum_ae"].double(),
+            raw["exx"],
+            sum_e,
+            sum_e,
+            mx,
+            mx,
+            sa,
+            sa,
+        )
+        ryy = _centred_norm_products(
+            n,
+            float(moments["sum_bb"]),
+            moments["sum_bf"].double(),
+            moments["sum_bf"].double(),
+            raw["eyy"],
+            sum_f,
+            sum_f,
+            my,
+            my,
+            sb,
+            sb,
+        )
+        xty = _debiased_terms(xty, ax_sum / sx, by_sum / sy, rxy / (sx * sy), n)
+        xtx = _debiased_terms(xtx, ax_sum / sx, ax_sum / sx, rxx / (sx * sx), n)
+        yty = _debiased_terms(yty, by_sum / sy, by_sum / sy, ryy / (sy * sy), n)
+    denom = (max(xtx, 0.0) ** 0.5) * (max(yty, 0.0) ** 0.5)
+    if denom == 0:
+        raise ValueError("features_x: expected non-constant features, received zero variance")
+    return xty / denom
+
+
+def _debiased_terms(hsic: float, sum_a: float, sum_b: float, sum_ab: float, n: int) -> float:
+    """Unbiased HSIC (Song et al. 2012) from the biased term and centred row-norm sums."""
+    return hsic - n / (n - 2.0) * sum_ab + sum_a * sum_b / ((n - 1.0) * (n - 2.0))
+
+
+def _centred_norm_products(
+    n: int,
+    sum_ab: float,
+    sum_a_f: torch.Tensor,
+    sum_b_e: torch.Tensor,
+    sum_ef: torch.Tensor,
+    sum_e: torch.Tensor,
+    sum_f: torch.Tensor,
+    u: torch.Tensor,
+    v: torch.Tensor,
+    sa: float,
+    sb: float,
+) -> float:
+    """sum_i ||e_i - u||^2 ||f_i - v||^2 expanded into streamed sums
+    (a_i = ||e_i||^2, b_i = ||f_i||^2, sa = sum a_i, sb = sum b_i, sum_ef = sum e_i f_i^T)."""
+    uu, vv = float(u @ u), float(v @ v)
+    return (
+        sum_ab
+        - 2.0 * float(sum_a_f @ v)
+        + vv * sa
+        - 2.0 * float(sum_b_e @ u)
+        + 4.0 * float(u @ sum_ef @ v)
+        - 2.0 * vv * float(sum_e @ u)
+        + uu * sb
+        - 2.0 * uu * float(sum_f @ v)
+        + n * uu * vv
+    )

@@ -1,8 +1,8 @@
 """Neural-collapse metrics NC1-NC5 (Papyan, Han & Donoho 2020 and successors).
 
 Definitions follow ``METRICS.md`` (first table). Everything is computed in float64 from the
-sufficient statistics of :class:`collapsekit.ClassStats`; the in-memory entry point
-:func:`neural_collapse` streams the array through the same statistics.
+sufficient statistics (:func:`neural_collapse_from_moments`), which
+:class:`collapsekit.ClassStats` streams and :func:`neural_collapse` forms in memory.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 import torch
 
-from collapsekit._validation import check_features, check_labels
+from collapsekit._validation import as_tensor, check_features, check_labels
 from collapsekit.functional.class_pair_geometry import class_pair_sums, tile_rows_for_budget
+from collapsekit.functional.ncc_agreement import ncc_predictions
 
 NC_KEYS = (
     "nc1",
@@ -172,23 +173,71 @@ def neural_collapse(
         >>> nc["ncc_agreement"]
         1.0
     """
-    from collapsekit.stats.class_stats import ClassStats
-
     x = check_features(features, "features")
     y = check_labels(labels, x.shape[0], num_classes, "labels", x.device)
-    k = num_classes if num_classes is not None else int(y.max()) + 1
-    if num_classes is None and weights is not None:
-        # a classifier may know classes this sample does not contain: size K by its rows
-        k = max(k, int(getattr(weights, "shape", (0,))[0]))
-    stats = ClassStats(k, x.shape[1], device=x.device, global_mean=global_mean, rtol=rtol)
-    stats.update(x, y)
+    if global_mean not in ("class", "sample"):
+        raise ValueError(f"global_mean: expected 'class' or 'sample', received {global_mean!r}")
+    present, yc = torch.unique(y, return_inverse=True)
+    k = present.numel()
+    if k < 2:
+        raise ValueError(
+            f"labels: expected rows from at least 2 classes, received {k} non-empty class(es) "
+            f"over {x.shape[0]} row(s); class-separation statistics need two or more classes"
+        )
+    moments = class_moments(x, yc, k)
+    means, counts = moments["means"], moments["counts"]
+    n = counts.double()
+    mu_g = means.mean(0) if global_mean == "class" else (n[:, None] * means).sum(0) / n.sum()
+    w = None
+    if weights is not None:
+        w_all = check_features(weights, "weights", x.shape[1], x.device)
+        if w_all.shape[0] <= int(present.max()):
+            raise ValueError(
+                f"weights: expected at least {int(present.max()) + 1} rows (one per class "
+                f"index), received shape {tuple(w_all.shape)}"
+            )
+        w = w_all[present]
     ood_mean = None
     if ood_features is not None:
         ood = check_features(ood_features, "ood_features", x.shape[1], x.device)
         ood_mean = ood.double().mean(0)
-    agreement = None
-    if weights is not None:
-        counter = stats.ncc_counter(weights, bias)
-        counter.update(x)
-        agreement = counter.compute()
-    return stats.neural_collapse(weights=weights, ood_mean=ood_mean, ncc_agreement=agreement)
+    out = neural_collapse_from_moments(
+        means=means,
+        counts=counts,
+        within_scatter=moments["within_scatter"],
+        class_sq_deviation=moments["class_sq_deviation"],
+        global_mean=mu_g,
+        weights=w,
+        ood_mean=ood_mean,
+        rtol=rtol,
+    )
+    if w is not None:
+        b = None
+        if bias is not None:
+            b = as_tensor(bias, "bias", x.device).double().flatten()
+            if b.numel() != w_all.shape[0]:
+                raise ValueError(
+                    f"bias: expected {w_all.shape[0]} values (one per weight row), received "
+                    f"{b.numel()}"
+                )
+        clf, nearest = ncc_predictions(x, means - mu_g, mu_g, w_all, b)
+        out["ncc_agreement"] = float((clf == present[nearest]).double().mean())
+    return out
+
+
+def class_moments(x: torch.Tensor, y_compact: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
+    """Counts, float64 means, within-class scatter and per-class squared deviations of
+    in-memory rows with labels 0..k-1 (residuals formed in float64: exact at any offset)."""
+    counts = torch.bincount(y_compact, minlength=k)
+    sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
+    sums.index_add_(0, y_compact, x.double())
+    means = sums / counts[:, None].double()
+    resid = x.double() - means[y_compact]
+    sq = torch.zeros(k, dtype=torch.float64, device=x.device)
+    sq.index_add_(0, y_compact, resid.square().sum(1))
+    return {
+        "counts": counts,
+        "means": means,
+        "within_scatter": resid.T @ resid,
+        "class_sq_deviation": sq,
+    }

@@ -29,6 +29,38 @@ def _scores_from_class_means(
     return torch.where(counts[own] > 1, s, 0.0)
 
 
+def cosine_silhouette_rows(
+    units: torch.Tensor, labels: torch.Tensor, class_unit_sums: torch.Tensor, counts: torch.Tensor
+) -> torch.Tensor:
+    """Cosine silhouette of each row from the per-class sums of unit vectors (O(rows K D)).
+
+    The mean cosine distance of unit row u_i to class c is ``1 - u_i . T_c / n_c`` with
+    ``T_c`` the sum of the class's unit vectors; for its own class the row itself is removed:
+    ``(n_c - 1 - (u_i . T_c - ||u_i||^2)) / (n_c - 1)``. ``units`` are L2-normalised rows
+    (float64; zero rows stay zero), ``labels`` index the rows of ``class_unit_sums`` (K x D)
+    and ``counts`` (K,). This is what makes the silhouette streamable: ``T`` and ``counts``
+    come from a first pass, the rows from a second.
+
+    Example:
+        >>> import torch
+        >>> u = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]).double()
+        >>> y = torch.tensor([0, 0, 1, 1])
+        >>> sums = torch.stack([u[:2].sum(0), u[2:].sum(0)])
+        >>> cosine_silhouette_rows(u, y, sums, torch.tensor([2, 2]))
+        tensor([1., 1., 1., 1.], dtype=torch.float64)
+    """
+    cnt = counts.double()
+    dots = units @ class_unit_sums.T
+    mean_dist = 1.0 - dots / cnt.clamp_min(1.0)
+    rows = torch.arange(units.shape[0], device=units.device)
+    self_sq = units.square().sum(1)
+    n_own = cnt[labels]
+    own = (n_own - 1.0 - (dots[rows, labels] - self_sq)) / (n_own - 1.0).clamp_min(1.0)
+    mean_dist[rows, labels] = own
+    mean_dist[:, counts == 0] = torch.inf  # classes absent here are no neighbours
+    return _scores_from_class_means(mean_dist.clamp_min(0.0), labels, counts)
+
+
 def silhouette_samples(
     features: Any,
     labels: Any,
@@ -55,15 +87,9 @@ def silhouette_samples(
         totals.index_add_(0, yc, u)
         tile = row_tile(k, memory_bytes)
         for lo in range(0, n, tile):
-            ui, yi = u[lo : lo + tile], yc[lo : lo + tile]
-            dots = ui @ totals.T
-            mean_dist = 1.0 - dots / cnt
-            rows = torch.arange(ui.shape[0], device=x.device)
-            self_sq = ui.square().sum(1)
-            n_own = cnt[yi]
-            own = (n_own - 1.0 - (dots[rows, yi] - self_sq)) / (n_own - 1.0).clamp_min(1.0)
-            mean_dist[rows, yi] = own
-            out[lo : lo + tile] = _scores_from_class_means(mean_dist.clamp_min(0.0), yi, counts)
+            out[lo : lo + tile] = cosine_silhouette_rows(
+                u[lo : lo + tile], yc[lo : lo + tile], totals, counts
+            )
         return out
     if metric != "euclidean":
         raise ValueError(f"metric: expected 'cosine' or 'euclidean', received {metric!r}")

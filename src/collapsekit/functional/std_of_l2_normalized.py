@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from collapsekit._validation import check_features
 from collapsekit.functional._common import l2_normalize
 
@@ -27,3 +29,23 @@ def std_of_l2_normalized(features: Any, unbiased: bool = True) -> float:
         raise ValueError(f"features: expected at least 2 rows, received {x.shape[0]}")
     u = l2_normalize(x)
     return float(u.std(0, correction=1 if unbiased else 0).mean())
+
+
+def std_of_l2_normalized_from_moments(
+    n: int, shifted_sum: torch.Tensor, shifted_sq_sum: torch.Tensor, unbiased: bool = True
+) -> float:
+    """:func:`std_of_l2_normalized` from streamed sums of the unit rows around a shift ``s``:
+    ``shifted_sum = sum_i (u_i - s)`` and ``shifted_sq_sum = sum_i (u_i - s)^2`` (per
+    dimension, float64). var_d = (Q_d - S_d^2 / n) / (n - ddof); any ``s`` gives the same value,
+    one near the mean avoids cancellation when every row points the same way.
+
+    Example:
+        >>> import torch
+        >>> u = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+        >>> std_of_l2_normalized_from_moments(2, u.sum(0), u.square().sum(0))
+        0.7071067811865476
+    """
+    if n < 2:
+        raise ValueError(f"features: expected at least 2 rows, received {n}")
+    var = (shifted_sq_sum - shifted_sum.square() / n) / (n - 1 if unbiased else n)
+    return float(var.clamp_min(0.0).sqrt().mean())

@@ -37,6 +37,8 @@ class Report:
         spectrum: normalised singular values of the data and of the isotropic baseline.
         centroid_cosine: K x K cosine similarities of the class centroids (K <= 64).
         per_class_effective_rank: effective rank of each class.
+        provenance: for every key of ``metrics``, how it was computed: a string starting
+            with ``exact`` (over every row) or ``sample`` (from a seeded sample of rows).
     """
 
     metrics: dict[str, float]
@@ -48,6 +50,7 @@ class Report:
     spectrum: dict[str, list[float]] = field(default_factory=dict)
     centroid_cosine: list[list[float]] | None = None
     per_class_effective_rank: dict[str, float] = field(default_factory=dict)
+    provenance: dict[str, str] = field(default_factory=dict)
     schema: str = REPORT_SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +62,7 @@ class Report:
                 "collapsekit_version": __version__,
                 "inputs": self.inputs,
                 "metrics": self.metrics,
+                "provenance": self.provenance,
                 "intervals": {k: list(v) for k, v in self.intervals.items()},
                 "interval_level": self.interval_level,
                 "baseline": self.baseline,
@@ -109,6 +113,7 @@ class Report:
             spectrum=data["spectrum"],
             centroid_cosine=data["centroid_cosine"],
             per_class_effective_rank=data["per_class_effective_rank"],
+            provenance=data.get("provenance", {}),
         )
 
     def to_html(self, path: str | Path | None = None, title: str = "collapsekit report") -> str:

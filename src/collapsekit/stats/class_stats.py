@@ -461,3 +461,31 @@ class ClassStats:
             bias=bias,
             center=self.global_mean_vector(),
         )
+
+    # ------------------------------------------------------------------ class axis
+    def remap_classes(self, mapping: Any, num_classes: int) -> ClassStats:
+        """Move class ``i`` to id ``mapping[i]`` in a state of ``num_classes`` classes
+        (in place; grows or relabels, exactly); returns ``self``.
+
+        Used by :class:`collapsekit.Analyzer` to grow as new labels arrive and to align the
+        class ids of two states before :meth:`merge` or :meth:`all_reduce`.
+        """
+        from collapsekit.stats._class_axis import remap_class_rows
+
+        m = torch.as_tensor(mapping, dtype=torch.long, device=self.device)
+        k = check_positive_int(num_classes, "num_classes")
+        if m.shape != (self.num_classes,) or (
+            m.numel() and (int(m.min()) < 0 or int(m.max()) >= k)
+        ):
+            raise ValueError(
+                f"mapping: expected {self.num_classes} distinct ids in [0, {k}), received "
+                f"shape {tuple(m.shape)}"
+            )
+        if torch.unique(m).numel() != m.numel():
+            raise ValueError("mapping: expected distinct target ids, received duplicates")
+        self.counts = remap_class_rows(self.counts, m, k)
+        self.shift = remap_class_rows(self.shift, m, k)
+        self.resid_sum = remap_class_rows(self.resid_sum, m, k)
+        self.resid_sq = remap_class_rows(self.resid_sq, m, k)
+        self.num_classes = k
+        return self

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from collapsekit._validation import as_tensor, check_features
+from collapsekit.functional.ncc_agreement import ncc_predictions
 
 
 class NCCAgreement:
@@ -73,19 +74,10 @@ class NCCAgreement:
     def predictions(self, features: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(classifier argmax, nearest-centre label) for each row."""
         x = check_features(features, "features", self.means.shape[1], self.means.device)
-        clf, ncc = [], []
-        for chunk in x.split(self.chunk_size):
-            h = chunk.double()
-            logits = h @ self.weights.T
-            if self.bias is not None:
-                logits += self.bias
-            clf.append(logits.argmax(1))
-            score = self.sq_norms - 2.0 * ((h - self.center) @ self.centred_means.T)
-            ncc.append(self.class_ids[score.argmin(1)])
-        if not clf:
-            empty = torch.zeros(0, dtype=torch.long, device=x.device)
-            return empty, empty
-        return torch.cat(clf), torch.cat(ncc)
+        clf, nearest = ncc_predictions(
+            x, self.centred_means, self.center, self.weights, self.bias, self.chunk_size
+        )
+        return clf, self.class_ids[nearest]
 
     def update(self, features: Any) -> None:
         """Count agreement on a batch of rows."""

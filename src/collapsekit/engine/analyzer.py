@@ -1,0 +1,860 @@
+"""The analysis engine: one streaming accumulator behind every entry point.
+
+``Analyzer.update(x, y)`` feeds exact sufficient statistics (class moments, unit-vector sums,
+per-class scatters within a memory budget, cross moments with a paired reference) and a
+seeded reservoir sample of rows; ``compute()`` turns them into a :class:`Report`. Metrics that
+need the final class means (NC4, cosine silhouette, leave-one-out stability) are exact when a
+second pass over the rows is given, and otherwise evaluated on the sampled rows against the
+exact class statistics. ``report.provenance`` says which is which.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import torch
+
+from collapsekit._validation import as_tensor, check_features, check_positive_int
+from collapsekit.engine.labels import LabelEncoder
+from collapsekit.functional._common import l2_normalize
+from collapsekit.functional.centroid_similarity import (
+    centroid_similarity_from_means,
+    leave_one_out_similarities_from_means,
+)
+from collapsekit.functional.effective_rank import (
+    entropy_rank,
+    per_class_effective_rank,
+    score_from_singular_values,
+)
+from collapsekit.functional.linear_cka import linear_cka_from_moments
+from collapsekit.functional.linear_probe import linear_probe_accuracy
+from collapsekit.functional.ncc_agreement import ncc_predictions
+from collapsekit.functional.rankme import rankme_from_singular_values
+from collapsekit.functional.silhouette import cosine_silhouette_rows
+from collapsekit.functional.spectrum import singular_values_from_covariance
+from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized_from_moments
+from collapsekit.functional.uniformity import uniformity
+from collapsekit.report.bootstrap import bootstrap_intervals
+from collapsekit.report.report import Report
+from collapsekit.report.verdict import decide
+from collapsekit.stats.class_scatter import PerClassScatter
+from collapsekit.stats.class_stats import ClassStats
+from collapsekit.stats.cross_moments import CrossMoments
+from collapsekit.stats.row_reservoir import RowReservoir
+from collapsekit.stats.unit_moments import UnitVectorMoments
+
+#: Largest cohort for which ``compute`` bootstraps by default (``bootstrap=None``).
+AUTO_BOOTSTRAP_MAX_ROWS = 500
+#: Largest number of classes for which the report keeps the K x K centroid-cosine matrix.
+CENTROID_MATRIX_MAX_CLASSES = 64
+_STATE_VERSION = 1
+
+Progress = Callable[[str, int, int | None], None]
+#: A second pass: a zero-argument callable returning a fresh iterator of
+#: ``(features, labels, reference)`` batches (labels / reference may be None).
+SecondPass = Callable[[], Iterable[tuple[Any, Any, Any]]]
+
+
+def _check_level(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ValueError(
+            f"interval_level: expected a probability strictly between 0 and 1 (e.g. 0.95), "
+            f"received {value!r}"
+        )
+    return float(value)
+
+
+def _check_count(value: Any, name: str, minimum: int, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, received {value!r}")
+    return value
+
+
+class Analyzer:
+    """Streaming analysis of embeddings: feed batches, get a :class:`Report`.
+
+    Args:
+        dim: feature width D (default: taken from the first batch).
+        class_names: optional class order. Integer labels then index into it; string labels
+            must be among it; classifier weight row ``j`` is class ``class_names[j]``.
+        sample_rows: size of the seeded reservoir sample of rows (probe, uniformity, and the
+            per-row metrics when no second pass is given); all rows when N is smaller.
+        seed: seeds the sample, the probe folds, the bootstrap and the isotropic baseline.
+        global_mean: ``"class"`` (mean of class means, Papyan 2020) or ``"sample"``.
+        device: where the statistics live (default: the first batch's device).
+        max_memory_mb: budget for the optional exact structures (per-class D x D scatters for
+            per-class effective rank); above it those metrics come from the sample.
+
+    Memory: K x D (class moments, unit sums) + D x D (+ K x D^2 within the budget)
+    + sample_rows x D, independent of N.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> y = torch.arange(600) % 3
+        >>> x = torch.randn(600, 8, generator=g) + 6 * torch.eye(8)[y]
+        >>> a = Analyzer()
+        >>> for xb, yb in zip(x.split(100), y.split(100)):
+        ...     a.update(xb, yb)
+        >>> report = a.compute(probe=False)
+        >>> report.provenance["nc1"]
+        'exact over all 600 rows (one pass)'
+        >>> from collapsekit import neural_collapse
+        >>> abs(report.metrics["nc1"] / neural_collapse(x, y)["nc1"] - 1) < 1e-9
+        True
+    """
+
+    def __init__(
+        self,
+        dim: int | None = None,
+        *,
+        class_names: Sequence[Any] | None = None,
+        sample_rows: int = 20_000,
+        seed: int = 0,
+        global_mean: Literal["class", "sample"] = "class",
+        device: torch.device | str | None = None,
+        max_memory_mb: float = 4096,
+    ) -> None:
+        self.dim = None if dim is None else check_positive_int(dim, "dim")
+        self.sample_rows = check_positive_int(sample_rows, "sample_rows")
+        self.seed = _check_count(seed, "seed", 0)
+        if global_mean not in ("class", "sample"):
+            raise ValueError(f"global_mean: expected 'class' or 'sample', received {global_mean!r}")
+        self.global_mean: Literal["class", "sample"] = global_mean
+        if (
+            isinstance(max_memory_mb, bool)
+            or not isinstance(max_memory_mb, int | float)
+            or not (max_memory_mb > 0)
+        ):
+            raise ValueError(
+                f"max_memory_mb: expected a positive number, received {max_memory_mb!r}"
+            )
+        self.max_memory_bytes = int(max_memory_mb * 2**20)
+        self.device = None if device is None else torch.device(device)
+        self.encoder = LabelEncoder(class_names)
+        self.labelled: bool | None = None
+        self.reference_dim: int | None = None
+        self.input_dtype: str | None = None
+        self.n_rows = 0
+        self.capacity = 0
+        self.class_stats: ClassStats | None = None
+        self.units: UnitVectorMoments | None = None
+        self.per_class: PerClassScatter | None = None
+        self.per_class_note: str | None = None
+        self.cross: CrossMoments | None = None
+        self.reservoir = RowReservoir(self.sample_rows, self.seed, stream=0)
+
+    # ------------------------------------------------------------------ accumulation
+    def _start(self, x: torch.Tensor, labelled: bool, ref: torch.Tensor | None) -> None:
+        self.device = self.device or x.device
+        self.dim = x.shape[1]
+        self.labelled = labelled
+        self.input_dtype = str(x.dtype).replace("torch.", "")
+        self.capacity = 1 if not labelled else max(1, self.encoder.num_classes, 16)
+        self.class_stats = ClassStats(
+            self.capacity, self.dim, device=self.device, global_mean=self.global_mean
+        )
+        self.units = UnitVectorMoments(self.capacity, self.dim, self.device)
+        if labelled and PerClassScatter.nbytes(self.capacity, self.dim) <= self.max_memory_bytes:
+            self.per_class = PerClassScatter(self.capacity, self.dim, self.device)
+        elif labelled:
+            self._drop_per_class(self.capacity)
+        if ref is not None:
+            self.reference_dim = ref.shape[1]
+            self.cross = CrossMoments(self.dim, self.reference_dim, self.device)
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            self.reservoir.stream = dist.get_rank()
+
+    def _drop_per_class(self, k: int) -> None:
+        self.per_class = None
+        assert self.dim is not None
+        need = PerClassScatter.nbytes(k, self.dim) / 2**20
+        self.per_class_note = (
+            f"per-class effective ranks from the row sample: exact per-class scatters of {k} "
+            f"classes x {self.dim}^2 need {need:.0f} MB, over the "
+            f"{self.max_memory_bytes / 2**20:.0f} MB budget (raise max_memory_mb for exact values)"
+        )
+
+    def _grow(self, k: int) -> None:
+        new_cap = max(k, 2 * self.capacity)
+        mapping = torch.arange(self.capacity)
+        assert self.class_stats is not None and self.units is not None and self.dim is not None
+        self.class_stats.remap_classes(mapping, new_cap)
+        self.units.remap_classes(mapping.to(self.units.shift.device), new_cap)
+        if self.per_class is not None:
+            if PerClassScatter.nbytes(new_cap, self.dim) <= self.max_memory_bytes:
+                self.per_class.remap_classes(mapping.to(self.per_class.counts.device), new_cap)
+            else:
+                self._drop_per_class(new_cap)
+        self.capacity = new_cap
+
+    def update(self, features: Any, labels: Any = None, reference: Any = None) -> None:
+        """Add a batch: ``features`` (N x D, any float dtype, any device), ``labels`` (N
+        values: integers of any size or strings; omit for unlabelled data) and optionally
+        ``reference`` (N x D', the same inputs embedded by another model, for CKA).
+
+        The batch is validated completely before anything is accumulated: a rejected batch
+        (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
+        """
+        device = self.device if self.device is not None else None
+        x = check_features(features, "features", self.dim, device, min_rows=0)
+        if x.dtype == torch.float16 or x.dtype == torch.bfloat16:
+            x = x.float()
+        labelled = labels is not None
+        if self.labelled is not None and labelled != self.labelled:
+            raise ValueError(
+                "labels: expected "
+                + (
+                    "labels with every batch (the first batch had them)"
+                    if self.labelled
+                    else "no labels (the first batch had none)"
+                )
+                + ", received the other"
+            )
+        ref = None
+        if reference is not None:
+            ref = check_features(reference, "reference", self.reference_dim, x.device, min_rows=0)
+            if ref.dtype in (torch.float16, torch.bfloat16):
+                ref = ref.float()
+            if ref.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"reference: expected {x.shape[0]} rows paired with the features (row i of "
+                    f"both from the same input), received {ref.shape[0]}; CKA of unpaired rows "
+                    "is undefined"
+                )
+        if self.class_stats is not None and (ref is None) != (self.cross is None):
+            raise ValueError(
+                "reference: expected a reference batch with every batch or with none (CKA pairs "
+                "every row), received a change midway"
+            )
+        before = list(self.encoder.values), self.encoder.kind
+        try:
+            if labelled:
+                y = self.encoder.encode(labels, x.device, x.shape[0])
+            else:
+                y = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        except Exception:
+            self.encoder.load_state_dict(
+                {"kind": before[1], "values": before[0], "class_names": self.encoder.class_names}
+            )
+            raise
+        if self.class_stats is None:
+            if x.shape[0] == 0:
+                return
+            self._start(x, labelled, ref)
+        if labelled and self.encoder.num_classes > self.capacity:
+            self._grow(self.encoder.num_classes)
+        assert self.class_stats is not None and self.units is not None
+        if x.shape[0] == 0:
+            return
+        self.class_stats.update(x, y)  # re-checks finiteness of residuals (overflow)
+        self.units.update(x, y)
+        if self.per_class is not None:
+            self.per_class.update(x, y)
+        if self.cross is not None and ref is not None:
+            self.cross.update(x, ref)
+        self.reservoir.update(x, y, ref)
+        self.n_rows += x.shape[0]
+
+    # ------------------------------------------------------------------ combining
+    def _align(self, other: Analyzer) -> tuple[torch.Tensor, int]:
+        mapping = self.encoder.mapping_from(other.encoder)
+        if self.encoder.num_classes > self.capacity:
+            self._grow(self.encoder.num_classes)
+        return mapping, self.capacity
+
+    def merge(self, other: Analyzer) -> Analyzer:
+        """Add the rows accumulated by ``other`` (left unchanged); returns ``self``. Classes
+        are matched by label value or name, whatever order they arrived in."""
+        if not isinstance(other, Analyzer):
+            raise TypeError(f"other: expected an Analyzer, received {type(other).__name__}")
+        if other.class_stats is None:
+            return self
+        if self.class_stats is None:
+            self.load_state_dict(other.state_dict())
+            return self
+        if (other.dim, other.labelled, other.reference_dim) != (
+            self.dim,
+            self.labelled,
+            self.reference_dim,
+        ):
+            raise ValueError(
+                "other: expected an Analyzer of the same width, labelling and reference width "
+                f"{(self.dim, self.labelled, self.reference_dim)}, received "
+                f"{(other.dim, other.labelled, other.reference_dim)}"
+            )
+        theirs = Analyzer()
+        theirs.load_state_dict(other.state_dict())
+        mapping, k = self._align(theirs) if self.labelled else (torch.zeros(1, dtype=torch.long), 1)
+        full = torch.cat([mapping, torch.arange(k, k + theirs.capacity - mapping.numel())])
+        spare = [i for i in range(k) if i not in set(mapping.tolist())]
+        full = torch.tensor(mapping.tolist() + spare[: theirs.capacity - mapping.numel()])
+        assert theirs.class_stats is not None and theirs.units is not None
+        assert self.class_stats is not None and self.units is not None
+        theirs.class_stats.remap_classes(full, k)
+        theirs.units.remap_classes(full, k)
+        self.class_stats.merge(theirs.class_stats.to(self.class_stats.device))
+        self.units.merge(theirs.units)
+        if self.per_class is not None and theirs.per_class is not None:
+            theirs.per_class.remap_classes(full, k)
+            self.per_class.merge(theirs.per_class)
+        elif self.per_class is not None:
+            self._drop_per_class(k)
+        if self.cross is not None and theirs.cross is not None:
+            self.cross.merge(theirs.cross)
+        theirs.reservoir.remap_classes(torch.tensor(full.tolist()))
+        if theirs.reservoir.stream == self.reservoir.stream:
+            theirs.reservoir.keys = 1.0 - theirs.reservoir.keys  # keep the two samples distinct
+        self.reservoir.merge(theirs.reservoir)
+        self.n_rows += theirs.n_rows
+        return self
+
+    def all_reduce(self, group: Any = None) -> Analyzer:
+        """Combine the statistics of every process of ``torch.distributed`` (in place): class
+        ids are aligned by label value across ranks, then every accumulator is reduced and the
+        row samples gathered. Call once, after the last local ``update``. No-op when
+        torch.distributed is not initialised."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        world = dist.get_world_size(group)
+        states: list[Any] = [None] * world
+        dist.all_gather_object(states, self.encoder.state_dict(), group=group)
+        union = LabelEncoder(self.encoder.class_names)
+        for state in states:
+            enc = LabelEncoder()
+            enc.load_state_dict(state)
+            union.mapping_from(enc)
+        mapping = union.mapping_from(self.encoder)
+        k = max(union.num_classes, 1)
+        assert self.class_stats is not None and self.units is not None
+        spare = [i for i in range(k) if i not in set(mapping.tolist())]
+        full = torch.tensor(mapping.tolist() + spare)[: self.capacity]
+        if full.numel() < self.capacity:  # a rank grew further than the union needs
+            k = self.capacity
+            full = torch.tensor(
+                mapping.tolist() + [i for i in range(k) if i not in set(mapping.tolist())]
+            )
+        self.class_stats.remap_classes(full, k)
+        self.units.remap_classes(full.to(self.units.shift.device), k)
+        budget_ok = (
+            self.dim is not None and PerClassScatter.nbytes(k, self.dim) <= self.max_memory_bytes
+        )
+        flags = torch.tensor([1.0 if (self.per_class is not None and budget_ok) else 0.0])
+        dist.all_reduce(flags, op=dist.ReduceOp.MIN, group=group)
+        if self.per_class is not None and bool(flags[0] > 0):
+            self.per_class.remap_classes(full.to(self.per_class.counts.device), k)
+            self.per_class.all_reduce(group)
+        elif self.labelled:
+            self._drop_per_class(k)
+        self.reservoir.remap_classes(full)
+        self.encoder = union
+        self.capacity = k
+        self.class_stats.all_reduce(group)
+        self.units.all_reduce(group)
+        if self.cross is not None:
+            self.cross.all_reduce(group)
+        self.reservoir.all_gather(group)
+        total = torch.tensor([float(self.n_rows)], dtype=torch.float64)
+        dist.all_reduce(total, group=group)
+        self.n_rows = int(total[0])
+        return self
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume or merge (tensors cloned)."""
+        return {
+            "version": _STATE_VERSION,
+            "options": {
+                "sample_rows": self.sample_rows,
+                "seed": self.seed,
+                "global_mean": self.global_mean,
+                "max_memory_bytes": self.max_memory_bytes,
+            },
+            "dim": self.dim,
+            "labelled": self.labelled,
+            "reference_dim": self.reference_dim,
+            "input_dtype": self.input_dtype,
+            "n_rows": self.n_rows,
+            "capacity": self.capacity,
+            "encoder": self.encoder.state_dict(),
+            "class_stats": None if self.class_stats is None else self.class_stats.state_dict(),
+            "units": None if self.units is None else self.units.state_dict(),
+            "per_class": None if self.per_class is None else self.per_class.state_dict(),
+            "per_class_note": self.per_class_note,
+            "cross": None if self.cross is None else self.cross.state_dict(),
+            "reservoir": self.reservoir.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state written by :meth:`state_dict`; validated before anything changes."""
+        version = state.get("version") if isinstance(state, dict) else None
+        if version != _STATE_VERSION:
+            raise ValueError(
+                f"state: expected an Analyzer.state_dict() of version {_STATE_VERSION}, received "
+                f"{type(state).__name__} with version {version!r}"
+            )
+        fresh = Analyzer.__new__(Analyzer)
+        opts = state["options"]
+        Analyzer.__init__(
+            fresh,
+            sample_rows=opts["sample_rows"],
+            seed=opts["seed"],
+            global_mean=opts["global_mean"],
+            device=self.device,
+            max_memory_mb=opts["max_memory_bytes"] / 2**20,
+        )
+        fresh.encoder.load_state_dict(state["encoder"])
+        fresh.dim, fresh.labelled = state["dim"], state["labelled"]
+        fresh.reference_dim, fresh.input_dtype = state["reference_dim"], state["input_dtype"]
+        fresh.n_rows, fresh.capacity = int(state["n_rows"]), int(state["capacity"])
+        fresh.per_class_note = state["per_class_note"]
+        if state["class_stats"] is not None:
+            cs = state["class_stats"]
+            dev = self.device or torch.as_tensor(cs["counts"]).device
+            fresh.device = dev
+            fresh.class_stats = ClassStats(
+                int(cs["num_classes"]), int(cs["dim"]), device=dev, global_mean=fresh.global_mean
+            )
+            fresh.class_stats.load_state_dict(cs)
+            fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev)
+            fresh.units.load_state_dict(state["units"])
+            if state["per_class"] is not None:
+                fresh.per_class = PerClassScatter(fresh.capacity, int(cs["dim"]), dev)
+                fresh.per_class.load_state_dict(state["per_class"])
+            if state["cross"] is not None:
+                fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
+                fresh.cross.load_state_dict(state["cross"])
+        fresh.reservoir.load_state_dict(state["reservoir"])
+        self.__dict__.update(fresh.__dict__)
+
+    # ------------------------------------------------------------------ results
+    def compute(
+        self,
+        weights: Any = None,
+        bias: Any = None,
+        ood_features: Any = None,
+        *,
+        second_pass: SecondPass | None = None,
+        bootstrap: int | None = None,
+        interval_level: float = 0.95,
+        probe: bool = True,
+        probe_folds: int = 5,
+        uniformity_rows: int | None = 10_000,
+        progress: Progress | None = None,
+    ) -> Report:
+        """The :class:`Report` of every row seen so far.
+
+        Args:
+            weights, bias: classifier (C x D, C); rows are matched to classes by label value
+                (integer labels) or by ``class_names`` (names), never by guess.
+            ood_features: out-of-distribution rows (M x D) for NC5.
+            second_pass: zero-argument callable giving the same batches again; makes NC4,
+                cosine silhouette and leave-one-out stability exact over every row.
+            bootstrap: resamples for percentile intervals; ``None`` = 200 when N <= 500. They
+                need every row in the sample (N <= sample_rows); otherwise they are skipped
+                and the report says so.
+            uniformity_rows: uniformity is O(N^2): computed on at most this many sampled rows
+                (``None``: all sampled rows).
+        """
+        if self.class_stats is None or self.n_rows < 2:
+            raise ValueError(
+                f"features: expected at least 2 rows before compute(), received {self.n_rows}"
+            )
+        interval_level = _check_level(interval_level)
+        bootstrap = _check_count(bootstrap, "bootstrap", 0, allow_none=True)
+        probe_folds = _check_count(probe_folds, "probe_folds", 2)
+        uniformity_rows = _check_count(uniformity_rows, "uniformity_rows", 2, allow_none=True)
+        return _Computation(self, progress).run(
+            weights,
+            bias,
+            ood_features,
+            second_pass,
+            bootstrap,
+            interval_level,
+            probe,
+            probe_folds,
+            uniformity_rows,
+        )
+
+
+class _Computation:
+    """One ``compute()``: the exact statistics in reporting order, then every metric."""
+
+    def __init__(self, analyzer: Analyzer, progress: Progress | None) -> None:
+        self.a = analyzer
+        self.progress = progress or (lambda stage, done, total: None)
+        cs = analyzer.class_stats
+        assert cs is not None and analyzer.dim is not None
+        self.cs = cs
+        self.n, self.d = analyzer.n_rows, analyzer.dim
+        present = cs.present_classes().tolist()  # dense ids, ascending
+        if analyzer.labelled:
+            canon = [i for i in analyzer.encoder.canonical_order() if i in set(present)]
+        else:
+            canon = present
+        self.ids = canon  # dense ids in reporting order
+        pos_in_present = {c: i for i, c in enumerate(present)}
+        self.perm = torch.tensor([pos_in_present[c] for c in canon], dtype=torch.long)
+        names = analyzer.encoder.names if analyzer.labelled else ["all"]
+        self.names = [names[c] for c in canon]
+        dev = cs.device
+        self.pos = torch.full((analyzer.capacity,), -1, dtype=torch.long, device=dev)
+        self.pos[torch.tensor(canon, dtype=torch.long, device=dev)] = torch.arange(
+            len(canon), device=dev
+        )
+        self.counts = cs.counts[torch.tensor(canon, device=dev)]
+        self.means = cs.class_means()[self.perm.to(dev)]
+        self.k = len(canon)
+        self.notes: list[str] = []
+        self.metrics: dict[str, float] = {}
+        self.provenance: dict[str, str] = {}
+        self.exact1 = f"exact over all {self.n} rows (one pass)"
+        self.exact2 = f"exact over all {self.n} rows (second pass)"
+        res = analyzer.reservoir
+        self.m = res.size
+        self.all_in_sample = self.m == self.n
+        self.sample_x = res.rows
+        self.sample_y = None if res.labels is None else self.pos[res.labels.to(dev)]
+        self.sample_ref = res.reference
+        if self.all_in_sample:
+            self.sampled = f"exact over all {self.n} rows (every row held in the sample)"
+        else:
+            self.sampled = f"sample of {self.m} rows of {self.n} (seeded, uniform)"
+
+    def put(self, key: str, value: float, provenance: str) -> None:
+        self.metrics[key] = float(value)
+        self.provenance[key] = provenance
+
+    # ------------------------------------------------------------------ stages
+    def run(
+        self,
+        weights: Any,
+        bias: Any,
+        ood_features: Any,
+        second_pass: SecondPass | None,
+        bootstrap: int | None,
+        level: float,
+        probe: bool,
+        probe_folds: int,
+        uniformity_rows: int | None,
+    ) -> Report:
+        a, cs, n, d = self.a, self.cs, self.n, self.d
+        # spectrum of the centred rows (total covariance) and of the uncentred second moment
+        total_cov = cs.total_cov()
+        s = singular_values_from_covariance(total_cov, n)
+        self.put("effective_rank", entropy_rank(s), self.exact1)
+        self.put("effective_rank_score", score_from_singular_values(s, n, d), self.exact1)
+        mu = self.means
+        second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
+        s_raw = singular_values_from_covariance(second / n, n)
+        self.put("rankme", rankme_from_singular_values(s_raw), self.exact1)
+        units = a.units
+        assert units is not None
+        self.put(
+            "std_of_l2_normalized",
+            std_of_l2_normalized_from_moments(units.n, units.dev_sum, units.dev_sq_sum),
+            self.exact1,
+        )
+        if units.zero_rows:
+            self.notes.append(
+                f"{units.zero_rows} all-zero row(s) have no direction: they count as zero "
+                "vectors in the spread and silhouette"
+            )
+        w_all, w_rows, b = self._classifier(weights, bias)
+        centroid_cos = None
+        per_class: dict[str, float] = {}
+        if a.labelled and self.k >= 2:
+            centroid_cos = self._class_metrics(w_all, w_rows, ood_features)
+            per_class = self._per_class_ranks()
+        elif a.labelled:
+            self.notes.append("a single class: class-separation metrics need two or more")
+        if a.cross is not None:
+            moments = a.cross.moments()
+            self.put("linear_cka", linear_cka_from_moments(moments), self.exact1)
+            if n >= 4:
+                self.put("linear_cka_debiased", linear_cka_from_moments(moments, True), self.exact1)
+        if a.labelled and self.k >= 2:
+            self._row_metrics(second_pass, w_all, w_rows, b)
+            self._probe(probe, probe_folds)
+        self._uniformity(uniformity_rows)
+        base, base_spectrum = self._baseline()
+        intervals, resamples = self._intervals(bootstrap, level)
+        spectrum = (s / s.sum().clamp_min(1e-300)).tolist()
+        inputs = {
+            "n": n,
+            "d": d,
+            "dtype": a.input_dtype,
+            "num_classes": self.k if a.labelled else 0,
+            "class_counts": (
+                {nm: int(c) for nm, c in zip(self.names, self.counts.tolist(), strict=True)}
+                if a.labelled
+                else {}
+            ),
+            "class_names": self.names if a.labelled else None,
+            "labels": bool(a.labelled),
+            "weights": weights is not None,
+            "reference": a.cross is not None,
+            "ood_features": ood_features is not None,
+            "bootstrap_resamples": resamples,
+            "sample_rows": self.m,
+            "passes": 2 if second_pass is not None else 1,
+            "notes": self.notes,
+        }
+        return Report(
+            metrics=self.metrics,
+            verdict=decide(self.metrics, base),
+            inputs=inputs,
+            intervals=intervals,
+            interval_level=level,
+            baseline=base,
+            spectrum={"data": spectrum[:512], "isotropic": base_spectrum[:512]},
+            centroid_cosine=centroid_cos,
+            per_class_effective_rank=per_class,
+            provenance=self.provenance,
+        )
+
+    def _classifier(
+        self, weights: Any, bias: Any
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """(all weight rows, the weight row of each reported class, bias)."""
+        if weights is None:
+            if bias is not None:
+                raise ValueError("bias: expected weights with it (NC3/NC4 need the classifier)")
+            return None, None, None
+        if not self.a.labelled:
+            raise ValueError("weights: expected labels as well (NC3/NC4 compare classes)")
+        w = check_features(weights, "weights", self.d, self.cs.device)
+        rows = self.a.encoder.weight_rows(self.ids, w.shape[0])
+        b = None
+        if bias is not None:
+            b = as_tensor(bias, "bias", self.cs.device).double().flatten()
+            if b.numel() != w.shape[0]:
+                raise ValueError(
+                    f"bias: expected {w.shape[0]} values (one per weight row), received {b.numel()}"
+                )
+            if not bool(torch.isfinite(b).all()):
+                raise ValueError("bias: expected finite values, received NaN or Inf")
+        return w, torch.tensor(rows, dtype=torch.long, device=self.cs.device), b
+
+    def _class_metrics(
+        self, w_all: torch.Tensor | None, w_rows: torch.Tensor | None, ood_features: Any
+    ) -> list[list[float]] | None:
+        cs, dev = self.cs, self.cs.device
+        w_dense = None
+        if w_all is not None and w_rows is not None:
+            w_dense = torch.zeros(self.a.capacity, self.d, dtype=w_all.dtype, device=dev)
+            w_dense[torch.tensor(self.ids, device=dev)] = w_all[w_rows]
+        ood_mean = None
+        if ood_features is not None:
+            ood = check_features(ood_features, "ood_features", self.d, dev)
+            ood_mean = ood.double().mean(0)
+        nc = cs.neural_collapse(weights=w_dense, ood_mean=ood_mean)
+        for key, value in nc.items():
+            prov = self.exact1
+            if key == "ood_orthogonality":
+                prov = f"exact over all {self.n} rows and {ood.shape[0]} OoD rows"
+            self.put(key, value, prov)
+        self.put("centroid_similarity", centroid_similarity_from_means(self.means), self.exact1)
+        self.put("chance_accuracy", float(self.counts.max()) / self.n, self.exact1)
+        if self.k <= CENTROID_MATRIX_MAX_CLASSES:
+            unit = l2_normalize(self.means)
+            return (unit @ unit.T).tolist()
+        return None
+
+    def _per_class_ranks(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        pc = self.a.per_class
+        if pc is not None:
+            for c, name in zip(self.ids, self.names, strict=True):
+                nc = int(pc.counts[c])
+                if nc >= 2:
+                    s = singular_values_from_covariance(pc.class_covariance(c), nc)
+                    out[name] = entropy_rank(s)
+            prov = self.exact1
+        else:
+            assert self.sample_x is not None and self.sample_y is not None
+            ranks = per_class_effective_rank(self.sample_x, self.sample_y)
+            out = {self.names[c]: v for c, v in sorted(ranks.items())}
+            prov = self.sampled
+            if self.a.per_class_note and not self.all_in_sample:
+                self.notes.append(self.a.per_class_note)
+        for name, value in out.items():
+            self.put(f"per_class_effective_rank_{name}", value, prov)
+        if out:
+            self.put("per_class_effective_rank_min", min(out.values()), prov)
+        return out
+
+    def _row_metrics(
+        self,
+        second_pass: SecondPass | None,
+        w_all: torch.Tensor | None,
+        w_rows: torch.Tensor | None,
+        b: torch.Tensor | None,
+    ) -> None:
+        """Cosine silhouette, leave-one-out stability and NC4 from rows against the exact
+        class statistics: every row (second pass) or the sampled rows."""
+        units = self.a.units
+        assert units is not None
+        dev = self.cs.device
+        totals = units.class_unit_sums[torch.tensor(self.ids, device=dev)]
+        mu_g = self.cs.global_mean_vector()
+        centred = self.means - mu_g
+        sim0 = self.metrics["centroid_similarity"]
+        acc = {
+            "sil": 0.0,
+            "sil_n": 0,
+            "loo": 0.0,
+            "loo_sq": 0.0,
+            "loo_n": 0,
+            "agree": 0,
+            "ncc_n": 0,
+        }
+        do_sil = self.k < self.n
+        do_loo = self.n > 2 or int(self.counts.max()) > 1
+
+        def consume(x: torch.Tensor, yc: torch.Tensor) -> None:
+            if do_sil:
+                sil = cosine_silhouette_rows(l2_normalize(x), yc, totals, self.counts)
+                acc["sil"] += float(sil.sum())
+                acc["sil_n"] += int(sil.numel())
+            if do_loo:
+                sims = leave_one_out_similarities_from_means(x, yc, self.means, self.counts)
+                sims = sims[~torch.isnan(sims)] - sim0
+                acc["loo"] += float(sims.sum())
+                acc["loo_sq"] += float(sims.square().sum())
+                acc["loo_n"] += int(sims.numel())
+            if w_all is not None and w_rows is not None:
+                clf, nearest = ncc_predictions(x, centred, mu_g, w_all, b)
+                acc["agree"] += int((clf == w_rows[nearest]).sum())
+                acc["ncc_n"] += int(clf.numel())
+
+        if second_pass is not None:
+            done = 0
+            for x_raw, y_raw, _ in second_pass():
+                x = check_features(x_raw, "features", self.d, dev)
+                y = self._encode_again(y_raw, x)
+                consume(x, self.pos[y])
+                done += x.shape[0]
+                self.progress("pass 2", done, self.n)
+            if done != self.n:
+                raise ValueError(
+                    f"source: expected the second pass to give the same {self.n} rows, received "
+                    f"{done}; a source read twice must not change between passes"
+                )
+            prov = self.exact2
+        else:
+            assert self.sample_x is not None and self.sample_y is not None
+            for lo in range(0, self.m, 8192):
+                consume(self.sample_x[lo : lo + 8192].to(dev), self.sample_y[lo : lo + 8192])
+            prov = (
+                self.sampled
+                if self.all_in_sample
+                else f"{self.sampled}; each row scored against the exact class statistics"
+            )
+        if acc["sil_n"]:
+            self.put("silhouette", acc["sil"] / acc["sil_n"], prov)
+        if acc["loo_n"]:
+            mean_dev = acc["loo"] / acc["loo_n"]
+            var = max(acc["loo_sq"] / acc["loo_n"] - mean_dev**2, 0.0)
+            self.put("loo_centroid_stability", math.sqrt(var), prov)
+        if acc["ncc_n"]:
+            self.put("ncc_agreement", acc["agree"] / acc["ncc_n"], prov)
+
+    def _encode_again(self, y_raw: Any, x: torch.Tensor) -> torch.Tensor:
+        if y_raw is None:
+            raise ValueError("labels: expected labels in the second pass, as in the first")
+        known = self.a.encoder.num_classes
+        y = self.a.encoder.encode(y_raw, x.device, x.shape[0])
+        if self.a.encoder.num_classes != known:
+            raise ValueError(
+                "labels: the second pass holds classes the first did not; a source read twice "
+                "must not change between passes"
+            )
+        return y
+
+    def _probe(self, probe: bool, probe_folds: int) -> None:
+        if not probe:
+            return
+        assert self.sample_x is not None and self.sample_y is not None
+        y = self.sample_y
+        counts = torch.bincount(y, minlength=self.k)
+        counts = counts[counts > 0]
+        if counts.numel() < 2:
+            self.notes.append("linear probe skipped: the sample holds fewer than two classes")
+            return
+        smallest = int(counts.min())
+        folds = min(probe_folds, smallest)
+        if folds < 2:
+            self.notes.append("linear probe skipped: a class has a single row in the sample")
+            return
+        acc = linear_probe_accuracy(self.sample_x, y, folds=folds, seed=self.a.seed)
+        self.put("linear_probe_accuracy", acc, self.sampled)
+        if folds < probe_folds:
+            self.notes.append(
+                f"linear probe used {folds} folds (smallest class has {smallest} rows)"
+            )
+
+    def _uniformity(self, uniformity_rows: int | None) -> None:
+        assert self.sample_x is not None
+        x = self.sample_x
+        prov = self.sampled
+        if uniformity_rows is not None and x.shape[0] > uniformity_rows:
+            g = torch.Generator().manual_seed(self.a.seed)
+            x = x[torch.randperm(x.shape[0], generator=g)[:uniformity_rows].to(x.device)]
+            prov = f"sample of {uniformity_rows} rows of {self.n} (seeded, uniform)"
+            self.notes.append(f"uniformity estimated on {uniformity_rows} random rows of {self.n}")
+        self.put("uniformity", uniformity(x), prov)
+
+    def _baseline(self) -> tuple[dict[str, float], list[float]]:
+        from collapsekit.engine.baseline import isotropic_baseline
+
+        counts = self.counts if self.a.labelled else None
+        self.progress("baseline", 0, None)
+        return isotropic_baseline(
+            self.n,
+            self.d,
+            counts,
+            self.a.seed,
+            self.cs.device,
+            with_silhouette="linear_probe_accuracy" not in self.metrics,
+        )
+
+    def _intervals(
+        self, bootstrap: int | None, level: float
+    ) -> tuple[dict[str, tuple[float, float]], int]:
+        resamples = (
+            bootstrap
+            if bootstrap is not None
+            else (200 if self.n <= AUTO_BOOTSTRAP_MAX_ROWS else 0)
+        )
+        if not resamples:
+            return {}, 0
+        if not self.all_in_sample:
+            self.notes.append(
+                f"bootstrap intervals skipped: they need every row in the sample (N = {self.n} > "
+                f"sample_rows = {self.m}); raise sample_rows to get them"
+            )
+            return {}, 0
+        assert self.sample_x is not None
+        y = self.sample_y if self.a.labelled and self.k >= 2 else None
+        raw = bootstrap_intervals(
+            self.sample_x, y, self.sample_ref, resamples, self.a.seed, level, self.metrics
+        )
+        out: dict[str, tuple[float, float]] = {}
+        for key, (lo, hi) in raw.items():
+            value = self.metrics.get(key)
+            if value is None:
+                continue
+            if lo <= value <= hi:
+                out[key] = (lo, hi)
+            else:  # a non-finite estimate or spread
+                self.notes.append(f"no interval for {key}: the bootstrap gave no finite spread")
+        return out, resamples

@@ -1,0 +1,129 @@
+"""Per-class D x D scatter matrices, streamed: each class's own spectrum (per-class effective
+rank) exactly, when K x D^2 float64 fits the memory budget."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from collapsekit._validation import accumulation_dtype
+from collapsekit.stats._class_axis import remap_class_rows
+
+
+class PerClassScatter:
+    """For each class c: n_c, a float32 shift s_c (its first batch's mean), the residual sum
+    r_c and the residual scatter S_c = sum_{i in c} (h_i - s_c)(h_i - s_c)^T (float64).
+    The class covariance is (S_c - r_c r_c^T / n_c) / n_c.
+
+    Example:
+        >>> import torch
+        >>> s = PerClassScatter(num_classes=2, dim=2)
+        >>> s.update(torch.tensor([[0.0, 0.0], [2.0, 0.0], [5.0, 5.0]]), torch.tensor([0, 0, 1]))
+        >>> s.class_covariance(0).tolist()
+        [[1.0, 0.0], [0.0, 0.0]]
+    """
+
+    def __init__(self, num_classes: int, dim: int, device: torch.device | None = None) -> None:
+        dev = device or torch.device("cpu")
+        self.num_classes, self.dim = num_classes, dim
+        self.counts = torch.zeros(num_classes, dtype=torch.int64, device=dev)
+        self.shift = torch.zeros(num_classes, dim, dtype=torch.float32, device=dev)
+        self.resid_sum = torch.zeros(num_classes, dim, dtype=torch.float64, device=dev)
+        self.scatter = torch.zeros(num_classes, dim, dim, dtype=torch.float64, device=dev)
+
+    @staticmethod
+    def nbytes(num_classes: int, dim: int) -> int:
+        """Memory of the state for ``num_classes`` classes of width ``dim``."""
+        return num_classes * (dim * dim * 8 + dim * 12 + 8)
+
+    def update(self, rows: torch.Tensor, labels: torch.Tensor) -> None:
+        cdt = accumulation_dtype(rows)
+        order = torch.argsort(labels, stable=True)
+        present, counts = torch.unique_consecutive(labels[order], return_counts=True)
+        for c, part in zip(present.tolist(), rows[order].split(counts.tolist()), strict=True):
+            if int(self.counts[c]) == 0:
+                self.shift[c] = part.double().mean(0).float()
+            e = part.to(cdt) - self.shift[c].to(cdt)
+            self.resid_sum[c] += e.sum(0, dtype=torch.float64)
+            self.scatter[c] += (e.T @ e).double()
+            self.counts[c] += part.shape[0]
+
+    def class_covariance(self, c: int) -> torch.Tensor:
+        """(1/n_c) sum_{i in c} (h_i - mu_c)(h_i - mu_c)^T, float64."""
+        n = int(self.counts[c])
+        if n == 0:
+            raise ValueError(f"class {c}: no rows accumulated")
+        r = self.resid_sum[c]
+        return (self.scatter[c] - torch.outer(r, r) / n) / n
+
+    def remap_classes(self, mapping: torch.Tensor, num_classes: int) -> PerClassScatter:
+        for name in ("counts", "shift", "resid_sum", "scatter"):
+            setattr(self, name, remap_class_rows(getattr(self, name), mapping, num_classes))
+        self.num_classes = num_classes
+        return self
+
+    def _reshift(self, new_shift: torch.Tensor) -> None:
+        delta = self.shift.double() - new_shift.double()
+        delta[self.counts == 0] = 0.0
+        n = self.counts.double()
+        r = self.resid_sum
+        cross = r[:, :, None] * delta[:, None, :]
+        self.scatter += (
+            cross
+            + cross.transpose(1, 2)
+            + n[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+        )
+        self.resid_sum = r + n[:, None] * delta
+        self.shift = new_shift.float().clone()
+
+    def merge(self, other: PerClassScatter) -> PerClassScatter:
+        theirs = PerClassScatter(other.num_classes, other.dim, self.counts.device)
+        theirs.load_state_dict(other.state_dict())
+        target = torch.where((self.counts > 0)[:, None], self.shift, theirs.shift)
+        theirs._reshift(target)
+        self.shift = target
+        self.counts += theirs.counts
+        self.resid_sum += theirs.resid_sum
+        self.scatter += theirs.scatter
+        return self
+
+    def all_reduce(self, group: Any = None) -> PerClassScatter:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        counts = self.counts.clone()
+        dist.all_reduce(counts, group=group)
+        absolute = self.resid_sum + self.counts.double()[:, None] * self.shift.double()
+        dist.all_reduce(absolute, group=group)
+        seen = counts > 0
+        target = torch.zeros_like(self.shift)
+        target[seen] = (absolute[seen] / counts[seen, None].double()).float()
+        self._reshift(target)
+        dist.all_reduce(self.resid_sum, group=group)
+        dist.all_reduce(self.scatter, group=group)
+        self.counts = counts
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts.clone(),
+            "shift": self.shift.clone(),
+            "resid_sum": self.resid_sum.clone(),
+            "scatter": self.scatter.clone(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        dev = self.counts.device
+        counts = torch.as_tensor(state["counts"]).to(dev, torch.int64)
+        k = counts.shape[0]
+        shift = torch.as_tensor(state["shift"]).to(dev, torch.float32)
+        resid = torch.as_tensor(state["resid_sum"]).to(dev, torch.float64)
+        scatter = torch.as_tensor(state["scatter"]).to(dev, torch.float64)
+        d = shift.shape[1] if shift.dim() == 2 else -1
+        if shift.shape != (k, d) or resid.shape != (k, d) or scatter.shape != (k, d, d):
+            raise ValueError("state: expected a PerClassScatter.state_dict()")
+        self.counts, self.shift, self.resid_sum, self.scatter = counts, shift, resid, scatter
+        self.num_classes, self.dim = k, d

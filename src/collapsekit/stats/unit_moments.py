@@ -1,0 +1,126 @@
+"""Streamed sums of L2-normalised rows: the spread of directions (std of normalised rows)
+and, per class, the sums of unit vectors that make the cosine silhouette streamable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from collapsekit.functional._common import l2_normalize
+from collapsekit.stats._class_axis import remap_class_rows
+
+
+class UnitVectorMoments:
+    """Sums of unit rows u_i = h_i / ||h_i||, overall (around a shift, for the std of
+    normalised rows) and per class (for the cosine silhouette). Zero rows stay zero vectors and
+    are counted in ``zero_rows``.
+
+    Memory: K x D + 3 D float64. ``rows`` must be validated floats, ``labels`` dense ids.
+
+    Example:
+        >>> import torch
+        >>> m = UnitVectorMoments(num_classes=2, dim=2)
+        >>> m.update(torch.tensor([[2.0, 0.0], [0.0, 3.0]]), torch.tensor([0, 1]))
+        >>> m.class_unit_sums.tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
+
+    def __init__(self, num_classes: int, dim: int, device: torch.device | None = None) -> None:
+        dev = device or torch.device("cpu")
+        self.num_classes, self.dim = num_classes, dim
+        self.class_unit_sums = torch.zeros(num_classes, dim, dtype=torch.float64, device=dev)
+        self.shift = torch.zeros(dim, dtype=torch.float64, device=dev)
+        self.dev_sum = torch.zeros(dim, dtype=torch.float64, device=dev)
+        self.dev_sq_sum = torch.zeros(dim, dtype=torch.float64, device=dev)
+        self.n = 0
+        self.zero_rows = 0
+
+    def update(self, rows: torch.Tensor, labels: torch.Tensor, chunk: int = 8192) -> None:
+        for xc, yc in zip(rows.split(chunk), labels.split(chunk), strict=True):
+            u = l2_normalize(xc)
+            if self.n == 0:
+                self.shift = u.mean(0)
+            dev = u - self.shift
+            self.dev_sum += dev.sum(0)
+            self.dev_sq_sum += dev.square().sum(0)
+            self.class_unit_sums.index_add_(0, yc, u)
+            self.n += int(u.shape[0])
+            self.zero_rows += int((u.abs().sum(1) == 0).sum())
+
+    def _reshift(self, new_shift: torch.Tensor) -> None:
+        delta = self.shift - new_shift  # u - s_new = (u - s_old) + delta
+        self.dev_sq_sum += 2.0 * delta * self.dev_sum + self.n * delta.square()
+        self.dev_sum += self.n * delta
+        self.shift = new_shift.clone()
+
+    def remap_classes(self, mapping: torch.Tensor, num_classes: int) -> UnitVectorMoments:
+        self.class_unit_sums = remap_class_rows(self.class_unit_sums, mapping, num_classes)
+        self.num_classes = num_classes
+        return self
+
+    def merge(self, other: UnitVectorMoments) -> UnitVectorMoments:
+        """Add ``other``'s rows (same class ids and dim); exact re-shift."""
+        if other.n == 0:
+            return self
+        theirs = UnitVectorMoments(other.num_classes, other.dim, self.shift.device)
+        theirs.load_state_dict(other.state_dict())
+        if self.n == 0:
+            self.shift = theirs.shift.clone()
+        theirs._reshift(self.shift)
+        self.dev_sum += theirs.dev_sum
+        self.dev_sq_sum += theirs.dev_sq_sum
+        self.class_unit_sums += theirs.class_unit_sums
+        self.n += theirs.n
+        self.zero_rows += theirs.zero_rows
+        return self
+
+    def all_reduce(self, group: Any = None) -> UnitVectorMoments:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        shift = self.shift.clone()
+        dist.broadcast(shift, src=0, group=group)
+        self._reshift(shift)
+        dev = self.shift.device
+        packed = torch.cat(
+            [
+                self.dev_sum,
+                self.dev_sq_sum,
+                self.class_unit_sums.flatten(),
+                torch.tensor([self.n, self.zero_rows], dtype=torch.float64, device=dev),
+            ]
+        )
+        dist.all_reduce(packed, group=group)
+        d, k = self.dim, self.num_classes
+        self.dev_sum = packed[:d].clone()
+        self.dev_sq_sum = packed[d : 2 * d].clone()
+        self.class_unit_sums = packed[2 * d : 2 * d + k * d].view(k, d).clone()
+        self.n, self.zero_rows = int(packed[-2]), int(packed[-1])
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "class_unit_sums": self.class_unit_sums.clone(),
+            "shift": self.shift.clone(),
+            "dev_sum": self.dev_sum.clone(),
+            "dev_sq_sum": self.dev_sq_sum.clone(),
+            "n": self.n,
+            "zero_rows": self.zero_rows,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        dev = self.shift.device
+        sums = torch.as_tensor(state["class_unit_sums"], dtype=torch.float64).to(dev)
+        vecs = [
+            torch.as_tensor(state[k], dtype=torch.float64).to(dev)
+            for k in ("shift", "dev_sum", "dev_sq_sum")
+        ]
+        if sums.dim() != 2 or any(v.shape != (sums.shape[1],) for v in vecs):
+            raise ValueError("state: expected a UnitVectorMoments.state_dict()")
+        self.class_unit_sums = sums.clone()
+        self.shift, self.dev_sum, self.dev_sq_sum = (v.clone() for v in vecs)
+        self.num_classes, self.dim = sums.shape
+        self.n, self.zero_rows = int(state["n"]), int(state["zero_rows"])
