@@ -78,8 +78,10 @@ def test_analyze_every_format(fmt, tmp_path, data):
     assert "<svg" in out_html.read_text()
 
 
-@pytest.mark.parametrize("fmt", ["npy", "h5", "safetensors"])
-def test_streamed_path_for_files_larger_than_the_memory_limit(fmt, tmp_path, data):
+@pytest.mark.parametrize("fmt", ["npy", "h5", "safetensors", "parquet"])
+def test_cli_streams_files_and_equals_python(fmt, tmp_path, data):
+    """Files stream batch by batch through the same engine as analyze(): every metric, its
+    provenance and the verdict equal the in-memory Python call with the same sample size."""
     from collapsekit import analyze
 
     X, y = data
@@ -90,8 +92,6 @@ def test_streamed_path_for_files_larger_than_the_memory_limit(fmt, tmp_path, dat
             "analyze",
             str(path),
             *extra,
-            "--max-memory-mb",
-            "0",
             "--sample-rows",
             "100",
             "--batch-size",
@@ -104,11 +104,18 @@ def test_streamed_path_for_files_larger_than_the_memory_limit(fmt, tmp_path, dat
     )
     assert res.exit_code == 0, res.output
     streamed = json.loads((tmp_path / "r.json").read_text())
-    full = analyze(X, y, bootstrap=0)
-    for key in ("nc1", "etf_error", "effective_rank", "centroid_similarity"):
-        assert streamed["metrics"][key] == pytest.approx(full.metrics[key], rel=1e-6), key
+    labels = [f"class-{v}" for v in y] if fmt == "parquet" else y
+    full = analyze(X, labels, bootstrap=0, sample_rows=100)
+    assert set(streamed["metrics"]) == set(full.metrics)
+    for key, value in full.metrics.items():
+        assert streamed["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+    assert streamed["provenance"] == full.provenance
+    assert streamed["provenance"]["nc1"].startswith("exact over all 240 rows")
+    assert streamed["provenance"]["silhouette"].startswith("exact over all 240 rows")
+    assert streamed["provenance"]["linear_probe_accuracy"].startswith("sample of 100 rows")
+    assert streamed["verdict"]["label"] == full.verdict.label
     assert streamed["inputs"]["n"] == len(y)
-    assert any("streamed" in note for note in streamed["inputs"]["notes"])
+    assert sum(streamed["inputs"]["class_counts"].values()) == len(y)
 
 
 def test_compare_and_unpaired_refusal(tmp_path, data):

@@ -37,7 +37,7 @@ err = Console(stderr=True)
 T = TypeVar("T")
 STATE = {"debug": False}
 
-#: files above this size are streamed (exact statistics) plus a random sample of rows
+#: budget for the exact per-class structures (files are always streamed batch by batch)
 DEFAULT_MAX_MEMORY_MB = 4096
 
 
@@ -71,7 +71,9 @@ def main(
 
 
 @contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
+def progress_bar(label: str) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A rich progress display fed by the engine's ``progress(stage, done, total)`` callback:
+    one bar per stage (pass 1, pass 2, baseline), on stderr, only on a terminal."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -79,23 +81,42 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda k: bar.advance(task, k)
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"{label}: {stage}", total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
 
 
-def _load_all(source: Any, batch_size: int, label: str) -> np.ndarray:
-    n, d = source.shape
-    buf = np.empty(
-        (n, d),
-        dtype=np.dtype(source.array.dtype)
-        if np.dtype(source.array.dtype).kind == "f"
-        else np.float32,
-    )
-    with progress_bar(n, label) as advance:
-        for lo, batch in source.batches(batch_size):
-            buf[lo : lo + len(batch)] = batch
-            advance(len(batch))
-    return buf
+def _read_class_order(path: Path | None) -> list[str] | None:
+    """Class names, one per line (the class of weight row 0, 1, ...)."""
+    if path is None:
+        return None
+    if not path.exists():
+        raise ValueError(f"--class-names: {path}: no such file")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError(f"--class-names: expected one class name per line, {path} is empty")
+    return names
+
+
+def _labels_in_class_order(
+    codes: np.ndarray | None, names: list[str] | None, order: list[str] | None
+) -> np.ndarray | None:
+    """Re-index labels read as names (codes into sorted ``names``) into the user's ``order``."""
+    if codes is None or names is None or order is None:
+        return codes
+    index = {n: i for i, n in enumerate(order)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ValueError(
+            f"--class-names: expected every label name in the list, missing {missing[:5]}"
+        )
+    return np.asarray([index[n] for n in names], dtype=np.int64)[codes]
 
 
 def _report_for(
@@ -105,38 +126,49 @@ def _report_for(
     labels_key: str,
     weights: Path | None,
     reference: Path | None,
+    class_names: Path | None,
     bootstrap: int | None,
     seed: int,
     batch_size: int,
     max_memory_mb: int,
     sample_rows: int,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> Any:
+    """Stream the file (and its paired reference) through the engine, batch by batch."""
     from collapsekit.analyze import analyze
-    from collapsekit.cli.large_files import analyze_streamed
     from collapsekit.cli.readers import load_matrix, open_embeddings, read_labels
 
     source = open_embeddings(path, key, labels_key)
     n = source.shape[0]
     labels, names = read_labels(labels_path, n, source, labels_key)
+    order = _read_class_order(class_names)
+    if names is not None and weights is not None and order is None:
+        raise ValueError(
+            "--weights: the labels are names, which give no order for the classifier rows; "
+            "pass --class-names FILE listing the class of weight row 0, 1, ... (one per line)"
+        )
+    labels = _labels_in_class_order(labels, names, order)
     w = load_matrix(weights, "weights") if weights else None
-    ref = load_matrix(reference) if reference else None
+    ref = open_embeddings(reference).array if reference else None
     if ref is not None and ref.shape[0] != n:
         raise ValueError(
             f"--reference: expected {n} rows paired with {path.name} (the same inputs embedded "
             f"by the reference model), received {ref.shape[0]}; CKA of unpaired sets is undefined"
         )
-    kwargs: dict[str, Any] = {"weights": w, "reference": ref, "bootstrap": bootstrap}
-    if source.nbytes > max_memory_mb * 2**20:
-        with progress_bar(n, f"streaming {path.name}") as advance:
-            report = analyze_streamed(
-                source, labels, sample_rows, batch_size, advance, seed, **kwargs
-            )
-    else:
-        x = _load_all(source, batch_size, f"reading {path.name}")
-        report = analyze(x, labels, seed=seed, **kwargs)
+    report = analyze(
+        source.array,
+        labels,
+        weights=w,
+        reference=ref,
+        bootstrap=bootstrap,
+        seed=seed,
+        class_names=order if order is not None else names,
+        sample_rows=sample_rows,
+        batch_size=batch_size,
+        max_memory_mb=max_memory_mb,
+        progress=progress,
+    )
     report.inputs["source"] = str(path)
-    if names is not None:
-        report.inputs["class_names"] = names
     return report
 
 
@@ -185,10 +217,25 @@ OPT_BOOT = typer.Option(
     None, "--bootstrap", help="Bootstrap resamples (default: 200 when N <= 500)."
 )
 OPT_SEED = typer.Option(0, "--seed")
-OPT_BATCH = typer.Option(65536, "--batch-size", help="Rows read per batch.")
-OPT_MEM = typer.Option(DEFAULT_MAX_MEMORY_MB, "--max-memory-mb", help="Larger files are streamed.")
+OPT_BATCH = typer.Option(65536, "--batch-size", min=1, help="Rows read per batch.")
+OPT_MEM = typer.Option(
+    DEFAULT_MAX_MEMORY_MB,
+    "--max-memory-mb",
+    min=1,
+    help="Budget for the exact per-class structures (per-class scatters); above it those "
+    "metrics come from the row sample. Files are always streamed batch by batch.",
+)
 OPT_SAMPLE = typer.Option(
-    50_000, "--sample-rows", help="Rows sampled for O(N^2)/probe metrics when streaming."
+    20_000,
+    "--sample-rows",
+    min=2,
+    help="Seeded row sample for the probe and uniformity (all rows when N is smaller).",
+)
+OPT_CLASSES = typer.Option(
+    None,
+    "--class-names",
+    help="Text file, one class name per line: the class of weight row 0, 1, ... "
+    "(needed with --weights when labels are names).",
 )
 
 
@@ -211,23 +258,29 @@ def analyze_cmd(
     batch_size: int = OPT_BATCH,
     max_memory_mb: int = OPT_MEM,
     sample_rows: int = OPT_SAMPLE,
+    class_names: Path | None = OPT_CLASSES,
 ) -> None:
     """Analyse one embedding set: metrics, intervals and a verdict."""
-    report = guarded(
-        lambda: _report_for(
-            embeddings,
-            labels,
-            key,
-            labels_key,
-            weights,
-            reference,
-            bootstrap,
-            seed,
-            batch_size,
-            max_memory_mb,
-            sample_rows,
-        )
-    )
+
+    def run() -> Any:
+        with progress_bar(embeddings.name) as progress:
+            return _report_for(
+                embeddings,
+                labels,
+                key,
+                labels_key,
+                weights,
+                reference,
+                class_names,
+                bootstrap,
+                seed,
+                batch_size,
+                max_memory_mb,
+                sample_rows,
+                progress,
+            )
+
+    report = guarded(run)
     _print_report(report, f"collapsekit: {embeddings.name}")
     guarded(lambda: _write_outputs(report, json_out, html_out, f"collapsekit: {embeddings.name}"))
 
@@ -258,13 +311,18 @@ def compare_cmd(
     labels_key: str = OPT_LKEY,
     bootstrap: int | None = OPT_BOOT,
     seed: int = OPT_SEED,
+    weights: Path | None = typer.Option(
+        None, "--weights", "-w", help="Classifier weights (K x D) for NC3/NC4, for both sets."
+    ),
+    batch_size: int = OPT_BATCH,
+    max_memory_mb: int = OPT_MEM,
+    sample_rows: int = OPT_SAMPLE,
+    class_names: Path | None = OPT_CLASSES,
 ) -> None:
     """Compare two embedding sets of the same inputs: CKA, indicators side by side, verdicts."""
 
     def run() -> dict[str, Any]:
-        from collapsekit.analyze import analyze
-        from collapsekit.cli.readers import open_embeddings, read_labels
-        from collapsekit.functional.linear_cka import linear_cka
+        from collapsekit.cli.readers import open_embeddings
 
         sa, sb = open_embeddings(a, key, labels_key), open_embeddings(b, key, labels_key)
         if sa.shape[0] != sb.shape[0]:
@@ -272,19 +330,32 @@ def compare_cmd(
                 f"{b.name}: expected {sa.shape[0]} rows paired with {a.name} (the same inputs in "
                 f"the same order), received {sb.shape[0]}; CKA of unpaired rows is undefined"
             )
-        xa, xb = (
-            _load_all(sa, 65536, f"reading {a.name}"),
-            _load_all(sb, 65536, f"reading {b.name}"),
-        )
-        y, _ = read_labels(labels, sa.shape[0], sa, labels_key)
-        ra = analyze(xa, y, bootstrap=bootstrap, seed=seed)
-        rb = analyze(xb, y, bootstrap=bootstrap, seed=seed)
+
+        def one(path: Path, paired: Path | None) -> Any:
+            with progress_bar(path.name) as progress:
+                return _report_for(
+                    path,
+                    labels,
+                    key,
+                    labels_key,
+                    weights,
+                    paired,
+                    class_names,
+                    bootstrap,
+                    seed,
+                    batch_size,
+                    max_memory_mb,
+                    sample_rows,
+                    progress,
+                )
+
+        ra, rb = one(a, b), one(b, None)
         return {
             "schema": "collapsekit-compare/1",
             "a": str(a),
             "b": str(b),
-            "linear_cka": linear_cka(xa, xb),
-            "linear_cka_debiased": linear_cka(xa, xb, debiased=True) if len(xa) >= 4 else None,
+            "linear_cka": ra.metrics["linear_cka"],
+            "linear_cka_debiased": ra.metrics.get("linear_cka_debiased"),
             "verdict_a": ra.verdict.label,
             "verdict_b": rb.verdict.label,
             "reports": (ra, rb),

@@ -106,11 +106,10 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
         labels = _class_labels(inp, len(report.centroid_cosine))
         parts.append(heatmap(report.centroid_cosine, labels, "Class-centroid cosine similarity"))
     if report.per_class_effective_rank:
-        keys = list(report.per_class_effective_rank)
-        names = inp.get("class_names")
+        keys = list(report.per_class_effective_rank)  # class names
         parts.append(
             bar_chart(
-                [names[int(k)] if names and int(k) < len(names) else k for k in keys],
+                keys,
                 [report.per_class_effective_rank[k] for k in keys],
                 "Per-class effective rank",
                 "effective rank",
