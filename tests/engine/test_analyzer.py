@@ -1,0 +1,254 @@
+"""The engine: streamed == in-memory, any label values, weights matched explicitly,
+merge / state_dict / all_reduce, and the report's consistency rules."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import collapsekit as ck
+from collapsekit import Analyzer, analyze
+from references import blobs
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = blobs(900, 5, 24, seed=3, sep=1.2)
+    W = np.random.default_rng(5).standard_normal((5, 24))
+    ref = X @ np.random.default_rng(6).standard_normal((24, 10)) + 0.3 * np.random.default_rng(
+        7
+    ).standard_normal((900, 10))
+    return X.astype(np.float32), y.astype(np.int64), W, ref.astype(np.float32)
+
+
+def _exact_keys(report):
+    return [k for k, p in report.provenance.items() if p.startswith("exact")]
+
+
+def _assert_same(a, b, keys, rel=1e-6):
+    for key in keys:
+        va, vb = a.metrics[key], b.metrics[key]
+        if math.isnan(va):
+            assert math.isnan(vb), key
+        else:
+            assert vb == pytest.approx(va, rel=rel, abs=1e-12), key
+
+
+def test_every_metric_has_provenance_and_counts_sum_to_n(data):
+    X, y, W, ref = data
+    r = analyze(X, y, weights=W, reference=ref, ood_features=X[:50] + 3, bootstrap=0)
+    assert set(r.provenance) == set(r.metrics)
+    assert all(p.startswith(("exact", "sample")) for p in r.provenance.values())
+    assert sum(r.inputs["class_counts"].values()) == r.inputs["n"] == 900
+    for key in (
+        "nc1",
+        "effective_rank",
+        "rankme",
+        "std_of_l2_normalized",
+        "linear_cka",
+        "linear_cka_debiased",
+        "centroid_similarity",
+        "ood_orthogonality",
+    ):
+        assert r.provenance[key].startswith("exact over all 900 rows"), key
+
+
+@pytest.mark.parametrize("kind", ["generator", "list", "dataloader", "callable"])
+def test_streamed_sources_equal_in_memory(kind, data):
+    X, y, W, ref = data
+    full = analyze(X, y, weights=W, reference=ref, bootstrap=0, sample_rows=300)
+    batches = [
+        (
+            torch.from_numpy(X[i : i + 128]),
+            torch.from_numpy(y[i : i + 128]),
+            torch.from_numpy(ref[i : i + 128]),
+        )
+        for i in range(0, 900, 128)
+    ]
+    if kind == "generator":
+        source = (b for b in batches)
+    elif kind == "list":
+        source = batches
+    elif kind == "callable":
+        source = lambda: iter(batches)  # noqa: E731
+    else:
+        ds = torch.utils.data.TensorDataset(
+            torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(ref)
+        )
+        source = torch.utils.data.DataLoader(ds, batch_size=100, shuffle=False)
+    streamed = analyze(source, weights=W, bootstrap=0, sample_rows=300)
+    exact = _exact_keys(full)
+    assert "nc1" in exact and "linear_cka_debiased" in exact
+    _assert_same(
+        full,
+        streamed,
+        [
+            k
+            for k in exact
+            if k in streamed.provenance and streamed.provenance[k].startswith("exact")
+        ],
+    )
+    if kind == "generator":  # one pass: the per-row metrics come from the sample
+        assert streamed.provenance["silhouette"].startswith("sample of 300 rows")
+        assert streamed.provenance["ncc_agreement"].startswith("sample of 300 rows")
+    else:  # read twice: exact
+        for key in ("silhouette", "loo_centroid_stability", "ncc_agreement"):
+            assert streamed.provenance[key] == "exact over all 900 rows (second pass)"
+            assert streamed.metrics[key] == pytest.approx(full.metrics[key], rel=1e-6)
+    # the sample is the same rows however the data were batched: sample metrics agree too
+    assert streamed.metrics["linear_probe_accuracy"] == full.metrics["linear_probe_accuracy"]
+    assert streamed.metrics["uniformity"] == pytest.approx(full.metrics["uniformity"], rel=1e-6)
+
+
+def test_exact_metrics_match_the_functional_kernels(data):
+    X, y, W, ref = data
+    r = analyze(X, y, weights=W, reference=ref, bootstrap=0)
+    x64 = torch.from_numpy(X).double()
+    nc = ck.neural_collapse(x64, y, weights=W)
+    for key, value in nc.items():
+        assert r.metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+    f = ck.functional
+    assert r.metrics["effective_rank"] == pytest.approx(f.effective_rank(x64), rel=1e-6)
+    assert r.metrics["rankme"] == pytest.approx(f.rankme(x64), rel=1e-6)
+    assert r.metrics["std_of_l2_normalized"] == pytest.approx(f.std_of_l2_normalized(x64), rel=1e-6)
+    assert r.metrics["silhouette"] == pytest.approx(f.silhouette(x64, y), rel=1e-6)
+    assert r.metrics["loo_centroid_stability"] == pytest.approx(
+        f.loo_centroid_stability(x64, y), rel=1e-5
+    )
+    assert r.metrics["centroid_similarity"] == pytest.approx(
+        f.centroid_similarity(x64, y), rel=1e-6
+    )
+    r64 = torch.from_numpy(ref).double()
+    assert r.metrics["linear_cka"] == pytest.approx(f.linear_cka(x64, r64), rel=1e-6)
+    assert r.metrics["linear_cka_debiased"] == pytest.approx(
+        f.linear_cka(x64, r64, debiased=True), rel=1e-6
+    )
+    ranks = f.per_class_effective_rank(x64, y)
+    for c, value in ranks.items():
+        assert r.metrics[f"per_class_effective_rank_{c}"] == pytest.approx(value, rel=1e-6)
+
+
+def test_large_offset_and_half_precision_stay_exact(data):
+    X, y, _, _ = data
+    shifted = X.astype(np.float64) + 1e4
+    r = analyze(shifted.astype(np.float32), y, bootstrap=0, probe=False)
+    ref = ck.neural_collapse(torch.from_numpy(shifted.astype(np.float32)).double(), y)
+    assert r.metrics["nc1"] == pytest.approx(ref["nc1"], rel=1e-6)
+    half = torch.from_numpy(X).to(torch.bfloat16)
+    rh = analyze(half, y, bootstrap=0, probe=False)
+    refh = ck.neural_collapse(half.double(), y)
+    assert rh.metrics["nc1"] == pytest.approx(refh["nc1"], rel=1e-6)
+
+
+def test_string_sparse_and_huge_labels_give_the_same_numbers(data):
+    X, y, _, _ = data
+    base = analyze(X, y, bootstrap=0, probe=False)
+    names = np.array(["cat", "dog", "eel", "fox", "gnu"])[y]
+    sparse = np.array([3, 10**12, -7, 2**62, 2**40])[y]
+    for labels in (names, sparse, list(names)):
+        r = analyze(X, labels, bootstrap=0, probe=False)
+        _assert_same(base, r, [k for k in base.metrics if not k.startswith("per_class_")])
+    r = analyze(X, sparse, bootstrap=0, probe=False)
+    assert set(r.inputs["class_names"]) == {str(v) for v in (3, 10**12, -7, 2**62, 2**40)}
+    assert r.inputs["class_names"] == sorted(r.inputs["class_names"], key=int)
+
+
+def test_memory_follows_distinct_classes_not_label_values():
+    x = torch.randn(40, 4, generator=torch.Generator().manual_seed(0))
+    a = Analyzer()
+    a.update(x, torch.tensor([2**62, 5] * 20))
+    assert a.capacity <= 16 and a.class_stats.num_classes == a.capacity
+
+
+def test_string_labels_with_weights_need_a_class_order(data):
+    X, y, W, _ = data
+    names = np.array(["e", "d", "c", "b", "a"])[y]  # alphabetical order != weight order
+    with pytest.raises(ValueError, match="class_names"):
+        analyze(X, names, weights=W, bootstrap=0)
+    order = ["e", "d", "c", "b", "a"]  # weight row j is class order[j]
+    named = analyze(X, names, weights=W, class_names=order, bootstrap=0, probe=False)
+    plain = analyze(X, y, weights=W, bootstrap=0, probe=False)
+    assert named.metrics["ncc_agreement"] == plain.metrics["ncc_agreement"]
+    assert named.metrics["self_duality"] == pytest.approx(plain.metrics["self_duality"], rel=1e-9)
+    with pytest.raises(ValueError, match="class_names"):
+        analyze(X, names, class_names=["a", "b"], bootstrap=0)
+
+
+def test_classifier_with_more_rows_than_classes_streamed(data):
+    X, y, W, _ = data
+    W8 = np.vstack([W, np.random.default_rng(9).standard_normal((3, 24))])
+    stream = ((X[i : i + 200], y[i : i + 200]) for i in range(0, 900, 200))
+    r = analyze(stream, weights=W8, bootstrap=0)
+    assert "self_duality" in r.metrics and 0 <= r.metrics["ncc_agreement"] <= 1
+    with pytest.raises(ValueError, match="weights: expected a row for every class index"):
+        analyze(X, y + 10, weights=W, bootstrap=0)
+
+
+def test_merge_and_state_dict_equal_one_pass(data):
+    X, y, W, ref = data
+    one = Analyzer(sample_rows=10_000)
+    one.update(X, y, ref)
+    a, b = Analyzer(sample_rows=10_000), Analyzer(sample_rows=10_000)
+    a.update(X[:400][::-1].copy(), y[:400][::-1].copy(), ref[:400][::-1].copy())  # other order
+    b.update(X[400:], y[400:], ref[400:])
+    resumed = Analyzer()
+    resumed.load_state_dict(b.state_dict())
+    a.merge(resumed)
+    ra, r1 = a.compute(weights=W, bootstrap=0), one.compute(weights=W, bootstrap=0)
+    _assert_same(r1, ra, _exact_keys(r1))
+    assert ra.inputs["class_counts"] == r1.inputs["class_counts"]
+    with pytest.raises(ValueError, match=r"state: expected an Analyzer\.state_dict"):
+        Analyzer().load_state_dict({"version": 99})
+
+
+def test_bad_batches_lose_nothing(data):
+    X, y, _, _ = data
+    a = Analyzer()
+    a.update(X[:100], y[:100])
+    before = a.state_dict()
+    bad = X[100:200].copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(ValueError, match="features: expected finite values"):
+        a.update(bad, y[100:200])
+    with pytest.raises(TypeError, match="labels"):
+        a.update(X[100:200], np.array(["a"] * 100))
+    with pytest.raises(ValueError, match="labels: expected integer class labels"):
+        a.update(X[100:102], np.array([1.0, np.nan]))
+    after = a.state_dict()
+    assert after["n_rows"] == before["n_rows"] and after["encoder"] == before["encoder"]
+    assert torch.equal(after["class_stats"]["scatter"], before["class_stats"]["scatter"])
+
+
+def test_intervals_contain_their_values_and_come_from_the_same_rows(data):
+    X, y, _, ref = data
+    small = analyze(X[:120], y[:120], reference=ref[:120], seed=1)
+    assert small.intervals
+    for key, (lo, hi) in small.intervals.items():
+        assert lo <= small.metrics[key] <= hi, key
+    big = analyze(X, y, bootstrap=50, sample_rows=200)
+    assert big.intervals == {}
+    assert any("bootstrap intervals skipped" in note for note in big.inputs["notes"])
+
+
+def test_unlabelled_stream(data):
+    X, _, _, _ = data
+    r = analyze(iter([X[:500], X[500:]]), bootstrap=0)
+    assert "nc1" not in r.metrics and r.inputs["labels"] is False
+    assert r.metrics["effective_rank"] == pytest.approx(
+        ck.functional.effective_rank(torch.from_numpy(X).double()), rel=1e-6
+    )
+
+
+def test_bad_parameters_name_themselves(data):
+    X, y, _, _ = data
+    for kwargs, name in (
+        ({"interval_level": 1.5}, "interval_level"),
+        ({"bootstrap": -1}, "bootstrap"),
+        ({"probe_folds": 1}, "probe_folds"),
+        ({"uniformity_rows": 0}, "uniformity_rows"),
+        ({"sample_rows": 0}, "sample_rows"),
+        ({"batch_size": -5}, "batch_size"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            analyze(X, y, **kwargs)
