@@ -784,6 +784,7 @@ class _Computation:
         if not probe:
             return
         assert self.sample_x is not None and self.sample_y is not None
+        self.progress("sample: linear probe", 0, self.m)
         y = self.sample_y
         counts = torch.bincount(y, minlength=self.k)
         counts = counts[counts > 0]
@@ -796,6 +797,7 @@ class _Computation:
             self.notes.append("linear probe skipped: a class has a single row in the sample")
             return
         acc = linear_probe_accuracy(self.sample_x, y, folds=folds, seed=self.a.seed)
+        self.progress("sample: linear probe", self.m, self.m)
         self.put("linear_probe_accuracy", acc, self.sampled)
         if folds < probe_folds:
             self.notes.append(

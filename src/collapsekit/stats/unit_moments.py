@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 
-from collapsekit.functional._common import l2_normalize
 from collapsekit.stats._class_axis import remap_class_rows
 
 
@@ -37,17 +36,31 @@ class UnitVectorMoments:
         self.n = 0
         self.zero_rows = 0
 
-    def update(self, rows: torch.Tensor, labels: torch.Tensor, chunk: int = 8192) -> None:
+    def update(self, rows: torch.Tensor, labels: torch.Tensor, chunk: int = 16384) -> None:
+        """Add validated rows (float32 work for narrower input, float64 sums)."""
+        cdt = torch.float64 if rows.dtype == torch.float64 else torch.float32
+        k = self.num_classes
         for xc, yc in zip(rows.split(chunk), labels.split(chunk), strict=True):
-            u = l2_normalize(xc)
+            x = xc.to(cdt)
+            norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+            zero = norms == 0
+            u = x / torch.where(zero, torch.ones_like(norms), norms)
             if self.n == 0:
-                self.shift = u.mean(0)
-            dev = u - self.shift
-            self.dev_sum += dev.sum(0)
-            self.dev_sq_sum += dev.square().sum(0)
-            self.class_unit_sums.index_add_(0, yc, u)
+                self.shift = u.double().mean(0)
+            dev = u - self.shift.to(cdt)
+            self.dev_sum += dev.sum(0, dtype=torch.float64)
+            self.dev_sq_sum += dev.square_().sum(0, dtype=torch.float64)
+            if k <= u.shape[0]:
+                partial = torch.zeros(k, self.dim, dtype=cdt, device=u.device)
+                partial.index_add_(0, yc, u)
+                self.class_unit_sums += partial
+            else:
+                present, inverse = torch.unique(yc, return_inverse=True)
+                partial = torch.zeros(present.numel(), self.dim, dtype=cdt, device=u.device)
+                partial.index_add_(0, inverse, u)
+                self.class_unit_sums.index_add_(0, present, partial.double())
             self.n += int(u.shape[0])
-            self.zero_rows += int((u.abs().sum(1) == 0).sum())
+            self.zero_rows += int(zero.sum())
 
     def _reshift(self, new_shift: torch.Tensor) -> None:
         delta = self.shift - new_shift  # u - s_new = (u - s_old) + delta

@@ -1,0 +1,171 @@
+"""The engine against its floors.
+
+    python benchmarks/bench_engine.py pass   [--n 1000000 --d 768 --k 1000 --batch 65536]
+    python benchmarks/bench_engine.py memory [--n 1000000 --d 768 --k 1000]
+    python benchmarks/bench_engine.py memory-table [--d 768 --k 1000]
+    python benchmarks/bench_engine.py in-memory [--n 20000 --d 768 --k 10]
+
+``pass``: the one-pass exact statistics of ``Analyzer.update`` (class moments, unit-vector
+sums, the row reservoir; per-class scatters only within the memory budget) over float32
+batches, against a bare float32 ``X.T @ X`` over the same batches in the same process
+(goal <= 2x).
+``memory``: writes an N x D float32 .npy (and labels) to a temporary folder and runs
+``collapsekit analyze`` on it in a child process; prints the child's peak RSS (goal:
+independent of N, at most 1.5 GB above one batch). ``memory-table`` runs it at N/10 and N.
+``in-memory``: the whole ``analyze()`` on an in-memory matrix (goal < 5 s at 20k x 768).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def make_batches(n: int, d: int, k: int, batch: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(k, d, generator=g) * 0.5
+    out = []
+    for lo in range(0, n, batch):
+        m = min(batch, n - lo)
+        y = torch.randint(0, k, (m,), generator=g)
+        out.append((centers[y] + torch.randn(m, d, generator=g), y))
+    return out
+
+
+def bench_pass(a: argparse.Namespace) -> None:
+    from collapsekit import Analyzer
+
+    batches = make_batches(a.n, a.d, a.k, a.batch)
+
+    def gemm() -> float:
+        t0 = time.perf_counter()
+        acc = torch.zeros(a.d, a.d)
+        for x, _ in batches:
+            acc += x.T @ x
+        return time.perf_counter() - t0
+
+    def engine() -> tuple[float, Analyzer]:
+        t0 = time.perf_counter()
+        an = Analyzer(max_memory_mb=a.max_memory_mb)
+        for x, y in batches:
+            an.update(x, y)
+        return time.perf_counter() - t0, an
+
+    gemm()
+    floor = min(gemm() for _ in range(a.repeats))
+    runs = [engine() for _ in range(a.repeats)]
+    best, an = min(runs, key=lambda r: r[0])
+    per_class = "exact" if an.per_class is not None else "from the sample (over budget)"
+    print(
+        f"N={a.n} D={a.d} K={a.k} batch={a.batch} threads={torch.get_num_threads()}: "
+        f"bare X.T@X {floor:.2f} s, Analyzer pass {best:.2f} s, ratio {best / floor:.2f}x "
+        f"(goal <= 2x); per-class ranks {per_class}"
+    )
+
+
+def write_npy(folder: Path, n: int, d: int, k: int) -> tuple[Path, Path]:
+    path, labels = folder / "emb.npy", folder / "labels.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((k, d)).astype(np.float32)
+    y = rng.integers(0, k, n)
+    for lo in range(0, n, 65536):
+        hi = min(n, lo + 65536)
+        out[lo:hi] = centers[y[lo:hi]] + rng.standard_normal((hi - lo, d), dtype=np.float32)
+    out.flush()
+    del out
+    np.save(labels, y)
+    return path, labels
+
+
+def peak_rss_mb(n: int, d: int, k: int, batch: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path, labels = write_npy(Path(tmp), n, d, k)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        cmd = [
+            sys.executable,
+            "-m",
+            "collapsekit",
+            "analyze",
+            str(path),
+            "--labels",
+            str(labels),
+            "--batch-size",
+            str(batch),
+            "--json",
+            str(Path(tmp) / "r.json"),
+        ]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        report = json.loads((Path(tmp) / "r.json").read_text())
+        assert report["inputs"]["n"] == n
+        del before
+        return peak / 1024, seconds
+
+
+def bench_memory(a: argparse.Namespace) -> None:
+    peak, seconds = peak_rss_mb(a.n, a.d, a.k, a.batch)
+    batch_mb = a.batch * a.d * 4 / 2**20
+    print(
+        f"collapsekit analyze on a {a.n} x {a.d} float32 .npy ({a.n * a.d * 4 / 2**30:.1f} GB), "
+        f"K={a.k}, batch {a.batch} ({batch_mb:.0f} MB): peak RSS {peak:.0f} MB, {seconds:.0f} s"
+    )
+
+
+def bench_memory_table(a: argparse.Namespace) -> None:
+    for n in (a.n // 10, a.n):
+        a2 = argparse.Namespace(**{**vars(a), "n": n})
+        bench_memory(a2)
+
+
+def bench_in_memory(a: argparse.Namespace) -> None:
+    from collapsekit import analyze
+
+    x, y = make_batches(a.n, a.d, a.k, a.n)[0]
+    analyze(x[:500], y[:500], bootstrap=0)
+    t0 = time.perf_counter()
+    r = analyze(x, y, bootstrap=0)
+    seconds = time.perf_counter() - t0
+    print(
+        f"analyze() in memory, N={a.n} D={a.d} K={a.k}: {seconds:.2f} s (goal < 5 s), "
+        f"{len(r.metrics)} metrics, verdict {r.verdict.label}"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=["pass", "memory", "memory-table", "in-memory"])
+    p.add_argument("--n", type=int, default=None)
+    p.add_argument("--d", type=int, default=768)
+    p.add_argument("--k", type=int, default=None)
+    p.add_argument("--batch", type=int, default=65536)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--max-memory-mb", type=float, default=4096)
+    a = p.parse_args()
+    if a.n is None:
+        a.n = 20_000 if a.what == "in-memory" else 1_000_000
+    if a.k is None:
+        a.k = 10 if a.what == "in-memory" else 1000
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    {
+        "pass": bench_pass,
+        "memory": bench_memory,
+        "memory-table": bench_memory_table,
+        "in-memory": bench_in_memory,
+    }[a.what](a)
+
+
+if __name__ == "__main__":
+    main()
