@@ -31,9 +31,11 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Has my model's embedding space collapsed, and how?",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no "<bool>" type column, no boxes when piped
 )
-out = Console()
-err = Console(stderr=True)
+# a pipe gets whole lines: no hard wrap at 80 columns (tables keep their natural width)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 STATE = {"debug": False}
 
@@ -62,12 +64,29 @@ def guarded(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from collapsekit import __version__
+
+        out.print(f"collapsekit {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one line."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks instead of one line (accepted anywhere)."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """Has my model's embedding space collapsed, and how?"""
-    STATE["debug"] = debug
+    STATE["debug"] = STATE["debug"] or debug
 
 
 @contextmanager
@@ -119,6 +138,39 @@ def _labels_in_class_order(
     return np.asarray([index[n] for n in names], dtype=np.int64)[codes]
 
 
+def _load_bias(bias: str | None, weights: Path | None) -> np.ndarray | None:
+    """A bias vector from its own file, or from an entry of the weights file."""
+    if bias is None:
+        return None
+    from collapsekit.cli.readers import _pick, _read_mapping
+
+    candidate = Path(bias)
+    if candidate.exists():
+        suffix = candidate.suffix.lower()
+        if suffix == ".npy":
+            vec = np.load(candidate, allow_pickle=False)
+        elif suffix in (".txt", ".csv"):
+            vec = np.loadtxt(candidate, delimiter="," if suffix == ".csv" else None, ndmin=1)
+        else:
+            mapping = _read_mapping(candidate)
+            vec = np.asarray(
+                next(iter(mapping.values()))
+                if len(mapping) == 1
+                else _pick(mapping, "bias", candidate, "bias")
+            )
+    elif weights is not None and weights.suffix.lower() not in (".npy",):
+        vec = np.asarray(_pick(_read_mapping(weights), bias, weights, "bias"))
+    else:
+        raise ValueError(
+            f"--bias: expected a file or an entry of the --weights file, received {bias!r} "
+            "(no such file)"
+        )
+    vec = np.asarray(vec, dtype=np.float64)
+    if vec.ndim != 1:
+        raise ValueError(f"--bias: expected a 1-D vector, received shape {vec.shape}")
+    return vec
+
+
 def _report_for(
     path: Path,
     labels_path: Path | None,
@@ -133,6 +185,9 @@ def _report_for(
     max_memory_mb: int,
     sample_rows: int,
     progress: Callable[[str, int, int | None], None] | None = None,
+    weights_key: str | None = None,
+    bias: str | None = None,
+    device: str | None = None,
 ) -> Any:
     """Stream the file (and its paired reference) through the engine, batch by batch."""
     from collapsekit.analyze import analyze
@@ -148,7 +203,8 @@ def _report_for(
             "pass --class-names FILE listing the class of weight row 0, 1, ... (one per line)"
         )
     labels = _labels_in_class_order(labels, names, order)
-    w = load_matrix(weights, "weights") if weights else None
+    w = load_matrix(weights, weights_key or "weights") if weights else None
+    b = _load_bias(bias, weights)
     ref = open_embeddings(reference).array if reference else None
     if ref is not None and ref.shape[0] != n:
         raise ValueError(
@@ -159,6 +215,7 @@ def _report_for(
         source.array,
         labels,
         weights=w,
+        bias=b,
         reference=ref,
         bootstrap=bootstrap,
         seed=seed,
@@ -167,6 +224,7 @@ def _report_for(
         batch_size=batch_size,
         max_memory_mb=max_memory_mb,
         progress=progress,
+        device=device,
     )
     report.inputs["source"] = str(path)
     return report
@@ -216,7 +274,24 @@ OPT_LKEY = typer.Option("labels", "--labels-key", help="Array key / parquet colu
 OPT_BOOT = typer.Option(
     None, "--bootstrap", help="Bootstrap resamples (default: 200 when N <= 500)."
 )
-OPT_SEED = typer.Option(0, "--seed")
+OPT_SEED = typer.Option(
+    0, "--seed", help="Seeds the row sample, probe folds, bootstrap and isotropic baseline."
+)
+OPT_DEVICE = typer.Option(
+    None, "--device", help="Torch device for the statistics, e.g. cpu, cuda, cuda:1 (default cpu)."
+)
+OPT_WKEY = typer.Option(
+    None,
+    "--weights-key",
+    help="Entry of the weights file holding the classifier matrix (e.g. fc.weight in a "
+    "checkpoint's state_dict).",
+)
+OPT_BIAS = typer.Option(
+    None,
+    "--bias",
+    help="Classifier bias for NC4: a file, or the entry name (e.g. fc.bias) inside the --weights "
+    "file.",
+)
 OPT_BATCH = typer.Option(65536, "--batch-size", min=1, help="Rows read per batch.")
 OPT_MEM = typer.Option(
     DEFAULT_MAX_MEMORY_MB,
@@ -259,6 +334,9 @@ def analyze_cmd(
     max_memory_mb: int = OPT_MEM,
     sample_rows: int = OPT_SAMPLE,
     class_names: Path | None = OPT_CLASSES,
+    weights_key: str | None = OPT_WKEY,
+    bias: str | None = OPT_BIAS,
+    device: str | None = OPT_DEVICE,
 ) -> None:
     """Analyse one embedding set: metrics, intervals and a verdict."""
 
@@ -278,6 +356,9 @@ def analyze_cmd(
                 max_memory_mb,
                 sample_rows,
                 progress,
+                weights_key,
+                bias,
+                device,
             )
 
     report = guarded(run)
@@ -305,8 +386,8 @@ def compare_cmd(
     a: Path = typer.Argument(..., help="Embeddings before (e.g. the pre-trained model)."),
     b: Path = typer.Argument(..., help="Embeddings after, of the same inputs in the same order."),
     labels: Path | None = OPT_LABELS,
-    json_out: Path | None = typer.Option(None, "--json"),
-    html_out: Path | None = typer.Option(None, "--html"),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the comparison as JSON."),
+    html_out: Path | None = typer.Option(None, "--html", help="Write the comparison as HTML."),
     key: str = OPT_KEY,
     labels_key: str = OPT_LKEY,
     bootstrap: int | None = OPT_BOOT,
@@ -318,6 +399,9 @@ def compare_cmd(
     max_memory_mb: int = OPT_MEM,
     sample_rows: int = OPT_SAMPLE,
     class_names: Path | None = OPT_CLASSES,
+    weights_key: str | None = OPT_WKEY,
+    bias: str | None = OPT_BIAS,
+    device: str | None = OPT_DEVICE,
 ) -> None:
     """Compare two embedding sets of the same inputs: CKA, indicators side by side, verdicts."""
 
@@ -347,6 +431,9 @@ def compare_cmd(
                     max_memory_mb,
                     sample_rows,
                     progress,
+                    weights_key,
+                    bias,
+                    device,
                 )
 
         ra, rb = one(a, b), one(b, None)
@@ -434,8 +521,8 @@ def track_cmd(
 @app.command("demo")
 def demo_cmd(
     out_dir: Path = typer.Option(Path("collapsekit-demo"), "--out", help="Folder for the outputs."),
-    epochs: int = typer.Option(300, "--epochs"),
-    seed: int = typer.Option(0, "--seed"),
+    epochs: int = typer.Option(300, "--epochs", min=1, help="Training epochs."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the data split, weights and sampling."),
 ) -> None:
     """Train a small network on scikit-learn's digits into the terminal phase and watch NC."""
 
@@ -448,8 +535,12 @@ def demo_cmd(
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; ``--debug`` is accepted anywhere on the line."""
+    args = sys.argv[1:]
+    if "--debug" in args:
+        STATE["debug"] = True
+        args = [a for a in args if a != "--debug"]
+    app(args=args, prog_name="collapsekit")
 
 
 if __name__ == "__main__":  # pragma: no cover

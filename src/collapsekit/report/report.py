@@ -131,5 +131,5 @@ class Report:
         for key, value in self.metrics.items():
             ci = self.intervals.get(key)
             interval = f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
-            rows.append((key, f"{value:.6g}", interval))
+            rows.append((key, f"{value:.4g}", interval))
         return rows
