@@ -436,6 +436,23 @@ class Analyzer:
         self.__dict__.update(fresh.__dict__)
 
     # ------------------------------------------------------------------ results
+    def exact_metrics(self, weights: Any = None, ood_features: Any = None) -> dict[str, float]:
+        """Only the metrics that are exact from the one-pass statistics (no sample, second
+        pass, baseline or verdict): cheap enough to log every epoch or every N steps.
+
+        Example:
+            >>> import torch
+            >>> a = Analyzer()
+            >>> a.update(torch.eye(4), torch.tensor([0, 0, 1, 1]))
+            >>> sorted(a.exact_metrics())[:3]
+            ['cdnv', 'centroid_similarity', 'chance_accuracy']
+        """
+        if self.class_stats is None or self.n_rows < 2:
+            raise ValueError(
+                f"features: expected at least 2 rows before exact_metrics(), received {self.n_rows}"
+            )
+        return _exact_only(self, weights, ood_features)
+
     def compute(
         self,
         weights: Any = None,
@@ -483,6 +500,15 @@ class Analyzer:
             probe_folds,
             uniformity_rows,
         )
+
+
+def _exact_only(
+    analyzer: Analyzer, weights: Any = None, ood_features: Any = None
+) -> dict[str, float]:
+    comp = _Computation(analyzer, None)
+    w_all, w_rows, _ = comp._classifier(weights, None)
+    comp.exact_stage(w_all, w_rows, ood_features)
+    return dict(comp.metrics)
 
 
 class _Computation:
@@ -546,41 +572,9 @@ class _Computation:
         probe_folds: int,
         uniformity_rows: int | None,
     ) -> Report:
-        a, cs, n, d = self.a, self.cs, self.n, self.d
-        # spectrum of the centred rows (total covariance) and of the uncentred second moment
-        total_cov = cs.total_cov()
-        s = singular_values_from_covariance(total_cov, n)
-        self.put("effective_rank", entropy_rank(s), self.exact1)
-        self.put("effective_rank_score", score_from_singular_values(s, n, d), self.exact1)
-        mu = self.means
-        second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
-        s_raw = singular_values_from_covariance(second / n, n)
-        self.put("rankme", rankme_from_singular_values(s_raw), self.exact1)
-        units = a.units
-        assert units is not None
-        self.put(
-            "std_of_l2_normalized",
-            std_of_l2_normalized_from_moments(units.n, units.dev_sum, units.dev_sq_sum),
-            self.exact1,
-        )
-        if units.zero_rows:
-            self.notes.append(
-                f"{units.zero_rows} all-zero row(s) have no direction: they count as zero "
-                "vectors in the spread and silhouette"
-            )
+        a, n, d = self.a, self.n, self.d
         w_all, w_rows, b = self._classifier(weights, bias)
-        centroid_cos = None
-        per_class: dict[str, float] = {}
-        if a.labelled and self.k >= 2:
-            centroid_cos = self._class_metrics(w_all, w_rows, ood_features)
-            per_class = self._per_class_ranks()
-        elif a.labelled:
-            self.notes.append("a single class: class-separation metrics need two or more")
-        if a.cross is not None:
-            moments = a.cross.moments()
-            self.put("linear_cka", linear_cka_from_moments(moments), self.exact1)
-            if n >= 4:
-                self.put("linear_cka_debiased", linear_cka_from_moments(moments, True), self.exact1)
+        s, centroid_cos, per_class = self.exact_stage(w_all, w_rows, ood_features)
         if a.labelled and self.k >= 2:
             self._row_metrics(second_pass, w_all, w_rows, b)
             self._probe(probe, probe_folds)
@@ -620,6 +614,46 @@ class _Computation:
             per_class_effective_rank=per_class,
             provenance=self.provenance,
         )
+
+    def exact_stage(
+        self, w_all: torch.Tensor | None, w_rows: torch.Tensor | None, ood_features: Any
+    ) -> tuple[torch.Tensor, list[list[float]] | None, dict[str, float]]:
+        """Every metric exact from the one-pass statistics; returns the centred singular
+        values, the centroid-cosine matrix (K <= 64) and the per-class ranks."""
+        a, cs, n, d = self.a, self.cs, self.n, self.d
+        total_cov = cs.total_cov()
+        s = singular_values_from_covariance(total_cov, n)
+        self.put("effective_rank", entropy_rank(s), self.exact1)
+        self.put("effective_rank_score", score_from_singular_values(s, n, d), self.exact1)
+        mu = self.means
+        second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
+        s_raw = singular_values_from_covariance(second / n, n)
+        self.put("rankme", rankme_from_singular_values(s_raw), self.exact1)
+        units = a.units
+        assert units is not None
+        self.put(
+            "std_of_l2_normalized",
+            std_of_l2_normalized_from_moments(units.n, units.dev_sum, units.dev_sq_sum),
+            self.exact1,
+        )
+        if units.zero_rows:
+            self.notes.append(
+                f"{units.zero_rows} all-zero row(s) have no direction: they count as zero "
+                "vectors in the spread and silhouette"
+            )
+        centroid_cos = None
+        per_class: dict[str, float] = {}
+        if a.labelled and self.k >= 2:
+            centroid_cos = self._class_metrics(w_all, w_rows, ood_features)
+            per_class = self._per_class_ranks()
+        elif a.labelled:
+            self.notes.append("a single class: class-separation metrics need two or more")
+        if a.cross is not None:
+            moments = a.cross.moments()
+            self.put("linear_cka", linear_cka_from_moments(moments), self.exact1)
+            if n >= 4:
+                self.put("linear_cka_debiased", linear_cka_from_moments(moments, True), self.exact1)
+        return s, centroid_cos, per_class
 
     def _classifier(
         self, weights: Any, bias: Any
