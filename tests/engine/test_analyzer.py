@@ -252,3 +252,17 @@ def test_bad_parameters_name_themselves(data):
     ):
         with pytest.raises(ValueError, match=name):
             analyze(X, y, **kwargs)
+
+
+def test_too_many_classes_for_the_machine_is_a_clear_error(monkeypatch):
+    import collapsekit.engine.analyzer as engine
+
+    monkeypatch.setattr(engine, "_physical_memory_bytes", lambda: 2**24)  # a 16 MiB machine
+    a = Analyzer()
+    a.update(torch.randn(4, 64), torch.tensor([0, 1, 2, 3]))
+    before = a.state_dict()
+    with pytest.raises(ValueError, match="distinct classes x 64 features need about"):
+        a.update(torch.randn(20_000, 64), torch.arange(20_000))
+    assert a.state_dict()["encoder"] == before["encoder"]
+    with pytest.raises(ValueError, match="distinct classes"):
+        Analyzer().update(torch.randn(20_000, 64), torch.arange(20_000))

@@ -57,6 +57,21 @@ Progress = Callable[[str, int, int | None], None]
 SecondPass = Callable[[], Iterable[tuple[Any, Any, Any]]]
 
 
+def class_state_bytes(num_classes: int, dim: int) -> int:
+    """Memory of the per-class state that always exists: class moments (float32 shift,
+    float64 residual sums) and unit-vector sums (float64), K x D each, plus counts."""
+    return num_classes * (dim * (4 + 8 + 8) + 24)
+
+
+def _physical_memory_bytes() -> int:
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 0
+
+
 def _check_level(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
         raise ValueError(
@@ -181,8 +196,26 @@ class Analyzer:
             f"{self.max_memory_bytes / 2**20:.0f} MB budget (raise max_memory_mb for exact values)"
         )
 
+    def _check_class_memory(self, k: int, dim: int) -> int:
+        """Raise, before anything changes, when K x D class state cannot fit; returns the
+        machine's memory (0 when unknown)."""
+        need = class_state_bytes(k, dim)
+        available = _physical_memory_bytes()
+        if available and need > 0.5 * available:
+            raise ValueError(
+                f"labels: {k} distinct classes x {dim} features need about "
+                f"{need / 2**30:.1f} GiB for the class statistics, over half of this machine's "
+                f"{available / 2**30:.0f} GiB; reduce the number of classes (e.g. group rare "
+                "labels) or the feature width, or run on a larger machine"
+            )
+        return available
+
     def _grow(self, k: int) -> None:
+        assert self.dim is not None
+        available = self._check_class_memory(k, self.dim)
         new_cap = max(k, 2 * self.capacity)
+        if available and class_state_bytes(new_cap, self.dim) > 0.5 * available:
+            new_cap = k  # no headroom for doubling: grow exactly
         mapping = torch.arange(self.capacity)
         assert self.class_stats is not None and self.units is not None and self.dim is not None
         self.class_stats.remap_classes(mapping, new_cap)
@@ -239,6 +272,12 @@ class Analyzer:
                 y = self.encoder.encode(labels, x.device, x.shape[0])
             else:
                 y = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+            if (
+                self.class_stats is not None
+                and labelled
+                and (self.encoder.num_classes > self.capacity)
+            ):
+                self._grow(self.encoder.num_classes)  # checks memory before it changes anything
         except Exception:
             self.encoder.load_state_dict(
                 {"kind": before[1], "values": before[0], "class_names": self.encoder.class_names}
@@ -247,9 +286,18 @@ class Analyzer:
         if self.class_stats is None:
             if x.shape[0] == 0:
                 return
+            try:
+                self._check_class_memory(self.encoder.num_classes, x.shape[1])
+            except ValueError:
+                self.encoder.load_state_dict(
+                    {
+                        "kind": before[1],
+                        "values": before[0],
+                        "class_names": self.encoder.class_names,
+                    }
+                )
+                raise
             self._start(x, labelled, ref)
-        if labelled and self.encoder.num_classes > self.capacity:
-            self._grow(self.encoder.num_classes)
         assert self.class_stats is not None and self.units is not None
         if x.shape[0] == 0:
             return
