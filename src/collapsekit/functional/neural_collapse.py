@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import torch
 
+from collapsekit._threads import factorization_threads
 from collapsekit._validation import check_features, check_labels
 from collapsekit.functional.class_pair_geometry import class_pair_sums, tile_rows_for_budget
 
@@ -43,10 +44,13 @@ def between_class_eigen(
     """
     k, d = centred_means.shape
     if k <= d:
-        _, s, vh = torch.linalg.svd(centred_means, full_matrices=False)
+        with factorization_threads(centred_means.device):
+            _, s, vh = torch.linalg.svd(centred_means, full_matrices=False)
         lam, vecs = s.square() / k, vh
     else:
-        lam, v = torch.linalg.eigh(centred_means.T @ centred_means / k)
+        gram = centred_means.T @ centred_means / k
+        with factorization_threads(centred_means.device):
+            lam, v = torch.linalg.eigh(gram)
         lam, vecs = lam.flip(0), v.flip(1).T
     if rtol is None:
         rtol = max(k, d) * torch.finfo(torch.float64).eps
