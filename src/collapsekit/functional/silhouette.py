@@ -9,9 +9,11 @@ import torch
 from collapsekit.functional._common import (
     compact_labels,
     features_and_labels,
-    l2_normalize,
     row_tile,
 )
+
+#: Rows of a tile are converted to float64 and normalised while they sit in cache (4 MiB).
+_CACHE_BYTES = 4 * 2**20
 
 
 def _scores_from_class_means(
@@ -48,22 +50,43 @@ def silhouette_samples(
     cnt = counts.double()
     out = torch.empty(n, dtype=torch.float64, device=x.device)
     if metric == "cosine":
-        # mean cosine distance of row i to class c = 1 - x_i . T_c / n_c, T_c = sum of units;
-        # own class excludes i itself: (n_c - 1 - (x_i . T_c - ||x_i||^2)) / (n_c - 1)
-        u = l2_normalize(x)
+        # mean cosine distance of row i to class c = 1 - u_i . T_c / n_c, T_c = sum of the
+        # class's unit rows u; own class excludes i itself: (n_c - 1 - (u_i . T_c - ||u_i||^2))
+        # / (n_c - 1). Two sweeps over cache-sized tiles of rows, each converted to float64 and
+        # normalised in cache (no N x D float64 copy): the first sums T_c, the second scores.
+        step = max(64, _CACHE_BYTES // (8 * x.shape[1]))
+        inv_norm = torch.empty(n, dtype=torch.float64, device=x.device)
         totals = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
-        totals.index_add_(0, yc, u)
-        tile = row_tile(k, memory_bytes)
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            u = x[lo:hi].to(torch.float64, copy=True)
+            norms = torch.linalg.vector_norm(u, dim=1)
+            inv_norm[lo:hi] = torch.where(norms > 0, 1.0 / torch.where(norms > 0, norms, 1.0), 0.0)
+            u.mul_(inv_norm[lo:hi, None])
+            ys, order = torch.sort(yc[lo:hi], stable=True)
+            present, seg = torch.unique_consecutive(ys, return_counts=True)
+            sums = torch.nn.functional.embedding_bag(
+                order, u, torch.cumsum(seg, 0) - seg, mode="sum"
+            )
+            totals.index_add_(0, present, sums)
+        self_sq_all = (inv_norm > 0).double()  # ||u_i||^2: 1, or 0 for a zero row
+
+        def units(lo: int, hi: int) -> torch.Tensor:
+            return x[lo:hi].to(torch.float64, copy=True).mul_(inv_norm[lo:hi, None])
+
+        tile = max(1, min(step, row_tile(k, memory_bytes)))
         for lo in range(0, n, tile):
-            ui, yi = u[lo : lo + tile], yc[lo : lo + tile]
-            dots = ui @ totals.T
+            hi = min(n, lo + tile)
+            yi = yc[lo:hi]
+            dots = units(lo, hi) @ totals.T
             mean_dist = 1.0 - dots / cnt
-            rows = torch.arange(ui.shape[0], device=x.device)
-            self_sq = ui.square().sum(1)
+            rows = torch.arange(hi - lo, device=x.device)
             n_own = cnt[yi]
-            own = (n_own - 1.0 - (dots[rows, yi] - self_sq)) / (n_own - 1.0).clamp_min(1.0)
+            own = (n_own - 1.0 - (dots[rows, yi] - self_sq_all[lo:hi])) / (n_own - 1.0).clamp_min(
+                1.0
+            )
             mean_dist[rows, yi] = own
-            out[lo : lo + tile] = _scores_from_class_means(mean_dist.clamp_min(0.0), yi, counts)
+            out[lo:hi] = _scores_from_class_means(mean_dist.clamp_min(0.0), yi, counts)
         return out
     if metric != "euclidean":
         raise ValueError(f"metric: expected 'cosine' or 'euclidean', received {metric!r}")
