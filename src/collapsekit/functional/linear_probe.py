@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from collapsekit._threads import small_work_threads
 from collapsekit._validation import accumulation_dtype
 from collapsekit.functional._common import compact_labels, features_and_labels
 
@@ -87,35 +88,36 @@ def linear_probe_accuracy(
         1.0
     """
     x, y = features_and_labels(features, labels, min_classes=2)
-    _, yc = compact_labels(y)
-    k = int(yc.max()) + 1
-    smallest = int(torch.bincount(yc).min())
-    if folds < 2 or smallest < folds:
-        raise ValueError(
-            f"folds: expected 2 <= folds <= rows of the smallest class ({smallest}), received "
-            f"{folds}; lower folds or drop tiny classes"
-        )
-    dt = accumulation_dtype(
-        x
-    )  # float32 fits for float32/half input: accuracy is a coarse statistic
-    # centre once in float64 (no cancellation from an offset); fold statistics from sums
-    xc = (x.double() - x.double().mean(0)).to(dt)
-    total_sum = xc.sum(0, dtype=torch.float64)
-    total_sq = xc.square().sum(0, dtype=torch.float64)
-    fold = stratified_folds(yc, folds, seed)
-    accs = []
-    for f in range(folds):
-        train, test = fold != f, fold == f
-        x_test = xc[test]
-        n_train = float(train.sum())
-        mu = (total_sum - x_test.sum(0, dtype=torch.float64)) / n_train
-        var = (total_sq - x_test.square().sum(0, dtype=torch.float64)) / n_train - mu.square()
-        sd = var.clamp_min(0.0).sqrt()
-        sd = torch.where(sd > 1e-12 * sd.max().clamp_min(1e-300), sd, torch.ones_like(sd))
-        mu_t, inv_sd = mu.to(dt), (1.0 / sd).to(dt)
-        # no warm start from another fold's model: it was trained on this fold's test rows,
-        # and the gradient rule may accept it at once (a leak that inflates the accuracy)
-        w, b = fit_logistic((xc[train] - mu_t) * inv_sd, yc[train], k, c, max_iter)
-        pred = (((x_test - mu_t) * inv_sd) @ w + b).argmax(1)
-        accs.append(float((pred == yc[test]).double().mean()))
-    return sum(accs) / len(accs)
+    with small_work_threads(40.0 * folds * x.shape[0] * x.shape[1] * 8, x.device):
+        _, yc = compact_labels(y)
+        k = int(yc.max()) + 1
+        smallest = int(torch.bincount(yc).min())
+        if folds < 2 or smallest < folds:
+            raise ValueError(
+                f"folds: expected 2 <= folds <= rows of the smallest class ({smallest}), received "
+                f"{folds}; lower folds or drop tiny classes"
+            )
+        dt = accumulation_dtype(
+            x
+        )  # float32 fits for float32/half input: accuracy is a coarse statistic
+        # centre once in float64 (no cancellation from an offset); fold statistics from sums
+        xc = (x.double() - x.double().mean(0)).to(dt)
+        total_sum = xc.sum(0, dtype=torch.float64)
+        total_sq = xc.square().sum(0, dtype=torch.float64)
+        fold = stratified_folds(yc, folds, seed)
+        accs = []
+        for f in range(folds):
+            train, test = fold != f, fold == f
+            x_test = xc[test]
+            n_train = float(train.sum())
+            mu = (total_sum - x_test.sum(0, dtype=torch.float64)) / n_train
+            var = (total_sq - x_test.square().sum(0, dtype=torch.float64)) / n_train - mu.square()
+            sd = var.clamp_min(0.0).sqrt()
+            sd = torch.where(sd > 1e-12 * sd.max().clamp_min(1e-300), sd, torch.ones_like(sd))
+            mu_t, inv_sd = mu.to(dt), (1.0 / sd).to(dt)
+            # no warm start from another fold's model: it was trained on this fold's test rows,
+            # and the gradient rule may accept it at once (a leak that inflates the accuracy)
+            w, b = fit_logistic((xc[train] - mu_t) * inv_sd, yc[train], k, c, max_iter)
+            pred = (((x_test - mu_t) * inv_sd) @ w + b).argmax(1)
+            accs.append(float((pred == yc[test]).double().mean()))
+        return sum(accs) / len(accs)

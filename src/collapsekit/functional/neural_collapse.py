@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import torch
 
-from collapsekit._threads import factorization_threads
+from collapsekit._threads import factorization_threads, small_work_threads
 from collapsekit._validation import check_features, check_labels
 from collapsekit.functional.class_pair_geometry import class_pair_sums, tile_rows_for_budget
 
@@ -99,7 +99,8 @@ def neural_collapse_from_moments(
     equinorm = float(norms.std()) / mean_norm if mean_norm > 0 else math.nan
     gram_fro = float(torch.linalg.matrix_norm(m.T @ m))
     rows = tile_rows or tile_rows_for_budget(tile_bytes, k)
-    pair = class_pair_sums(m, class_sq_deviation.double() / n, gram_fro, rows)
+    with small_work_threads(float(k) * k * m.shape[1], m.device):
+        pair = class_pair_sums(m, class_sq_deviation.double() / n, gram_fro, rows)
     p = pair.pairs
     mean_dev = pair.cos_dev_sum / p
     equiangularity = (
