@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= collapsekit-demo
 
-.PHONY: venv demo test lint bench example clean
+.PHONY: venv demo test test-fast lint bench example clean
 
 $(BIN)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,17 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/collapsekit demo --out $(OUT)
 
+# every test once, the slow (full-demo) one included, on two workers with one thread each;
+# worksteal lets the other worker take the fast tests while the slow one runs
 test: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist worksteal -q
+
+# the quick loop while developing: everything but the tests marked slow
+test-fast: venv
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist worksteal -q -m "not slow"
 
 lint: venv
 	$(BIN)/ruff format .

@@ -1,15 +1,19 @@
 """The collapse-indicator suite vs MONAI 1.6.1's compute_embedding_collapse, same inputs.
 
     pip install -r benchmarks/requirements.txt    # MONAI, benchmark environment only
-    python benchmarks/bench_vs_monai.py [--n 2000 --d 768 --k 10]
+    python benchmarks/bench_vs_monai.py [--sizes 2000 10000 --d 768 --k 10 --target-max 2000]
 
-Also times collapsekit's whole indicator suite (analyze) at N=20,000, D=768, K=10.
+For each N: MONAI's ``compute_embedding_collapse`` (4 indicators), collapsekit's MONAI-compatible
+function (same keys), and collapsekit's whole ``analyze()`` suite (about 30 metrics, with an
+isotropic baseline), without and (for N <= --target-max; MONAI's CKA is O(N^3)) with a paired
+target domain. Speed-ups are MONAI's time over collapsekit's, measured in this process.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -17,12 +21,18 @@ from collapsekit import analyze
 from collapsekit.integrations.monai import compute_embedding_collapse
 
 
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
     p.add_argument("--d", type=int, default=768)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--suite-n", type=int, default=20000)
+    p.add_argument("--target-max", type=int, default=2000)
     a = p.parse_args()
     try:
         from monai.metrics.embedding_collapse import compute_embedding_collapse as monai_collapse
@@ -30,34 +40,35 @@ def main() -> None:
         raise SystemExit(
             "MONAI is not installed: pip install -r benchmarks/requirements.txt"
         ) from None
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, a.k, (a.n,), generator=g)
-    x = torch.randn(a.k, a.d, generator=g)[y] + torch.randn(a.n, a.d, generator=g)
-    target = x @ torch.randn(a.d, a.d, generator=g) / a.d**0.5
-    compute_embedding_collapse(x[:200], y[:200], target[:200])
-    t0 = time.perf_counter()
-    ours = compute_embedding_collapse(x, y, target)
-    t1 = time.perf_counter()
-    theirs = monai_collapse(x, y, target)
-    t2 = time.perf_counter()
-    print(f"N={a.n} D={a.d} K={a.k} cpu threads={torch.get_num_threads()}")
-    print(f"MONAI 1.6.1 compute_embedding_collapse: {t2 - t1:8.2f} s")
-    ratio = (t2 - t1) / (t1 - t0)
-    print(f"collapsekit (same keys):               {t1 - t0:8.3f} s   speed-up {ratio:.0f}x")
-    worst = max(abs(float(ours[k]) - float(v)) for k, v in theirs.items() if v is not None)
-    print(f"largest |difference| over the {len(theirs)} keys: {worst:.1e}")
-    ys = torch.randint(0, a.k, (a.suite_n,), generator=g)
-    xs = torch.randn(a.k, a.d, generator=g)[ys] + torch.randn(a.suite_n, a.d, generator=g)
-    analyze(xs[:1000], ys[:1000], bootstrap=0)
-    t3 = time.perf_counter()
-    analyze(xs, ys, bootstrap=0)
-    t4 = time.perf_counter()
-    analyze(xs, ys, bootstrap=0, uniformity_rows=None)
-    t5 = time.perf_counter()
+    print(f"D={a.d} K={a.k} cpu threads={torch.get_num_threads()}")
     print(
-        f"whole analyze() suite, N={a.suite_n} D={a.d} K={a.k}: {t4 - t3:.2f} s "
-        f"(exact uniformity on all rows: {t5 - t4:.2f} s)"
+        f"{'N':>6s} {'target':>6s} {'MONAI s':>8s} {'compat s':>9s} {'x':>5s} "
+        f"{'analyze s':>10s} {'x':>5s} {'max |diff|':>10s}"
     )
+    g = torch.Generator().manual_seed(0)
+    warm = torch.randn(300, a.d, generator=g)
+    warm_y = torch.arange(300) % a.k
+    compute_embedding_collapse(warm, warm_y, warm)
+    analyze(warm, warm_y, reference=warm, bootstrap=0)
+    monai_collapse(warm, warm_y, warm)
+    for n in a.sizes:
+        y = torch.randint(0, a.k, (n,), generator=g)
+        x = torch.randn(a.k, a.d, generator=g)[y] + torch.randn(n, a.d, generator=g)
+        target = x @ torch.randn(a.d, a.d, generator=g) / a.d**0.5
+        for tgt in (None, target) if n <= a.target_max else (None,):
+            t_monai, theirs = timed(lambda x=x, y=y, tgt=tgt: monai_collapse(x, y, tgt))
+            t_compat, ours = timed(lambda x=x, y=y, tgt=tgt: compute_embedding_collapse(x, y, tgt))
+            t_suite, _ = timed(lambda x=x, y=y, tgt=tgt: analyze(x, y, reference=tgt))
+            assert isinstance(theirs, dict) and isinstance(ours, dict)
+            worst = max(
+                abs(float(ours[key]) - float(v)) for key, v in theirs.items() if v is not None
+            )
+            print(
+                f"{n:6d} {'yes' if tgt is not None else 'no':>6s} {t_monai:8.2f} "
+                f"{t_compat:9.3f} {t_monai / t_compat:4.0f}x {t_suite:10.3f} "
+                f"{t_monai / t_suite:4.1f}x {worst:10.1e}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -119,6 +119,18 @@ def test_lightning_callback_logs_and_writes_history(tmp_path):
     assert all(r["nc1"] > 0 and "self_duality" in r for r in rows)
 
 
+def test_short_demo_writes_every_file(tmp_path):
+    from collapsekit.demo import run_demo
+
+    summary = run_demo(tmp_path, epochs=4, seed=0, console=None)
+    assert summary["ncc_agreement_first"] <= 1.0 and summary["nc1_ratio"] > 0
+    for name in ("history.jsonl", "report.html", "report.json", "tracking.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    rows = read_history(tmp_path / "history.jsonl")
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
 def test_demo_reaches_terminal_phase(tmp_path):
     from collapsekit.demo import run_demo
 

@@ -42,9 +42,9 @@ def class_sums(
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit norm (zero rows stay zero), in float64."""
-    x = x.double()
-    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    return x / torch.where(norms > 0, norms, torch.ones_like(norms))
+    u = x.to(torch.float64, copy=True)  # one N x D allocation whatever the input dtype
+    norms = torch.linalg.vector_norm(u, dim=1, keepdim=True)
+    return u.div_(torch.where(norms > 0, norms, torch.ones_like(norms)))
 
 
 def row_tile(n_cols: int, budget_bytes: int, itemsize: int = 8, copies: int = 4) -> int:

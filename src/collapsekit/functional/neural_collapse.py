@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import torch
 
+from collapsekit._threads import factorization_threads, small_work_threads
 from collapsekit._validation import as_tensor, check_features, check_labels
 from collapsekit.functional.class_pair_geometry import class_pair_sums, tile_rows_for_budget
 from collapsekit.functional.ncc_agreement import ncc_predictions
@@ -44,10 +45,13 @@ def between_class_eigen(
     """
     k, d = centred_means.shape
     if k <= d:
-        _, s, vh = torch.linalg.svd(centred_means, full_matrices=False)
+        with factorization_threads(centred_means.device):
+            _, s, vh = torch.linalg.svd(centred_means, full_matrices=False)
         lam, vecs = s.square() / k, vh
     else:
-        lam, v = torch.linalg.eigh(centred_means.T @ centred_means / k)
+        gram = centred_means.T @ centred_means / k
+        with factorization_threads(centred_means.device):
+            lam, v = torch.linalg.eigh(gram)
         lam, vecs = lam.flip(0), v.flip(1).T
     if rtol is None:
         rtol = max(k, d) * torch.finfo(torch.float64).eps
@@ -96,7 +100,8 @@ def neural_collapse_from_moments(
     equinorm = float(norms.std()) / mean_norm if mean_norm > 0 else math.nan
     gram_fro = float(torch.linalg.matrix_norm(m.T @ m))
     rows = tile_rows or tile_rows_for_budget(tile_bytes, k)
-    pair = class_pair_sums(m, class_sq_deviation.double() / n, gram_fro, rows)
+    with small_work_threads(float(k) * k * m.shape[1], m.device):
+        pair = class_pair_sums(m, class_sq_deviation.double() / n, gram_fro, rows)
     p = pair.pairs
     mean_dev = pair.cos_dev_sum / p
     equiangularity = (

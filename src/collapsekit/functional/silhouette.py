@@ -6,12 +6,15 @@ from typing import Any, Literal
 
 import torch
 
+from collapsekit._threads import small_work_threads
 from collapsekit.functional._common import (
     compact_labels,
     features_and_labels,
-    l2_normalize,
     row_tile,
 )
+
+#: Rows of a tile are converted to float64 and normalised while they sit in cache (4 MiB).
+_CACHE_BYTES = 4 * 2**20
 
 
 def _scores_from_class_means(
@@ -69,46 +72,66 @@ def silhouette_samples(
 ) -> torch.Tensor:
     """Per-row silhouette values (float64), as ``sklearn.metrics.silhouette_samples``."""
     x, y = features_and_labels(features, labels, min_classes=2)
-    ids, yc = compact_labels(y)
-    k, n = ids.numel(), x.shape[0]
-    if k >= n:
-        raise ValueError(
-            f"labels: expected 2 <= number of classes <= N - 1 (silhouette), received {k} "
-            f"classes for {n} rows"
-        )
-    counts = torch.bincount(yc, minlength=k)
-    cnt = counts.double()
-    out = torch.empty(n, dtype=torch.float64, device=x.device)
-    if metric == "cosine":
-        # mean cosine distance of row i to class c = 1 - x_i . T_c / n_c, T_c = sum of units;
-        # own class excludes i itself: (n_c - 1 - (x_i . T_c - ||x_i||^2)) / (n_c - 1)
-        u = l2_normalize(x)
-        totals = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
-        totals.index_add_(0, yc, u)
-        tile = row_tile(k, memory_bytes)
-        for lo in range(0, n, tile):
-            out[lo : lo + tile] = cosine_silhouette_rows(
-                u[lo : lo + tile], yc[lo : lo + tile], totals, counts
+    with small_work_threads(4.0 * x.shape[0] * x.shape[1] * 8, x.device):
+        ids, yc = compact_labels(y)
+        k, n = ids.numel(), x.shape[0]
+        if k >= n:
+            raise ValueError(
+                f"labels: expected 2 <= number of classes <= N - 1 (silhouette), received {k} "
+                f"classes for {n} rows"
             )
+        counts = torch.bincount(yc, minlength=k)
+        cnt = counts.double()
+        out = torch.empty(n, dtype=torch.float64, device=x.device)
+        if metric == "cosine":
+            # mean cosine distance of row i to class c = 1 - u_i . T_c / n_c, T_c = sum of the
+            # class's unit rows u; own class excludes i itself: (n_c - 1 - (u_i . T_c - ||u_i||^2))
+            # / (n_c - 1). Two sweeps over cache-sized tiles of rows, each converted to float64 and
+            # normalised in cache (no N x D float64 copy): the first sums T_c, the second scores.
+            step = max(64, _CACHE_BYTES // (8 * x.shape[1]))
+            inv_norm = torch.empty(n, dtype=torch.float64, device=x.device)
+            totals = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
+            for lo in range(0, n, step):
+                hi = min(n, lo + step)
+                u = x[lo:hi].to(torch.float64, copy=True)
+                norms = torch.linalg.vector_norm(u, dim=1)
+                inv_norm[lo:hi] = torch.where(
+                    norms > 0, 1.0 / torch.where(norms > 0, norms, 1.0), 0.0
+                )
+                u.mul_(inv_norm[lo:hi, None])
+                ys, order = torch.sort(yc[lo:hi], stable=True)
+                present, seg = torch.unique_consecutive(ys, return_counts=True)
+                sums = torch.nn.functional.embedding_bag(
+                    order, u, torch.cumsum(seg, 0) - seg, mode="sum"
+                )
+                totals.index_add_(0, present, sums)
+
+            def units(lo: int, hi: int) -> torch.Tensor:
+                return x[lo:hi].to(torch.float64, copy=True).mul_(inv_norm[lo:hi, None])
+
+            tile = max(1, min(step, row_tile(k, memory_bytes)))
+            for lo in range(0, n, tile):
+                hi = min(n, lo + tile)
+                out[lo:hi] = cosine_silhouette_rows(units(lo, hi), yc[lo:hi], totals, counts)
+            return out
+        if metric != "euclidean":
+            raise ValueError(f"metric: expected 'cosine' or 'euclidean', received {metric!r}")
+        xc = x.double() - x.double().mean(0, keepdim=True)  # no cancellation from a common offset
+        sq = xc.square().sum(1)
+        onehot = torch.zeros(n, k, dtype=torch.float64, device=x.device)
+        onehot[torch.arange(n, device=x.device), yc] = 1.0
+        tile = row_tile(n, memory_bytes)
+        for lo in range(0, n, tile):
+            xi, yi = xc[lo : lo + tile], yc[lo : lo + tile]
+            d2 = (sq[lo : lo + tile, None] + sq[None, :] - 2.0 * (xi @ xc.T)).clamp_min(0.0)
+            rows = torch.arange(xi.shape[0], device=x.device)
+            d2[rows, rows + lo] = 0.0
+            sums = d2.sqrt() @ onehot
+            own_n = (cnt[yi] - 1.0).clamp_min(1.0)
+            mean_dist = sums / cnt
+            mean_dist[rows, yi] = sums[rows, yi] / own_n
+            out[lo : lo + tile] = _scores_from_class_means(mean_dist, yi, counts)
         return out
-    if metric != "euclidean":
-        raise ValueError(f"metric: expected 'cosine' or 'euclidean', received {metric!r}")
-    xc = x.double() - x.double().mean(0, keepdim=True)  # no cancellation from a common offset
-    sq = xc.square().sum(1)
-    onehot = torch.zeros(n, k, dtype=torch.float64, device=x.device)
-    onehot[torch.arange(n, device=x.device), yc] = 1.0
-    tile = row_tile(n, memory_bytes)
-    for lo in range(0, n, tile):
-        xi, yi = xc[lo : lo + tile], yc[lo : lo + tile]
-        d2 = (sq[lo : lo + tile, None] + sq[None, :] - 2.0 * (xi @ xc.T)).clamp_min(0.0)
-        rows = torch.arange(xi.shape[0], device=x.device)
-        d2[rows, rows + lo] = 0.0
-        sums = d2.sqrt() @ onehot
-        own_n = (cnt[yi] - 1.0).clamp_min(1.0)
-        mean_dist = sums / cnt
-        mean_dist[rows, yi] = sums[rows, yi] / own_n
-        out[lo : lo + tile] = _scores_from_class_means(mean_dist, yi, counts)
-    return out
 
 
 def silhouette(

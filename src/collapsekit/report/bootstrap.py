@@ -61,29 +61,44 @@ def bootstrap_intervals(
     if reference is not None:
         ref = torch.as_tensor(reference).to(x.device)
     k = 0 if y is None else int(torch.unique(y).numel())
-    fns: dict[str, Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], float]] = {
-        "effective_rank": lambda xs, ys, rs: entropy_rank(singular_values(xs)),
-        "std_of_l2_normalized": lambda xs, ys, rs: std_of_l2_normalized(xs),
-    }
+    paired = ref is not None and ref.shape[0] == n
+    # one entry per group of metrics that share their work: neural_collapse runs once per
+    # resample and serves both nc1 and cdnv
+    Stat = Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], dict[str, float]]
+    groups: list[Stat] = [
+        lambda xs, ys, rs: {"effective_rank": entropy_rank(singular_values(xs))},
+        lambda xs, ys, rs: {"std_of_l2_normalized": std_of_l2_normalized(xs)},
+    ]
+    keys = ["effective_rank", "std_of_l2_normalized"]
     if k >= 2:
-        fns["centroid_similarity"] = lambda xs, ys, rs: centroid_similarity(xs, ys)
+        groups.append(lambda xs, ys, rs: {"centroid_similarity": centroid_similarity(xs, ys)})
+        keys.append("centroid_similarity")
         if k < n:
-            fns["silhouette"] = lambda xs, ys, rs: silhouette(xs, ys)
-        fns["nc1"] = lambda xs, ys, rs: neural_collapse(xs, ys)["nc1"]
-        fns["cdnv"] = lambda xs, ys, rs: neural_collapse(xs, ys)["cdnv"]
-    if ref is not None and ref.shape[0] == n:
-        fns["linear_cka"] = lambda xs, ys, rs: linear_cka(xs, rs)
-    values: dict[str, list[float]] = {key: [] for key in fns}
+            groups.append(lambda xs, ys, rs: {"silhouette": silhouette(xs, ys)})
+            keys.append("silhouette")
+
+        def nc_pair(xs: torch.Tensor, ys: torch.Tensor | None, rs: object) -> dict[str, float]:
+            nc = neural_collapse(xs, ys)
+            return {"nc1": nc["nc1"], "cdnv": nc["cdnv"]}
+
+        groups.append(nc_pair)
+        keys += ["nc1", "cdnv"]
+    if paired:
+        groups.append(lambda xs, ys, rs: {"linear_cka": linear_cka(xs, rs)})
+        keys.append("linear_cka")
+    values: dict[str, list[float]] = {key: [] for key in keys}
     for _ in range(resamples):
         idx = resample_indices(n, y if k >= 2 else None, g).to(x.device)
         xs = x[idx]
         ys = y[idx] if y is not None else None
-        rs = ref[idx] if ref is not None and ref.shape[0] == n else None
-        for key, fn in fns.items():
+        rs = ref[idx] if ref is not None and paired else None
+        for fn in groups:
             try:
-                values[key].append(fn(xs, ys, rs))
+                got = fn(xs, ys, rs)
             except ValueError:
                 continue  # a degenerate resample (e.g. zero variance) is skipped
+            for key, value in got.items():
+                values[key].append(value)
     alpha = (1.0 - level) / 2.0
     out: dict[str, tuple[float, float]] = {}
     for key, vals in values.items():

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from collapsekit._threads import small_work_threads
 from collapsekit._validation import (
     accumulation_dtype,
     as_tensor,
@@ -164,52 +165,68 @@ class ClassStats:
             return
         cdt = accumulation_dtype(x)
         x = x.to(cdt)
-        batch_counts = torch.bincount(y, minlength=self.num_classes)
-        new = (batch_counts > 0) & (self.counts == 0)
-        new_ids = torch.nonzero(new).flatten()
-        row_shift = self.shift.index_select(0, y)
-        new_shift = None
+        with small_work_threads(2.0 * x.shape[0] * self.dim * self.dim, self.device):
+            self._accumulate(x, y)
+
+    def _accumulate(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """The body of :meth:`update` on validated ``x`` (compute dtype) and ``y``.
+
+        Per batch: one stable sort of the labels (classes as contiguous segments), the shifts
+        of classes seen for the first time, one gather-and-subtract for the residuals, one
+        squared pass, per-class residual sums by segment (``embedding_bag``), the float32
+        GEMM. Only the classes present in the batch are touched, so the bookkeeping is
+        O(N D) whatever K.
+        """
+        cdt = x.dtype
+        sorted_y, order = torch.sort(y, stable=True)
+        present, batch_counts = torch.unique_consecutive(sorted_y, return_counts=True)
+        starts = batch_counts.cumsum(0) - batch_counts
+        is_new = self.counts.index_select(0, present) == 0
+        new_ids = present[is_new]
+        old_shift = None
         if new_ids.numel():
-            # shift of a class seen for the first time: its mean in this batch (any value close
-            # to the class mean serves: the algebra is exact for every shift)
-            compact = torch.full((self.num_classes,), -1, dtype=torch.long, device=self.device)
-            compact[new_ids] = torch.arange(new_ids.numel(), device=self.device)
-            rows = torch.nonzero(new[y]).flatten()
-            slot = compact[y[rows]]
-            sums = torch.zeros(new_ids.numel(), self.dim, dtype=torch.float64, device=self.device)
-            sums.index_add_(0, slot, x[rows].double())
-            new_shift = (sums / batch_counts[new_ids, None].double()).float()
-            row_shift[rows] = new_shift[slot]
-        resid = row_shift.to(cdt) if cdt != row_shift.dtype else row_shift
-        torch.sub(x, resid, out=resid)
-        squares = resid.square()
-        row_sq = squares.sum(dim=1)
-        finite = torch.isfinite(row_sq)
-        if not bool(finite.all()):
-            # a NaN row also spoils the new-class shift of its class: name the rows themselves
-            bad_rows = ~torch.isfinite(x).all(dim=1)
-            if not bool(bad_rows.any()):
-                raise ValueError(
-                    "features: expected values whose squares fit in float32, received rows that "
-                    "overflow; rescale the features or pass float64"
-                )
-            raise_nonfinite_rows("features", bad_rows)
-        # validated: commit (nothing above touched the state)
-        if new_shift is not None:
-            self.shift[new_ids] = new_shift
-        self.counts += batch_counts
+            # shift of a class seen for the first time: its mean in this batch, summed in
+            # float64 over that class's rows only (any value close to the class mean serves:
+            # the algebra is exact for every shift, but the closer, the smaller the residual
+            # sums and their float32 rounding). Written now so one gather serves every row,
+            # restored if validation fails.
+            old_shift = self.shift.index_select(0, new_ids)
+            new_counts = batch_counts[is_new]
+            new_rows = order[is_new.repeat_interleave(batch_counts)]
+            new_mean = torch.nn.functional.embedding_bag(
+                torch.arange(new_rows.numel(), device=self.device),
+                x.index_select(0, new_rows).double(),
+                new_counts.cumsum(0) - new_counts,
+                mode="mean",
+            )
+            self.shift.index_copy_(0, new_ids, new_mean.float())
+        try:
+            resid = self.shift.index_select(0, y)
+            resid = resid.to(cdt) if cdt != resid.dtype else resid
+            torch.sub(x, resid, out=resid)
+            squares = resid.square()
+            row_sq = squares.sum(dim=1)
+            if not bool(torch.isfinite(row_sq).all()):
+                # a NaN row also spoils the new-class shift of its class: name the rows
+                bad_rows = ~torch.isfinite(x).all(dim=1)
+                if not bool(bad_rows.any()):
+                    raise ValueError(
+                        "features: expected values whose squares fit in float32, received rows "
+                        "that overflow; rescale the features or pass float64"
+                    )
+                raise_nonfinite_rows("features", bad_rows)
+        except BaseException:
+            if old_shift is not None:
+                self.shift.index_copy_(0, new_ids, old_shift)  # the state is left untouched
+            raise
+        # validated: commit
+        self.counts.index_add_(0, present, batch_counts)
         # residual sums: per-batch partial sums in the compute dtype (residuals are centred
         # near zero with random signs, so the float32 rounding is unbiased and of the order of
-        # 1e-7 of one residual per row), accumulated across batches in float64
-        if self.num_classes <= x.shape[0]:
-            partial = torch.zeros(self.num_classes, self.dim, dtype=cdt, device=self.device)
-            partial.index_add_(0, y, resid)
-            self.resid_sum += partial
-        else:
-            present, inverse = torch.unique(y, return_inverse=True)
-            partial = torch.zeros(present.numel(), self.dim, dtype=cdt, device=self.device)
-            partial.index_add_(0, inverse, resid)
-            self.resid_sum.index_add_(0, present, partial.double())
+        # 1e-7 of one residual per row), accumulated across batches in float64. embedding_bag
+        # sums each class's segment of the sorted rows without an N x D index tensor.
+        partial = torch.nn.functional.embedding_bag(order, resid, starts, mode="sum")
+        self.resid_sum.index_add_(0, present, partial.double())
         self.resid_sq.index_add_(0, y, row_sq.double())
         with full_precision_matmul(self.device):
             for chunk, chunk_sq in zip(
