@@ -40,6 +40,7 @@ def class_pair_sums(
     variances: torch.Tensor,
     gram_fro: float,
     tile_rows: int,
+    coincident_sq: torch.Tensor | None = None,
 ) -> ClassPairSums:
     """Accumulate every pairwise class statistic in one tiled sweep.
 
@@ -48,6 +49,9 @@ def class_pair_sums(
         variances: (K,) ``var_c`` for CDNV.
         gram_fro: ``||G||_F`` of ``G = M~ M~^T`` (computed as ``||M~^T M~||_F``).
         tile_rows: tile edge T; any T >= 1 gives the same sums (up to float64 rounding).
+        coincident_sq: optional (K,) rounding floor of each class mean (squared distance); a
+            pair with ``||mu_c - mu_c'||^2 <= floor_c + floor_c'`` counts as coincident
+            (cdnv = inf) instead of giving a huge finite ratio of round-off.
 
     Example:
         >>> import torch
@@ -61,8 +65,9 @@ def class_pair_sums(
     m = centred_means.double()
     k = m.shape[0]
     sq = m.square().sum(1)
-    norms = sq.sqrt().clamp_min(torch.finfo(torch.float64).tiny)
+    norms = sq.sqrt()
     var = variances.double()
+    floor = coincident_sq.double() if coincident_sq is not None else torch.zeros_like(var)
     c0 = -1.0 / (k - 1)
     v0 = -0.5 * math.log(2.0 * k / (k - 1))
     etf_off = -1.0 / (k * math.sqrt(k - 1))
@@ -86,9 +91,11 @@ def class_pair_sums(
             mask = torch.ones_like(g, dtype=torch.bool).triu_(1) if same else None
             dist2 = (sq[i0:i1, None] + sq[None, j0:j1]).sub_(g, alpha=2.0).clamp_min_(0.0)
             vsum = var[i0:i1, None] + var[None, j0:j1]
+            coincident = dist2 <= (floor[i0:i1, None] + floor[None, j0:j1]).clamp_min_(tiny)
             cdnv = vsum.div_(dist2.mul_(2.0).clamp_min_(tiny))
-            cdnv.masked_fill_(dist2 <= tiny, math.inf)
-            cos = g.div_(norms[i0:i1, None] * norms[None, j0:j1])  # g is not needed after
+            cdnv.masked_fill_(coincident, math.inf)
+            # g is not needed after; a zero mean has cosine 0 with every other (no 0/0)
+            cos = g.div_((norms[i0:i1, None] * norms[None, j0:j1]).clamp_min_(tiny))
             logd = torch.log((2.0 - 2.0 * cos).clamp_min_(tiny)).mul_(-0.5).sub_(v0)
             dev = cos.sub_(c0)
             if mask is not None:

@@ -8,15 +8,7 @@ from typing import Any
 import torch
 
 from collapsekit._validation import check_features
-
-
-def _power_of_two_scale(x: torch.Tensor) -> float:
-    """A power of two close to max|x| (1.0 for an all-zero x): dividing by it is exact and
-    keeps squares of 1e-160 or 1e180 data inside the float64 range."""
-    top = float(x.abs().max()) if x.numel() else 0.0
-    if top == 0.0 or not math.isfinite(top):
-        return 1.0
-    return math.ldexp(1.0, math.frexp(top)[1])
+from collapsekit.functional._common import power_of_two_scale
 
 
 def singular_values(features: Any, center: bool = True) -> torch.Tensor:
@@ -41,7 +33,7 @@ def singular_values(features: Any, center: bool = True) -> torch.Tensor:
     x = check_features(features, "features").double()
     if center:
         x = x - x.mean(0, keepdim=True)
-    scale = _power_of_two_scale(x)
+    scale = power_of_two_scale(x)
     if scale != 1.0:
         x = x / scale
     n, d = x.shape
@@ -63,7 +55,7 @@ def singular_values_from_covariance(cov: torch.Tensor, n: int) -> torch.Tensor:
         tensor([4., 2.], dtype=torch.float64)
     """
     c = cov.double()
-    scale = _power_of_two_scale(c)
+    scale = power_of_two_scale(c)
     eig = torch.linalg.eigvalsh(c / scale).flip(0).clamp_min(0.0)
     if eig.numel() and float(eig[0]) > 0:
         limit = max(n, cov.shape[0]) * torch.finfo(torch.float64).eps * eig[0]
