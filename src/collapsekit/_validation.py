@@ -23,7 +23,10 @@ def as_tensor(value: Any, name: str, device: torch.device | None = None) -> torc
     elif isinstance(value, np.ndarray | np.memmap | list | tuple):
         try:
             arr = np.asarray(value)
-            if not arr.flags.writeable:  # read-only memmaps: torch needs its own copy
+            if not arr.dtype.isnative or any(st < 0 for st in arr.strides):
+                # big-endian data or a reversed view: torch takes neither, copy to native order
+                arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+            elif not arr.flags.writeable:  # read-only memmaps: torch needs its own copy
                 arr = np.array(arr)
             tensor = torch.as_tensor(arr)
         except (TypeError, ValueError) as exc:
@@ -34,6 +37,11 @@ def as_tensor(value: Any, name: str, device: torch.device | None = None) -> torc
     else:
         raise TypeError(
             f"{name}: expected a torch.Tensor or numpy array, received {type(value).__name__}"
+        )
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"{name}: expected a tensor holding values, received one on the 'meta' device "
+            "(shapes only); materialise it first (e.g. module.to_empty(...) then load weights)"
         )
     if device is not None and tensor.device != device:
         tensor = tensor.to(device)
