@@ -315,10 +315,10 @@ def read_labels(
             f"(first at row {int(bad[0])}); drop those rows or give them a class"
         )
     if raw.dtype.kind == "O" and any(v is None for v in raw):
-        bad = [i for i, v in enumerate(raw) if v is None]
+        missing = [i for i, v in enumerate(raw) if v is None]
         raise InputError(
-            f"{where}: expected a label for every row, received {len(bad)} missing (null) "
-            f"label(s) (first at row {bad[0]}); drop those rows or give them a class"
+            f"{where}: expected a label for every row, received {len(missing)} missing (null) "
+            f"label(s) (first at row {missing[0]}); drop those rows or give them a class"
         )
     if raw.dtype.kind == "O" and any(isinstance(v, float) and not np.isfinite(v) for v in raw):
         raise InputError(f"{where}: expected a label for every row, received NaN label(s)")
