@@ -7,6 +7,7 @@ before any state is touched, so a rejected batch loses nothing.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,10 @@ def as_tensor(value: Any, name: str, device: torch.device | None = None) -> torc
     elif isinstance(value, np.ndarray | np.memmap | list | tuple):
         try:
             arr = np.asarray(value)
-            if not arr.flags.writeable:  # read-only memmaps: torch needs its own copy
+            if not arr.dtype.isnative or any(st < 0 for st in arr.strides):
+                # big-endian data or a reversed view: torch takes neither, copy to native order
+                arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+            elif not arr.flags.writeable:  # read-only memmaps: torch needs its own copy
                 arr = np.array(arr)
             tensor = torch.as_tensor(arr)
         except (TypeError, ValueError) as exc:
@@ -33,6 +37,11 @@ def as_tensor(value: Any, name: str, device: torch.device | None = None) -> torc
     else:
         raise TypeError(
             f"{name}: expected a torch.Tensor or numpy array, received {type(value).__name__}"
+        )
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"{name}: expected a tensor holding values, received one on the 'meta' device "
+            "(shapes only); materialise it first (e.g. module.to_empty(...) then load weights)"
         )
     if device is not None and tensor.device != device:
         tensor = tensor.to(device)
@@ -145,6 +154,7 @@ def check_labels(
 
 
 def check_positive_int(value: Any, name: str) -> int:
+    """An integer >= 1 (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
         raise ValueError(f"{name}: expected a positive integer, received {value!r}")
     return int(value)
@@ -153,3 +163,75 @@ def check_positive_int(value: Any, name: str) -> int:
 def accumulation_dtype(x: torch.Tensor) -> torch.dtype:
     """float64 inputs are accumulated in float64; everything narrower in float32 then float64."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _is_real_number(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float | np.integer | np.floating)
+        and math.isfinite(float(value))
+    )
+
+
+def check_finite_float(value: Any, name: str) -> float:
+    """A finite real number (not bool, NaN or Inf)."""
+    if not _is_real_number(value):
+        raise ValueError(f"{name}: expected a finite number, received {value!r}")
+    return float(value)
+
+
+def check_nonnegative_float(value: Any, name: str, fix: str = "") -> float:
+    """A finite number >= 0 (e.g. a tolerance or a temperature)."""
+    if not _is_real_number(value) or float(value) < 0:
+        raise ValueError(
+            f"{name}: expected a finite number >= 0, received {value!r}"
+            + (f"; {fix}" if fix else "")
+        )
+    return float(value)
+
+
+def check_positive_float(value: Any, name: str, fix: str = "") -> float:
+    """A finite number > 0."""
+    if not _is_real_number(value) or float(value) <= 0:
+        raise ValueError(
+            f"{name}: expected a finite number > 0, received {value!r}"
+            + (f"; {fix}" if fix else "")
+        )
+    return float(value)
+
+
+def check_open_unit_interval(value: Any, name: str, fix: str = "") -> float:
+    """A number strictly between 0 and 1 (e.g. a confidence level such as 0.95)."""
+    if not _is_real_number(value) or not 0.0 < float(value) < 1.0:
+        raise ValueError(
+            f"{name}: expected a number strictly between 0 and 1 (e.g. 0.95), received {value!r}"
+            + (f"; {fix}" if fix else "")
+        )
+    return float(value)
+
+
+def check_nonnegative_int(value: Any, name: str, fix: str = "") -> int:
+    """An integer >= 0 (e.g. a number of bootstrap resamples, 0 = none)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 0:
+        raise ValueError(
+            f"{name}: expected an integer >= 0, received {value!r}" + (f"; {fix}" if fix else "")
+        )
+    return int(value)
+
+
+def check_int_at_least(value: Any, name: str, minimum: int, fix: str = "") -> int:
+    """An integer >= ``minimum`` (e.g. ``probe_folds`` >= 2, ``uniformity_rows`` >= 2)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < minimum:
+        raise ValueError(
+            f"{name}: expected an integer >= {minimum}, received {value!r}"
+            + (f"; {fix}" if fix else "")
+        )
+    return int(value)
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """One of the allowed strings."""
+    if not isinstance(value, str) or value not in choices:
+        allowed = " or ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}: expected {allowed}, received {value!r}")
+    return value

@@ -17,11 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from collapsekit._validation import check_positive_int
 from collapsekit.analyze import analyze
 from collapsekit.integrations.collapse_monitor import CollapseMonitor
 from collapsekit.integrations.feature_capture import FeatureCapture
 from collapsekit.report.history import HISTORY_NAME
 from collapsekit.report.html import render_history
+from collapsekit.report.safe_write import write_text_atomic
 
 
 def load_digits_data(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -71,18 +73,35 @@ def run_demo(
     epochs: int = 300,
     seed: int = 0,
     console: Any = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train, track every epoch, write history.jsonl, report.html/json and tracking.html.
 
+    ``out_dir`` holding a previous run (a ``history.jsonl``) is refused unless ``force``:
+    a demo never deletes a run's history by accident. Reports are written atomically.
     Returns a summary with the first and last NC1 and NCC agreement.
     """
-    say = console.print if console is not None else print
+    epochs = check_positive_int(epochs, "epochs")
+
+    def say(message: str) -> None:
+        if console is None:
+            print(message)
+        else:  # a rich console: paths are text, never markup
+            console.print(message, markup=False, highlight=False)
+
     start = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     history = out / HISTORY_NAME
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: expected a folder, received the file {out}")
+    if history.exists() and not force:
+        raise ValueError(
+            f"--out: the folder {out} already holds a run ({HISTORY_NAME}); choose a new folder "
+            "or pass --force to replace that run"
+        )
+    out.mkdir(parents=True, exist_ok=True)
     if history.exists():
-        history.unlink()
+        history.unlink()  # --force: the user asked to replace the previous run
     torch.manual_seed(seed)
     xtr, ytr, xte, yte = load_digits_data(seed)
     model = DigitsNet()
@@ -147,8 +166,8 @@ def run_demo(
     report.to_json(out / "report.json")
     report.to_html(out / "report.html", title="collapsekit demo: digits MLP, final epoch")
     rows = monitor.rows
-    (out / "tracking.html").write_text(
-        render_history(rows, "collapsekit demo: neural collapse on digits"), encoding="utf-8"
+    write_text_atomic(
+        out / "tracking.html", render_history(rows, "collapsekit demo: neural collapse on digits")
     )
     first, last = rows[0], rows[-1]
     summary = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 try:
     import typer
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
@@ -44,14 +46,29 @@ DEFAULT_MAX_MEMORY_MB = 4096
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]collapsekit: error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one error line (user text is escaped: no rich markup in paths) and exit 2."""
+    err.print(
+        f"[bold red]collapsekit: error:[/] {escape(message)}", highlight=False, soft_wrap=True
+    )
     raise typer.Exit(2)
 
 
+def note(message: str) -> None:
+    """One informational line on stderr (escaped)."""
+    err.print(f"collapsekit: note: {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def guarded(fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn any failure into one readable line and exit code 2."""
+    """Run ``fn``; turn any failure into one readable line and exit code 2.
+
+    Python warnings raised inside are captured: on failure only the error line is printed;
+    on success each distinct warning becomes one ``note:`` line.
+    """
+    caught: list[warnings.WarningMessage] = []
     try:
-        return fn()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = fn()
     except typer.Exit:
         raise
     except KeyboardInterrupt:
@@ -61,7 +78,38 @@ def guarded(fn: Callable[[], T]) -> T:
             raise
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         fail(msg)
-    raise AssertionError("unreachable")
+    for text in dict.fromkeys(str(w.message).strip() for w in caught):
+        if text:
+            note(text.splitlines()[0])
+    return result
+
+
+def check_options(
+    batch_size: int | None = None,
+    sample_rows: int | None = None,
+    bootstrap: int | None = None,
+    max_memory_mb: int | None = None,
+) -> None:
+    """Reject nonsensical numeric options before any work (one clear error line)."""
+    from collapsekit._validation import check_nonnegative_int, check_positive_int
+
+    if batch_size is not None:
+        check_positive_int(batch_size, "--batch-size")
+    if sample_rows is not None:
+        check_positive_int(sample_rows, "--sample-rows")
+    if bootstrap is not None:
+        check_nonnegative_int(bootstrap, "--bootstrap", "0 turns the intervals off")
+    if max_memory_mb is not None:
+        check_positive_int(max_memory_mb, "--max-memory-mb")
+
+
+def check_outputs(
+    outputs: list[tuple[str, Path | None]], inputs: list[Path | None], force: bool
+) -> None:
+    """Refuse (before any work) to write a report over an input file unless ``--force``."""
+    from collapsekit.report.safe_write import refuse_overwriting_inputs
+
+    refuse_overwriting_inputs(outputs, inputs, force)
 
 
 def _print_version(value: bool) -> None:
@@ -231,7 +279,7 @@ def _report_for(
 
 
 def _print_report(report: Any, title: str) -> None:
-    table = Table(title=title, show_lines=False)
+    table = Table(title=escape(title), show_lines=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("interval", justify="right")
@@ -245,24 +293,22 @@ def _print_report(report: Any, title: str) -> None:
     v = report.verdict
     color = "green" if v.label == "healthy" else ("blue" if v.label == "neural collapse" else "red")
     out.print(f"[bold]Verdict:[/] [bold {color}]{v.label}[/]")
-    out.print(v.summary, highlight=False)
+    out.print(escape(v.summary), highlight=False)
     for e in v.evidence:
-        mark = f"[bold]supports {e.indicates}[/]" if e.fired else "no"
-        out.print(
-            f"  - {e.metric} = {e.value:.4g} (threshold {e.threshold:.4g}; {e.rule}): {mark}",
-            highlight=False,
-        )
-    for note in report.inputs.get("notes", []):
-        out.print(f"  note: {note}", highlight=False)
+        mark = f"[bold]supports {escape(str(e.indicates))}[/]" if e.fired else "no"
+        line = f"  - {e.metric} = {e.value:.4g} (threshold {e.threshold:.4g}; {e.rule}): "
+        out.print(escape(line) + mark, highlight=False)
+    for text in report.inputs.get("notes", []):
+        out.print(f"  note: {escape(str(text))}", highlight=False)
 
 
 def _write_outputs(report: Any, json_out: Path | None, html_out: Path | None, title: str) -> None:
     if json_out:
-        report.to_json(json_out)
-        out.print(f"wrote {json_out}")
+        report.to_json(json_out)  # atomic: a failed write keeps the previous file
+        out.print(f"wrote {escape(str(json_out))}", highlight=False)
     if html_out:
         report.to_html(html_out, title=title)
-        out.print(f"wrote {html_out}")
+        out.print(f"wrote {escape(str(html_out))}", highlight=False)
 
 
 EMB = typer.Argument(..., help="Embeddings: .npy .npz .pt .safetensors .parquet .h5")
@@ -292,18 +338,16 @@ OPT_BIAS = typer.Option(
     help="Classifier bias for NC4: a file, or the entry name (e.g. fc.bias) inside the --weights "
     "file.",
 )
-OPT_BATCH = typer.Option(65536, "--batch-size", min=1, help="Rows read per batch.")
+OPT_BATCH = typer.Option(65536, "--batch-size", help="Rows read per batch.")
 OPT_MEM = typer.Option(
     DEFAULT_MAX_MEMORY_MB,
     "--max-memory-mb",
-    min=1,
     help="Budget for the exact per-class structures (per-class scatters); above it those "
     "metrics come from the row sample. Files are always streamed batch by batch.",
 )
 OPT_SAMPLE = typer.Option(
     20_000,
     "--sample-rows",
-    min=2,
     help="Seeded row sample for the probe and uniformity (all rows when N is smaller).",
 )
 OPT_CLASSES = typer.Option(
@@ -311,6 +355,9 @@ OPT_CLASSES = typer.Option(
     "--class-names",
     help="Text file, one class name per line: the class of weight row 0, 1, ... "
     "(needed with --weights when labels are names).",
+)
+OPT_FORCE = typer.Option(
+    False, "--force", help="Allow an output path to be one of the input files (overwrite it)."
 )
 
 
@@ -337,8 +384,17 @@ def analyze_cmd(
     weights_key: str | None = OPT_WKEY,
     bias: str | None = OPT_BIAS,
     device: str | None = OPT_DEVICE,
+    force: bool = OPT_FORCE,
 ) -> None:
     """Analyse one embedding set: metrics, intervals and a verdict."""
+    guarded(lambda: check_options(batch_size, sample_rows, bootstrap, max_memory_mb))
+    guarded(
+        lambda: check_outputs(
+            [("--json", json_out), ("--html", html_out)],
+            [embeddings, labels, weights, reference, class_names],
+            force,
+        )
+    )
 
     def run() -> Any:
         with progress_bar(embeddings.name) as progress:
@@ -402,8 +458,15 @@ def compare_cmd(
     weights_key: str | None = OPT_WKEY,
     bias: str | None = OPT_BIAS,
     device: str | None = OPT_DEVICE,
+    force: bool = OPT_FORCE,
 ) -> None:
     """Compare two embedding sets of the same inputs: CKA, indicators side by side, verdicts."""
+    guarded(lambda: check_options(batch_size, sample_rows, bootstrap, max_memory_mb))
+    guarded(
+        lambda: check_outputs(
+            [("--json", json_out), ("--html", html_out)], [a, b, labels, weights], force
+        )
+    )
 
     def run() -> dict[str, Any]:
         from collapsekit.cli.readers import open_embeddings
@@ -450,9 +513,9 @@ def compare_cmd(
 
     result = guarded(run)
     ra, rb = result.pop("reports")
-    table = Table(title=f"collapsekit compare: {a.name} -> {b.name}")
+    table = Table(title=escape(f"collapsekit compare: {a.name} -> {b.name}"))
     for col in ("metric", a.name, b.name, "change"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
+        table.add_column(escape(col), justify="left" if col == "metric" else "right")
     for k in COMPARE_KEYS:
         if k in ra.metrics and k in rb.metrics:
             va, vb = ra.metrics[k], rb.metrics[k]
@@ -462,26 +525,27 @@ def compare_cmd(
     shown = "n/a" if debiased is None else f"{debiased:.4f}"
     out.print(f"linear CKA (a vs b): {result['linear_cka']:.4f}   debiased: {shown}")
     change = "unchanged" if ra.verdict.label == rb.verdict.label else "changed"
-    out.print(f"[bold]Verdict:[/] {ra.verdict.label} -> {rb.verdict.label} ({change})")
+    labels_shown = escape(f"{ra.verdict.label} -> {rb.verdict.label} ({change})")
+    out.print(f"[bold]Verdict:[/] {labels_shown}", highlight=False)
     result["metrics_a"] = {k: ra.metrics[k] for k in COMPARE_KEYS if k in ra.metrics}
     result["metrics_b"] = {k: rb.metrics[k] for k in COMPARE_KEYS if k in rb.metrics}
 
     def write() -> None:
         from collapsekit.report.html import render_compare
+        from collapsekit.report.safe_write import write_text_atomic
 
         if json_out:
-            json_out.write_text(
-                json.dumps(
-                    {**result, "report_a": ra.to_dict(), "report_b": rb.to_dict()},
-                    indent=2,
-                    allow_nan=False,
-                    default=str,
-                )
+            text = json.dumps(
+                {**result, "report_a": ra.to_dict(), "report_b": rb.to_dict()},
+                indent=2,
+                allow_nan=False,
+                default=str,
             )
-            out.print(f"wrote {json_out}")
+            write_text_atomic(json_out, text + "\n")
+            out.print(f"wrote {escape(str(json_out))}", highlight=False)
         if html_out:
-            html_out.write_text(render_compare(result, ra, rb), encoding="utf-8")
-            out.print(f"wrote {html_out}")
+            write_text_atomic(html_out, render_compare(result, ra, rb))
+            out.print(f"wrote {escape(str(html_out))}", highlight=False)
 
     guarded(write)
 
@@ -490,46 +554,54 @@ def compare_cmd(
 def track_cmd(
     logdir: Path = typer.Argument(..., help="A history .jsonl file or a folder holding them."),
     html_out: Path | None = typer.Option(None, "--html", help="Default: LOGDIR/tracking.html."),
+    force: bool = OPT_FORCE,
 ) -> None:
     """Plot per-epoch collapse history (Papyan-style curves) to HTML."""
 
     def run() -> Path:
         from collapsekit.report.history import read_history
         from collapsekit.report.html import render_history
+        from collapsekit.report.safe_write import write_text_atomic
 
-        rows = read_history(logdir)
         target = html_out or ((logdir if logdir.is_dir() else logdir.parent) / "tracking.html")
-        target.write_text(
-            render_history(rows, f"collapsekit tracking: {logdir.name}"), encoding="utf-8"
-        )
+        inputs = sorted(logdir.glob("*.jsonl")) if logdir.is_dir() else [logdir]
+        check_outputs([("--html", target)], list(inputs), force)
+        rows = read_history(logdir)
+        write_text_atomic(target, render_history(rows, f"collapsekit tracking: {logdir.name}"))
         last = rows[-1]
-        table = Table(title=f"{len(rows)} epochs; last epoch {last.get('epoch')}")
+        table = Table(title=escape(f"{len(rows)} epochs; last epoch {last.get('epoch')}"))
         table.add_column("metric")
         table.add_column("first", justify="right")
         table.add_column("last", justify="right")
         for k, v in last.items():
             if isinstance(v, int | float) and k != "epoch":
                 first = rows[0].get(k)
-                table.add_row(k, "" if first is None else f"{first:.4g}", f"{v:.4g}")
+                shown_first = f"{first:.4g}" if isinstance(first, int | float) else ""
+                table.add_row(escape(str(k)), shown_first, f"{v:.4g}")
         out.print(table)
         return target
 
     target = guarded(run)
-    out.print(f"wrote {target}")
+    out.print(f"wrote {escape(str(target))}", highlight=False)
 
 
 @app.command("demo")
 def demo_cmd(
     out_dir: Path = typer.Option(Path("collapsekit-demo"), "--out", help="Folder for the outputs."),
-    epochs: int = typer.Option(300, "--epochs", min=1, help="Training epochs."),
+    epochs: int = typer.Option(300, "--epochs", help="Training epochs (at least 1)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the data split, weights and sampling."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a previous run in --out (its history is discarded)."
+    ),
 ) -> None:
     """Train a small network on scikit-learn's digits into the terminal phase and watch NC."""
 
     def run() -> Any:
+        from collapsekit._validation import check_positive_int
         from collapsekit.demo import run_demo
 
-        return run_demo(out_dir, epochs=epochs, seed=seed, console=out)
+        check_positive_int(epochs, "--epochs")
+        return run_demo(out_dir, epochs=epochs, seed=seed, console=out, force=force)
 
     guarded(run)
 

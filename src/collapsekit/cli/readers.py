@@ -98,6 +98,16 @@ def _torch_f64() -> Any:
     return torch.float64
 
 
+def _tensor_to_numpy(t: Any) -> np.ndarray:
+    """A torch tensor as numpy: float16/bfloat16 (numpy has no bf16) become float32."""
+    import torch
+
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    return t.numpy()
+
+
 def _check_2d(arr: Any, path: Path, what: str) -> None:
     shape = tuple(getattr(arr, "shape", ()))
     if len(shape) != 2:
@@ -131,12 +141,10 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 
         obj = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(obj, torch.Tensor):
-            return {"embeddings": obj.numpy()}
+            return {"embeddings": _tensor_to_numpy(obj)}
         if isinstance(obj, dict):
             return {
-                str(k): (v.detach().float().numpy() if v.is_floating_point() else v.numpy())
-                for k, v in obj.items()
-                if isinstance(v, torch.Tensor)
+                str(k): _tensor_to_numpy(v) for k, v in obj.items() if isinstance(v, torch.Tensor)
             }
         raise InputError(
             f"{path}: expected a tensor or a dict of tensors, found {type(obj).__name__}"
@@ -178,6 +186,25 @@ def _read_parquet(path: Path, column: str | None, label_column: str | None) -> d
         )
     col = table.column(emb_col).combine_chunks()
     n = len(col)
+    if col.null_count:
+        raise InputError(
+            f"{path}: column '{emb_col}' holds {col.null_count} empty (null) row(s); expected "
+            "one embedding list per row"
+        )
+    if not hasattr(col, "flatten"):
+        raise InputError(
+            f"{path}: expected column '{emb_col}' to hold lists of numbers, received type "
+            f"{col.type}"
+        )
+    if hasattr(col, "value_lengths"):  # variable-size lists: every row must be as long
+        lengths = np.asarray(col.value_lengths().to_numpy(zero_copy_only=False))
+        if n and lengths.min() != lengths.max():
+            bad = int(np.nonzero(lengths != lengths[0])[0][0])
+            raise InputError(
+                f"{path}: column '{emb_col}' holds lists of unequal length (row 0 has "
+                f"{int(lengths[0])} values, row {bad} has {int(lengths[bad])}); every embedding "
+                "must have the same width"
+            )
     flat = col.flatten().to_numpy(zero_copy_only=False)
     if n and flat.size % n:
         raise InputError(f"{path}: column '{emb_col}' holds lists of unequal length")
@@ -249,8 +276,10 @@ def read_labels(
         try:
             if suffix == ".npy":
                 raw = np.load(p, allow_pickle=False)
-            elif suffix in (".txt", ".csv"):
-                raw = np.loadtxt(p, dtype=str, delimiter="," if suffix == ".csv" else None, ndmin=1)
+            elif suffix == ".txt":
+                raw = _read_text_labels(p)
+            elif suffix == ".csv":
+                raw = np.loadtxt(p, dtype=str, delimiter=",", ndmin=1)
             elif suffix == ".parquet":
                 raw = _read_parquet_labels(p, key)
             elif suffix in LABEL_SUFFIXES:
@@ -279,6 +308,20 @@ def read_labels(
         raise InputError(
             f"{where}: expected {n} labels (one per embedding row), received {raw.shape[0]}"
         )
+    if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
+        bad = np.nonzero(~np.isfinite(raw))[0]
+        raise InputError(
+            f"{where}: expected a label for every row, received {bad.size} NaN/Inf label(s) "
+            f"(first at row {int(bad[0])}); drop those rows or give them a class"
+        )
+    if raw.dtype.kind == "O" and any(v is None for v in raw):
+        missing = [i for i, v in enumerate(raw) if v is None]
+        raise InputError(
+            f"{where}: expected a label for every row, received {len(missing)} missing (null) "
+            f"label(s) (first at row {missing[0]}); drop those rows or give them a class"
+        )
+    if raw.dtype.kind == "O" and any(isinstance(v, float) and not np.isfinite(v) for v in raw):
+        raise InputError(f"{where}: expected a label for every row, received NaN label(s)")
     if raw.dtype.kind in "iu" and (raw.size == 0 or raw.min() >= 0):
         return raw.astype(np.int64), None
     if (
@@ -290,6 +333,20 @@ def read_labels(
         return raw.astype(np.int64), None
     names, codes = np.unique(raw.astype(str), return_inverse=True)
     return codes.astype(np.int64), [str(x) for x in names]
+
+
+def _read_text_labels(path: Path) -> np.ndarray:
+    """One label per line (spaces inside a label are kept); trailing blank lines ignored."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    empty = [i + 1 for i, line in enumerate(lines) if not line]
+    if empty:
+        raise InputError(
+            f"{path}: expected one label per line, received {len(empty)} empty line(s) "
+            f"(first at line {empty[0]})"
+        )
+    return np.asarray(lines, dtype=str)
 
 
 def _read_parquet_labels(path: Path, column: str) -> np.ndarray:

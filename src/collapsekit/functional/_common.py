@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -50,3 +51,12 @@ def l2_normalize(x: torch.Tensor) -> torch.Tensor:
 def row_tile(n_cols: int, budget_bytes: int, itemsize: int = 8, copies: int = 4) -> int:
     """Rows per tile so that ``copies`` tiles of ``rows x n_cols`` fit in ``budget_bytes``."""
     return max(1, int(budget_bytes // max(1, itemsize * copies * n_cols)))
+
+
+def power_of_two_scale(x: torch.Tensor) -> float:
+    """A power of two close to max|x| (1.0 for an all-zero x): dividing by it is exact and
+    keeps squares of 1e-160 or 1e180 data inside the float64 range."""
+    top = float(x.abs().max()) if x.numel() else 0.0
+    if top == 0.0 or not math.isfinite(top):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(top)[1])

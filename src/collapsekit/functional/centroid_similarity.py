@@ -15,15 +15,21 @@ from collapsekit.functional._common import (
 )
 
 
-def _mean_pair_cosine(sum_of_units_sq: torch.Tensor, k: int) -> torch.Tensor:
-    # mean over c < c' of u_c . u_c' = (||sum_c u_c||^2 - K) / (K (K - 1)) for unit u_c
-    return (sum_of_units_sq - k) / (k * (k - 1))
-
-
 def centroid_similarity_from_means(means: torch.Tensor) -> float:
-    """Mean pairwise cosine of the rows of ``means`` (K x D, K >= 2), in closed form."""
+    """Mean pairwise cosine of the rows of ``means`` (K x D, K >= 2), in closed form.
+
+    A zero row has no direction and counts as cosine 0 with every other row:
+    ``sum_{c != c'} u_c.u_c' = ||sum_c u_c||^2 - sum_c ||u_c||^2`` with ``u_c = 0`` for it.
+
+    Example:
+        >>> import torch
+        >>> centroid_similarity_from_means(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+        0.0
+    """
     k = means.shape[0]
-    return float(_mean_pair_cosine(l2_normalize(means).sum(0).square().sum(), k))
+    units = l2_normalize(means)
+    unit_sq = units.square().sum()  # K, less one per zero row
+    return float((units.sum(0).square().sum() - unit_sq) / (k * (k - 1)))
 
 
 def centroid_similarity(features: Any, labels: Any) -> float:
@@ -32,7 +38,8 @@ def centroid_similarity(features: Any, labels: Any) -> float:
     1 means every class centroid points the same way (class collapse, e.g. a frozen encoder
     that maps all cohorts alike); values well below the isotropic baseline mean centroids are
     spread out. Computed in closed form, O(N D): mean pair cosine =
-    (||sum_c u_c||^2 - K) / (K (K-1)), u_c = mu_c / ||mu_c||. Zero centroids count as cosine 0.
+    (||sum_c u_c||^2 - K) / (K (K-1)), u_c = mu_c / ||mu_c||. Zero centroids have no direction
+    and count as cosine 0 with every other centroid (never as -1/(K-1)).
 
     This is MONAI's ``centroid_similarity``.
 
@@ -112,11 +119,15 @@ def leave_one_out_similarities_from_means(
     a_dot_w = n_i * a_dot_mu - a_dot_x
     w_norm = w_sq.sqrt()
     cos_term = torch.where(w_norm > 0, a_dot_w / w_norm.clamp_min(1e-300), 0.0)
-    sims = _mean_pair_cosine(a_sq_i + 2 * cos_term + 1, k)
+    # zero centroids count as cosine 0: subtract the squared norms actually present
+    unit_sq = units.square().sum(1)
+    others_sq = (unit_sq.sum() - unit_sq)[yc]  # sum of ||u||^2 over the other classes
+    # ||A + v/||v|| ||^2 - sum of all ||u||^2: the ||v/||v|| ||^2 terms cancel
+    sims = (a_sq_i + 2 * cos_term - others_sq) / (k * (k - 1))
     singleton = n_i == 1
     if bool(singleton.any()):
         if k - 1 >= 2:
-            dropped = (a_sq_i - (k - 1)) / ((k - 1) * (k - 2))
+            dropped = (a_sq_i - others_sq) / ((k - 1) * (k - 2))
         else:
             dropped = torch.full_like(a_sq_i, math.nan)
         sims = torch.where(singleton, dropped, sims)

@@ -46,6 +46,7 @@ def class_pair_sums(
     variances: torch.Tensor,
     gram_fro: float,
     tile_rows: int,
+    coincident_sq: torch.Tensor | None = None,
 ) -> ClassPairSums:
     """Accumulate every pairwise class statistic in one tiled sweep.
 
@@ -54,6 +55,9 @@ def class_pair_sums(
         variances: (K,) ``var_c`` for CDNV.
         gram_fro: ``||G||_F`` of ``G = M~ M~^T`` (computed as ``||M~^T M~||_F``).
         tile_rows: tile edge T; any T >= 1 gives the same sums (up to float64 rounding).
+        coincident_sq: optional (K,) rounding floor of each class mean (squared distance); a
+            pair with ``||mu_c - mu_c'||^2 <= floor_c + floor_c'`` counts as coincident
+            (cdnv = inf) instead of giving a huge finite ratio of round-off.
 
     Cost: one float64 GEMM over the K(K-1)/2 pairs (rows pre-divided by their norms, so the
     tile holds ``g_cc' / ||m_c||``) and about 16 fused elementwise passes over each cache-sized
@@ -77,6 +81,7 @@ def class_pair_sums(
     inv_norms = 1.0 / norms
     scaled = m * inv_norms[:, None]  # tile GEMM gives g_cc' / ||m_c||
     var = variances.double()
+    floor = coincident_sq.double() if coincident_sq is not None else torch.zeros_like(var)
     c0 = -1.0 / (k - 1)
     v0 = -0.5 * math.log(2.0 * k / (k - 1))
     etf_off = -1.0 / (k * math.sqrt(k - 1))
@@ -103,7 +108,9 @@ def class_pair_sums(
             etf = torch.dot(flat, flat) * (1.0 if same else 2.0)
             # CDNV: w = 1 / (2 ||mu_c - mu_c'||^2); sum of (v_c + v_c') w over the tile
             dist2 = torch.addcmul(sq_i, gs, n_i, value=-2.0).add_(sq[None, j0:j1])
-            w = dist2.clamp_min_(0.0).mul_(2.0).reciprocal_()
+            dist2.clamp_min_(0.0)
+            coincident = dist2 <= floor[i0:i1, None] + floor[None, j0:j1]
+            w = dist2.mul_(2.0).reciprocal_().masked_fill_(coincident, math.inf)
             if same:
                 w.masked_fill_(~keep, 0.0)
             # coincident class means give w = inf and a non-finite sum (checked at the end)

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from collapsekit._validation import accumulation_dtype, check_features
+from collapsekit.functional._common import power_of_two_scale
 
 
 def _debiased(xty: float, rows_x: torch.Tensor, rows_y: torch.Tensor, n: int) -> float:
@@ -23,6 +24,10 @@ def linear_cka(features_x: Any, features_y: Any, debiased: bool = False) -> floa
     scale; near 0 = unrelated. After fine-tuning, a CKA far below 1 against the pre-trained
     model says the representation moved. ``debiased=True`` uses the unbiased HSIC estimator
     (Song et al. 2012), which removes the upward bias of small N (tiny cohorts).
+
+    Scale: each side is divided by a power of two near its largest centred entry first, so
+    ``linear_cka(x * 1e18, x) == 1`` (no float32 overflow) and tiny magnitudes do not
+    underflow. Constant (zero-variance) features raise ValueError.
 
     Feature-space form, O(N D^2): no N x N Gram matrix. Columns are centred in float64, the
     products run in float32 for float32/half input and float64 for float64 input.
@@ -51,8 +56,12 @@ def linear_cka(features_x: Any, features_y: Any, debiased: bool = False) -> floa
             f"features_x: expected at least {4 if debiased else 2} paired rows, received {n}"
         )
     dt = accumulation_dtype(x) if accumulation_dtype(x) == accumulation_dtype(y) else torch.float64
-    xc = (x.double() - x.double().mean(0)).to(dt)
-    yc = (y.double() - y.double().mean(0)).to(dt)
+    xc = x.double() - x.double().mean(0)
+    yc = y.double() - y.double().mean(0)
+    # CKA is scale-free: bring each side near 1 (exact power-of-two division) before any
+    # square, so 1e18 or 1e-160 features neither overflow nor underflow
+    xc = (xc / power_of_two_scale(xc)).to(dt)
+    yc = (yc / power_of_two_scale(yc)).to(dt)
     xty = float(torch.linalg.matrix_norm((xc.T @ yc).double()) ** 2)
     xtx = float(torch.linalg.matrix_norm((xc.T @ xc).double()) ** 2)
     yty = float(torch.linalg.matrix_norm((yc.T @ yc).double()) ** 2)

@@ -14,6 +14,7 @@ import torch
 
 from collapsekit._threads import factorization_threads, small_work_threads
 from collapsekit._validation import as_tensor, check_features, check_labels
+from collapsekit.functional._common import power_of_two_scale
 from collapsekit.functional.class_pair_geometry import class_pair_sums, tile_rows_for_budget
 from collapsekit.functional.ncc_agreement import ncc_predictions
 
@@ -60,6 +61,22 @@ def between_class_eigen(
     return lam[keep], vecs[keep]
 
 
+#: rounding floors of a class mean: float32 accumulation of residuals (relative to the class
+#: spread) and float64 storage of the mean (relative to its magnitude), with a safety factor
+_SPREAD_EPS = 4.0 * float(torch.finfo(torch.float32).eps)
+_OFFSET_EPS = 64.0 * float(torch.finfo(torch.float64).eps)
+
+#: NC2 geometry keys, undefined (NaN) when every class mean coincides with the global mean
+GEOMETRY_KEYS = (
+    "equinorm",
+    "equiangularity",
+    "max_angle",
+    "etf_error",
+    "hyperspherical_log_mean",
+    "hyperspherical_log_var",
+)
+
+
 def neural_collapse_from_moments(
     means: torch.Tensor,
     counts: torch.Tensor,
@@ -82,33 +99,70 @@ def neural_collapse_from_moments(
         weights: optional (K, D) classifier rows of the same classes (adds ``self_duality``).
         ood_mean: optional (D,) mean of out-of-distribution rows (adds ``ood_orthogonality``).
         tile_rows: force the pairwise tile edge (default: from ``tile_bytes``).
+
+    Scale: every quantity is divided by a power of two near the largest centred class mean
+    before any square is formed, so data at 1e-160 or 1e150 gives the same (scale-invariant)
+    values as data at 1.
+
+    Degenerate values (documented, never a silent NaN from 0/0):
+
+    * Two class means *coincide* when ``||mu_c - mu_c'||^2`` is within their rounding floor
+      ``floor_c + floor_c'``, ``floor_c = (4 eps32)^2 var_c + (64 eps64)^2 ||mu_c||^2`` (the
+      float32 accumulation error relative to the class spread plus the float64 storage error
+      of the mean): such a pair has ``cdnv = inf`` (not a huge ratio of round-off). A CDNV
+      above about 1e13 cannot be told from coincident means at float32 precision.
+    * Every class mean coincides with mu_G (complete collapse, e.g. identical rows): there
+      is no between-class spread, so ``nc1 = nc1_quotient = cdnv = inf`` (no separation at
+      all) and the NC2 geometry (``equinorm``, ``equiangularity``, ``max_angle``,
+      ``etf_error``, ``hyperspherical_log_mean``, ``hyperspherical_log_var``), ``self_duality``
+      and ``ood_orthogonality`` are NaN: class means with no direction have no angles.
+    * A single centred class mean of zero length (one class at mu_G) has cosine 0 with every
+      other class (and ``ood_orthogonality`` term 0).
+    * K = 2: ``equiangularity`` is NaN (a std with ddof=1 of a single pair; two centred
+      means are always antipodal).
+    * ``nc1_quotient = inf`` when Tr(Sigma_B) = 0; ``nc1 = 0`` when Sigma_W = 0 and the class
+      means are spread (perfect collapse onto the means).
     """
     k = means.shape[0]
     if k < 2:
         raise ValueError(f"labels: expected at least 2 non-empty classes, received {k}")
     n = counts.double()
     total = float(n.sum())
-    m = means.double() - global_mean.double()
-    sigma_w = within_scatter.double() / total
+    mu = means.double()
+    m = mu - global_mean.double()
+    var = class_sq_deviation.double() / n
+    scale = power_of_two_scale(m) if bool((m != 0).any()) else power_of_two_scale(mu)
+    m, mu, var = m / scale, mu / scale, var / (scale * scale)
+    floor = _SPREAD_EPS**2 * var + _OFFSET_EPS**2 * mu.square().sum(1)
+    spread = m.square().sum(1)
+    if float(spread.max()) <= 2.0 * float(floor.max()):
+        out = {"nc1": math.inf, "nc1_quotient": math.inf, "cdnv": math.inf}
+        out.update(dict.fromkeys(GEOMETRY_KEYS, math.nan))
+        if weights is not None:
+            out["self_duality"] = math.nan
+        if ood_mean is not None:
+            out["ood_orthogonality"] = math.nan
+        return out
+    sigma_w = within_scatter.double() / (total * scale * scale)
     lam, vecs = between_class_eigen(m, rtol)
     projected = ((vecs @ sigma_w) * vecs).sum(1)
     nc1 = float((projected / lam).sum()) / k
     tr_b = float(m.square().sum()) / k
     nc1_quotient = float(torch.trace(sigma_w)) / tr_b if tr_b > 0 else math.inf
-    norms = m.square().sum(1).sqrt()
+    norms = spread.sqrt()
     mean_norm = float(norms.mean())
-    equinorm = float(norms.std()) / mean_norm if mean_norm > 0 else math.nan
+    equinorm = float(norms.std()) / mean_norm
     gram_fro = float(torch.linalg.matrix_norm(m.T @ m))
     rows = tile_rows or tile_rows_for_budget(tile_bytes, k)
     with small_work_threads(float(k) * k * m.shape[1], m.device):
-        pair = class_pair_sums(m, class_sq_deviation.double() / n, gram_fro, rows)
+        pair = class_pair_sums(m, var, gram_fro, rows, coincident_sq=floor)
     p = pair.pairs
     mean_dev = pair.cos_dev_sum / p
     equiangularity = (
         math.sqrt(max(pair.cos_dev_sq_sum - p * mean_dev**2, 0.0) / (p - 1)) if p > 1 else math.nan
     )
     log_mean_dev = pair.log_dev_sum / p
-    out: dict[str, float] = {
+    out = {
         "nc1": nc1,
         "nc1_quotient": nc1_quotient,
         "cdnv": pair.cdnv_sum / p,
@@ -121,11 +175,13 @@ def neural_collapse_from_moments(
     }
     if weights is not None:
         w = weights.double()
+        w = w / power_of_two_scale(w)
         wn, mn = torch.linalg.norm(w), torch.linalg.norm(m)
-        out["self_duality"] = float(torch.linalg.norm(w / wn - m / mn))
+        out["self_duality"] = float(torch.linalg.norm(w / wn - m / mn)) if wn > 0 else math.nan
     if ood_mean is not None:
-        v = ood_mean.double() - global_mean.double()
-        cos = (m @ v) / (norms * torch.linalg.norm(v)).clamp_min(torch.finfo(torch.float64).tiny)
+        v = (ood_mean.double() - global_mean.double()) / scale
+        vn = torch.linalg.norm(v)
+        cos = (m @ v) / (norms * vn).clamp_min(torch.finfo(torch.float64).tiny)
         out["ood_orthogonality"] = float(cos.abs().mean())
     return out
 
@@ -158,6 +214,11 @@ def neural_collapse(
       with the nearest class mean; tends to 1.
     * ``ood_orthogonality`` (NC5, needs ``ood_features``): mean |cos| between centred class
       means and the centred OoD mean; near 0 when OoD features are orthogonal.
+
+    Degenerate inputs give documented values (see :func:`neural_collapse_from_moments`):
+    identical class means (complete collapse) give ``nc1 = nc1_quotient = cdnv = inf`` and NaN
+    NC2 geometry; two coincident classes give ``cdnv = inf``; the values do not depend on the
+    scale of the data (1e-160 and 1e150 alike).
 
     Keys whose inputs are missing are left out. Empty classes are dropped. Raises ValueError
     with fewer than two non-empty classes.

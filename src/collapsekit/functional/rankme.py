@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from collapsekit._validation import check_nonnegative_float
 from collapsekit.functional.spectrum import singular_values
 
 
@@ -25,11 +26,13 @@ def rankme(features: Any, eps: float = 1e-7) -> float:
         >>> round(rankme(torch.eye(5)), 4)
         5.0
     """
+    eps = check_nonnegative_float(eps, "eps", "the paper uses 1e-7")
     return rankme_from_singular_values(singular_values(features, center=False), eps)
 
 
 def rankme_from_singular_values(s: torch.Tensor, eps: float = 1e-7) -> float:
-    """RankMe from precomputed singular values of the uncentred features."""
+    """RankMe from precomputed singular values of the uncentred features (1.0 when all are 0)."""
+    eps = check_nonnegative_float(eps, "eps", "the paper uses 1e-7")
     total = float(s.sum())
     if total <= 0:
         return 1.0

@@ -7,7 +7,12 @@ from typing import Any
 
 import torch
 
-from collapsekit._validation import accumulation_dtype, check_features
+from collapsekit._validation import (
+    accumulation_dtype,
+    check_features,
+    check_nonnegative_float,
+    check_positive_int,
+)
 from collapsekit.functional._common import l2_normalize, row_tile
 
 
@@ -19,6 +24,11 @@ def uniformity(features: Any, t: float = 2.0, memory_bytes: int = 256 * 2**20) -
     N(N-1)/2 pairs, tiled within ``memory_bytes`` with a running log-sum-exp (no N x N matrix);
     ``||x_i - x_j||^2 = 2 - 2 x_i.x_j`` on unit rows.
 
+    Degenerate input: an all-zero row has no direction on the sphere, so it cannot be placed
+    there; rows of zeros raise ValueError (with their count and indices) instead of counting
+    as points orthogonal to everything (which made all-zero input look "perfectly uniform",
+    -4). ``t`` must be >= 0 (``t = 0`` gives 0); fewer than two rows raise ValueError.
+
     Reference: Wang & Isola, "Understanding contrastive representation learning through
     alignment and uniformity on the hypersphere", ICML 2020.
 
@@ -27,10 +37,21 @@ def uniformity(features: Any, t: float = 2.0, memory_bytes: int = 256 * 2**20) -
         >>> uniformity(torch.ones(5, 3))
         0.0
     """
+    t = check_nonnegative_float(t, "t", "the temperature of the Gaussian potential, e.g. 2")
+    check_positive_int(memory_bytes, "memory_bytes")
     x = check_features(features, "features")
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"features: expected at least 2 rows, received {n}")
+    zero = ~(x != 0).any(dim=1)
+    if bool(zero.any()):
+        idx = torch.nonzero(zero).flatten().tolist()
+        shown = ", ".join(str(i) for i in idx[:10]) + (", ..." if len(idx) > 10 else "")
+        raise ValueError(
+            f"features: expected rows with a direction (non-zero), received {len(idx)} all-zero "
+            f"row(s) (indices {shown}); uniformity lives on the unit sphere, where a zero row "
+            "has no place: drop them first, e.g. x[x.abs().sum(1) > 0]"
+        )
     u = l2_normalize(x).to(accumulation_dtype(x))
     tile = row_tile(n, memory_bytes, itemsize=u.element_size(), copies=2)
     # exp(-t ||u_i - u_j||^2) = exp(2t (u_i.u_j - 1)) lies in [exp(-4t), 1]: summed directly

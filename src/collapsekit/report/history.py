@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
+from collapsekit.report.safe_write import append_line
+
 HISTORY_NAME = "history.jsonl"
+
+
+class TornHistoryWarning(UserWarning):
+    """Lines of a history file that are not complete JSON (a run killed mid-write) were skipped."""
 
 
 def _clean(v: Any) -> Any:
@@ -17,17 +24,21 @@ def _clean(v: Any) -> Any:
 
 
 def append_history(path: str | Path, row: dict[str, Any]) -> None:
-    """Append one epoch's row (flat dict) as a JSON line; non-finite numbers become null."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("a", encoding="utf-8") as f:
-        f.write(json.dumps({k: _clean(v) for k, v in row.items()}, allow_nan=False) + "\n")
+    """Append one epoch's row (flat dict) as a JSON line; non-finite numbers become null.
+
+    The line is written and fsynced in one append; if the file ends in a torn line (a run
+    killed mid-write, then resumed), that line is ended first so this row stays readable.
+    """
+    append_line(path, json.dumps({k: _clean(v) for k, v in row.items()}, allow_nan=False))
 
 
 def read_history(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a history file, or of every ``*.jsonl`` in a folder (sorted by epoch).
 
-    Raises ValueError with the file and line number on a malformed line.
+    Lines that are not complete JSON (a run killed mid-write leaves a torn last line, and a
+    resumed run writes after it) are skipped with one :class:`TornHistoryWarning` giving
+    their count and places. A line that is valid JSON but not an object raises ValueError
+    with the file and line number (this is not a history file).
     """
     p = Path(path)
     if p.is_dir():
@@ -39,17 +50,28 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
     else:
         raise ValueError(f"{p}: no such file or folder")
     rows: list[dict[str, Any]] = []
+    torn: list[str] = []
     for f in files:
-        for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+        text = f.read_bytes().decode("utf-8", errors="replace")
+        for i, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{f}:{i}: expected one JSON object per line ({exc.msg})") from exc
+            except json.JSONDecodeError:
+                torn.append(f"{f.name}:{i}")
+                continue
             if not isinstance(row, dict):
                 raise ValueError(f"{f}:{i}: expected a JSON object, found {type(row).__name__}")
             rows.append(row)
+    if torn:
+        shown = ", ".join(torn[:5]) + (", ..." if len(torn) > 5 else "")
+        warnings.warn(
+            f"{p}: skipped {len(torn)} incomplete line(s) ({shown}), e.g. from a run killed "
+            "while writing",
+            TornHistoryWarning,
+            stacklevel=2,
+        )
     if not rows:
         raise ValueError(f"{p}: the history is empty")
     rows.sort(key=lambda r: (r.get("epoch") is None, r.get("epoch", 0)))

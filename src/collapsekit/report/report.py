@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collapsekit.report.safe_write import write_text_atomic
 from collapsekit.report.verdict import Evidence, Verdict
 
 REPORT_SCHEMA = "collapsekit-report/1"
@@ -75,10 +76,11 @@ class Report:
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
         """The versioned JSON text (schema ``collapsekit-report/1``); written to ``path`` if
-        given. Non-finite numbers are written as null."""
+        given (atomically: a failed write leaves the previous file intact). Non-finite numbers are
+        written as null."""
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            write_text_atomic(path, text + "\n")
         return text
 
     @classmethod
@@ -122,7 +124,7 @@ class Report:
 
         html = render_report(self, title)
         if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
+            write_text_atomic(path, html)
         return html
 
     def summary_rows(self) -> list[tuple[str, str, str]]:

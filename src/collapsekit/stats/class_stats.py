@@ -31,6 +31,7 @@ from collapsekit._validation import (
     as_tensor,
     check_features,
     check_labels,
+    check_nonnegative_float,
     check_positive_int,
     raise_nonfinite_rows,
 )
@@ -40,6 +41,35 @@ if TYPE_CHECKING:
 
 GlobalMean = Literal["class", "sample"]
 _STATE_VERSION = 1
+
+
+def validated_global_mean(value: Any) -> GlobalMean:
+    """``'class'`` or ``'sample'``, else ValueError."""
+    if value == "class":
+        return "class"
+    if value == "sample":
+        return "sample"
+    raise ValueError(f"global_mean: expected 'class' or 'sample', received {value!r}")
+
+
+def _check_scatter(scatter: torch.Tensor, label: str) -> None:
+    """A D x D float64 scatter must be symmetric and PSD up to round-off (the per-chunk
+    products run in float32, so round-off is float32's, relative to the largest entry)."""
+    scale = float(scatter.abs().max()) if scatter.numel() else 0.0
+    if scale == 0.0:
+        return
+    d = scatter.shape[0]
+    tol = max(64.0 * d * float(torch.finfo(torch.float64).eps), 1e-5) * scale
+    if float((scatter - scatter.T).abs().max()) > tol:
+        raise ValueError(
+            f"{label}: expected a symmetric scatter matrix, received an asymmetric one"
+        )
+    lowest = float(torch.linalg.eigvalsh(scatter / scale)[0]) * scale
+    if lowest < -tol:
+        raise ValueError(
+            f"{label}: expected a positive semi-definite scatter (a sum of outer products), "
+            f"received an eigenvalue of {lowest:.3g}; the state is corrupt"
+        )
 
 
 @contextlib.contextmanager
@@ -102,10 +132,10 @@ class ClassStats:
         self.dim = check_positive_int(dim, "dim")
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
         self.tile_bytes = check_positive_int(tile_bytes, "tile_bytes")
-        if global_mean not in ("class", "sample"):
-            raise ValueError(f"global_mean: expected 'class' or 'sample', received {global_mean!r}")
-        self.global_mean: GlobalMean = global_mean
-        self.rtol = rtol
+        self.global_mean: GlobalMean = validated_global_mean(global_mean)
+        self.rtol = (
+            None if rtol is None else check_nonnegative_float(rtol, "rtol", "e.g. 1e-12 or None")
+        )
         self._device_fixed = device is not None
         dev = torch.device(device) if device is not None else torch.device("cpu")
         k, d = self.num_classes, self.dim
@@ -146,7 +176,8 @@ class ClassStats:
             t.zero_()
 
     def _adopt_device(self, x: Any) -> None:
-        if not self._device_fixed and isinstance(x, torch.Tensor):
+        # a 'meta' tensor holds no values: never adopt its device (validation rejects it)
+        if not self._device_fixed and isinstance(x, torch.Tensor) and x.device.type != "meta":
             if x.device != self.device and self.num_samples == 0:
                 self.to(x.device)
             self._device_fixed = True
@@ -272,7 +303,8 @@ class ClassStats:
             self.rtol,
             self.tile_bytes,
         )
-        out.load_state_dict(self.state_dict())
+        for name, t in self._tensors().items():  # a state of our own: no re-validation
+            setattr(out, name, t.detach().clone())
         return out
 
     def merge(self, other: ClassStats) -> ClassStats:
@@ -332,25 +364,72 @@ class ClassStats:
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state written by :meth:`state_dict` (exact round trip)."""
+        """Restore a state written by :meth:`state_dict` (exact round trip), all or nothing.
+
+        Everything is validated before anything is replaced: the keys, ``version``,
+        ``num_classes``/``dim``, ``global_mean`` in {'class', 'sample'}, each tensor's shape
+        and dtype kind, finite values, integer non-negative counts, non-negative residual
+        square sums and a symmetric positive semi-definite scatter (within float64 round-off).
+        A ValueError or TypeError names the first problem and leaves this object unchanged.
+        """
+        validated = self._validated_state(state)
+        for name, tensor in validated.items():
+            if name != "global_mean":
+                setattr(self, name, tensor)
+        self.global_mean = validated_global_mean(state.get("global_mean", self.global_mean))
+
+    def _validated_state(self, state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                "state: expected a ClassStats.state_dict() mapping, received "
+                f"{type(state).__name__}"
+            )
         missing = {"counts", "shift", "resid_sum", "resid_sq", "scatter"} - set(state)
         if missing:
             raise ValueError(
                 f"state: expected a ClassStats.state_dict(), missing keys {sorted(missing)}"
+            )
+        version = state.get("version")
+        if isinstance(version, bool) or version != _STATE_VERSION:
+            raise ValueError(
+                f"state['version']: expected {_STATE_VERSION} (this collapsekit's format), "
+                f"received {version!r}; write the state with a matching collapsekit version"
             )
         if (state.get("num_classes"), state.get("dim")) != (self.num_classes, self.dim):
             raise ValueError(
                 f"state: expected num_classes={self.num_classes}, dim={self.dim}, received "
                 f"num_classes={state.get('num_classes')}, dim={state.get('dim')}"
             )
+        validated_global_mean(state.get("global_mean", self.global_mean))
+        out: dict[str, torch.Tensor] = {}
         for name, ref in self._tensors().items():
-            t = as_tensor(state[name], f"state[{name!r}]")
+            label = f"state[{name!r}]"
+            t = as_tensor(state[name], label)
             if t.shape != ref.shape:
                 raise ValueError(
-                    f"state[{name!r}]: expected shape {tuple(ref.shape)}, received {tuple(t.shape)}"
+                    f"{label}: expected shape {tuple(ref.shape)}, received {tuple(t.shape)}"
                 )
-            setattr(self, name, t.to(device=self.device, dtype=ref.dtype).clone())
-        self.global_mean = state.get("global_mean", self.global_mean)
+            if t.dtype == torch.bool or t.dtype.is_complex:
+                raise TypeError(f"{label}: expected a real numeric tensor, received {t.dtype}")
+            if t.device.type == "meta":
+                raise ValueError(f"{label}: expected values, received a 'meta' tensor")
+            t64 = t.detach().to(device="cpu", dtype=torch.float64)
+            if not bool(torch.isfinite(t64).all()):
+                raise ValueError(f"{label}: expected finite values, received NaN or Inf")
+            if name == "counts":
+                if bool((t64 < 0).any()) or bool((t64 != t64.round()).any()):
+                    raise ValueError(
+                        f"{label}: expected non-negative integer row counts, received "
+                        f"{t64[(t64 < 0) | (t64 != t64.round())][:3].tolist()}"
+                    )
+            elif name == "resid_sq":
+                # a sum of squares: negative only by round-off
+                if bool((t64 < 0).any()):
+                    raise ValueError(f"{label}: expected sums of squares >= 0, received negatives")
+            elif name == "scatter":
+                _check_scatter(t64, label)
+            out[name] = t.detach().to(device=self.device, dtype=ref.dtype).clone()
+        return out
 
     # ------------------------------------------------------------------ derived moments
     def _require_classes(self, minimum: int = 2) -> torch.Tensor:
@@ -450,6 +529,11 @@ class ClassStats:
             if ood.numel() != self.dim:
                 raise ValueError(
                     f"ood_mean: expected a vector of length {self.dim}, received {ood.numel()}"
+                )
+            if not bool(torch.isfinite(ood).all()):
+                raise ValueError(
+                    "ood_mean: expected finite values, received NaN or Inf; compute it from "
+                    "finite out-of-distribution rows"
                 )
         out = neural_collapse_from_moments(
             means=self.class_means(),
