@@ -1,6 +1,6 @@
 """Neural-collapse metrics NC1-NC5 (Papyan, Han & Donoho 2020 and successors).
 
-Definitions follow ``METRICS.md`` (first table). Everything is computed in float64 from the
+Definitions: docs/metrics.md (section "Neural collapse"). Everything is computed in float64 from the
 sufficient statistics of :class:`collapsekit.ClassStats`; the in-memory entry point
 :func:`neural_collapse` streams the array through the same statistics.
 """
