@@ -1,8 +1,12 @@
 # Two commands on a fresh machine:  `make demo`  and  `make test`.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-OUT    ?= collapsekit-demo
+# `make demo` uses its own small environment (.venv-run: requirements-runtime.txt only);
+# `make test` and the other targets use the development environment (.venv).
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+RUN_VENV ?= .venv-run
+RUN_BIN := $(RUN_VENV)/bin
+OUT     ?= collapsekit-demo
 
 .PHONY: venv demo test test-fast lint bench example clean
 
@@ -15,8 +19,15 @@ $(BIN)/.installed: requirements-dev.txt pyproject.toml
 
 venv: $(BIN)/.installed
 
-demo: venv
-	$(BIN)/collapsekit demo --out $(OUT)
+$(RUN_BIN)/.installed: requirements-runtime.txt pyproject.toml
+	$(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_BIN)/python -m pip install -q --upgrade pip
+	$(RUN_BIN)/python -m pip install -q -r requirements-runtime.txt
+	$(RUN_BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+demo: $(RUN_BIN)/.installed
+	$(RUN_BIN)/collapsekit demo --out $(OUT)
 
 # every test once, the slow (full-demo) one included, on two workers with one thread each;
 # worksteal lets the other worker take the fast tests while the slow one runs
@@ -44,4 +55,4 @@ example: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python examples/text_embeddings.py --out example-out
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(RUN_VENV) $(OUT) dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,3 +1,6 @@
+import importlib
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -37,7 +40,7 @@ def monai_reference(emb, labels, target=None):
     prim = [out[k] for k in ("centroid_similarity", "effective_rank_score", "separation")]
     if target is not None:
         prim.append(out["domain_shift"])
-    out["aggregate"] = max([*prim, max(per.values())])
+    out["aggregate"] = max(prim)  # MONAI 1.6.1: global indicators only
     return out
 
 
@@ -63,19 +66,28 @@ def test_reduction_mean_none_and_include():
         EmbeddingCollapseMetric(include_indicators=["nc1"])
 
 
-def test_worst_class_enters_aggregate():
+def test_worst_class_enters_aggregate_only_when_asked():
     rng = np.random.default_rng(3)
     X = np.vstack([rng.standard_normal((50, 16)), np.outer(rng.standard_normal(50), np.ones(16))])
     y = np.repeat([0, 1], 50)
-    out = EmbeddingCollapseMetric()(X, y)
+    out = EmbeddingCollapseMetric(per_class_in_aggregate=True)(X, y)
     assert float(out["per_class_rank_1"]) > 0.9
     assert float(out["aggregate"]) == pytest.approx(float(out["per_class_rank_1"]))
+    default = EmbeddingCollapseMetric()(X, y)
+    assert float(default["aggregate"]) < 0.9
+    keys = ("centroid_similarity", "effective_rank_score", "separation")
+    assert float(default["aggregate"]) == pytest.approx(max(float(default[k]) for k in keys))
 
 
-def test_unpaired_domains_refused_and_debiased_option():
+def test_unpaired_domains_warn_by_default_refused_on_request_and_debiased_option():
     X, y = blobs(80, 2, 5, seed=4)
+    with pytest.warns(UserWarning, match="not paired"):
+        out = compute_embedding_collapse(X, y, target_embeddings=X[:50])
+    assert 0.0 <= float(out["domain_shift"]) <= 1.0
     with pytest.raises(ValueError, match="target_embeddings: expected 80 rows paired"):
-        compute_embedding_collapse(X, y, target_embeddings=X[:50])
+        compute_embedding_collapse(X, y, target_embeddings=X[:50], unpaired_domains="raise")
+    with pytest.raises(ValueError, match="unpaired_domains"):
+        EmbeddingCollapseMetric(unpaired_domains="drop")
     rng = np.random.default_rng(5)
     A, B = rng.standard_normal((30, 40)), rng.standard_normal((30, 40))
     biased = float(compute_embedding_collapse(A, target_embeddings=B)["domain_shift"])
@@ -103,3 +115,31 @@ def test_against_installed_monai_when_available():
     for key, value in theirs.items():
         if value is not None:
             assert float(ours[key]) == pytest.approx(float(value), abs=1e-5), key
+
+
+def test_importable_and_usable_without_monai(monkeypatch):
+    import collapsekit.integrations.monai as adapter
+
+    for name in ("monai", "monai.metrics", "monai.metrics.metric"):
+        monkeypatch.setitem(sys.modules, name, None)  # any import of MONAI now fails
+    try:
+        plain = importlib.reload(adapter)
+        assert plain.HAS_MONAI is False
+        assert plain.EmbeddingCollapseMetric.__mro__[1:] == (object,)
+        X, y = blobs(40, 2, 4, seed=8)
+        out = plain.EmbeddingCollapseMetric(reduction="mean")(X, y)
+        assert set(out) >= {"aggregate", "centroid_similarity", "separation"}
+    finally:
+        monkeypatch.undo()
+        importlib.reload(adapter)
+
+
+def test_nan_and_fractional_labels_raise_naming_the_argument():
+    X, y = blobs(30, 2, 4, seed=9)
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="embeddings: expected finite"):
+        compute_embedding_collapse(X, y)
+    with pytest.raises(ValueError, match="labels: expected integer"):
+        compute_embedding_collapse(np.ones((4, 2)) + np.eye(4, 2), np.array([0.0, 0.5, 1.0, 1.0]))
+    with pytest.raises(TypeError, match="include_indicators"):
+        compute_embedding_collapse(np.eye(4, 3), include_indicators="separation")

@@ -1,4 +1,4 @@
-"""Pure kernels: tensors in, floats or tensors out (second table of METRICS.md and NC1-NC5)."""
+"""Pure kernels: tensors in, floats or tensors out (every metric of docs/metrics.md)."""
 
 from collapsekit.functional.centroid_similarity import (
     centroid_similarity,

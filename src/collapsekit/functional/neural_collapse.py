@@ -1,7 +1,7 @@
 """Neural-collapse metrics NC1-NC5 (Papyan, Han & Donoho 2020 and successors).
 
-Definitions follow ``METRICS.md`` (first table). Everything is computed in float64 from the
-sufficient statistics (:func:`neural_collapse_from_moments`), which
+Definitions: docs/metrics.md (section "Neural collapse"). Everything is computed in float64
+from the sufficient statistics (:func:`neural_collapse_from_moments`), which
 :class:`collapsekit.ClassStats` streams and :func:`neural_collapse` forms in memory.
 """
 

@@ -1,54 +1,174 @@
-"""A drop-in for MONAI's ``EmbeddingCollapseMetric`` (MONAI 1.6.1 call signature and keys).
+"""MONAI's ``EmbeddingCollapseMetric`` (MONAI 1.6.1), computed with collapsekit's kernels.
 
-Scores are in [0, 1], higher = more collapsed, with MONAI's definitions:
+When MONAI is installed, :class:`EmbeddingCollapseMetric` *is* a ``monai.metrics.Metric``
+(the base class MONAI 1.6.1's own ``EmbeddingCollapseMetric`` uses), so it goes wherever MONAI
+expects a metric. Without MONAI it is a plain class with the same constructor, call signature
+and return value; MONAI is never required.
 
-* ``centroid_similarity`` = (mean pairwise cosine of class centroids + 1) / 2
-* ``effective_rank_score`` = 1 - effective_rank / min(N-1, D)
-* ``per_class_rank_<c>`` = effective_rank_score of class c (``None`` for single-row classes)
+Scores are in [0, 1], higher = more collapsed (reference: docs/metrics.md, section
+"MONAI EmbeddingCollapseMetric"):
+
+* ``centroid_similarity`` = (mean pairwise cosine of the class centroids + 1) / 2
+* ``effective_rank_score`` = 1 - effective_rank / min(N-1, D) (Roy & Vetterli 2007)
+* ``per_class_rank_<c>`` = ``effective_rank_score`` of class c (``None`` for single-row classes)
 * ``domain_shift`` = linear CKA between ``embeddings`` and ``target_embeddings``
 * ``separation`` = (1 - cosine silhouette) / 2
-* ``aggregate`` = max (or mean) over the global scores and the worst per-class score
+* ``aggregate`` = max (or mean) of the available global scores
 
-Where MONAI is wrong, this one differs on purpose:
+**The default mode equals MONAI 1.6.1 on every key, ``aggregate`` included** (cross-checked
+against the installed MONAI in tests/integrations/test_monai_upstream.py). Options, all off by
+default, and the documented differences:
 
-* unpaired domains (different row counts) raise ``ValueError`` instead of comparing a random
-  subset of unrelated rows; ``debiased_cka=True`` offers the unbiased HSIC estimator;
-* silhouette is exact in O(N K D) instead of an O(N^2) scikit-learn call (no scikit-learn);
-* bad inputs (NaN rows, labels of the wrong length) raise with a message naming the argument.
+* ``per_class_in_aggregate=True``: the worst per-class rank enters ``aggregate`` as one more
+  term (MONAI's main branch after 1.6.1 does this; 1.6.1 does not). A class that collapsed to
+  a point then reaches the summary score even when the global indicators look healthy.
+* ``debiased_cka=True``: ``domain_shift`` uses the unbiased HSIC estimator (Song et al. 2012).
+  The default (biased) estimator is inflated for small N: two independent 30 x 40 matrices
+  score about 0.5 instead of about 0.
+* ``unpaired_domains="raise"``: refuse ``target_embeddings`` whose row count differs from
+  ``embeddings``. CKA compares two representations of the *same* inputs; MONAI 1.6.1 (and the
+  default here, with a ``UserWarning``) silently compares a seeded random subset of unrelated
+  rows, which is meaningless.
+* Always, whatever the options: ``separation`` is the exact cosine silhouette computed in
+  O(N K D) without scikit-learn (MONAI calls scikit-learn's O(N^2) ``silhouette_score`` and
+  returns ``None`` when scikit-learn is missing); the values agree to float precision.
+* Always: NaN/Inf embeddings and non-integer float labels raise ``ValueError`` naming the
+  argument (MONAI propagates NaN or truncates the labels with ``.long()``); numpy arrays are
+  accepted as well as tensors; values are computed in float64 and returned as float32 scalar
+  tensors on the embeddings' device, like MONAI.
 
-MONAI itself is not needed; this module never imports it.
+``EmbeddingCollapseMetric`` subclasses ``monai.metrics.Metric`` rather than
+``CumulativeIterationMetric``: MONAI 1.6.1's metric returns a dict of scores from one call
+(no per-iteration buffers, no ``aggregate()`` method), and a drop-in must keep that contract.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from collapsekit._validation import check_features, check_labels
+from collapsekit._validation import as_tensor, check_features
 from collapsekit.functional.centroid_similarity import centroid_similarity
 from collapsekit.functional.effective_rank import effective_rank_score
 from collapsekit.functional.linear_cka import linear_cka
+from collapsekit.functional.linear_probe import fit_logistic
 from collapsekit.functional.silhouette import silhouette
+
+if TYPE_CHECKING:
+    _MetricBase = object
+    HAS_MONAI = False
+else:
+    try:  # MONAI's import is slow (seconds); it only happens when this module is imported
+        from monai.metrics.metric import Metric as _MetricBase
+
+        HAS_MONAI = True
+    except ImportError:
+        _MetricBase = object
+        HAS_MONAI = False
+
+__all__ = [
+    "HAS_MONAI",
+    "EmbeddingCollapseMetric",
+    "compute_embedding_collapse",
+    "linear_probe_accuracy",
+]
 
 VALID_REDUCTIONS = ("max", "mean", "none")
 VALID_INDICATORS = frozenset(
     {"centroid_similarity", "effective_rank", "per_class_rank", "domain_shift", "separation"}
 )
+VALID_UNPAIRED = ("subsample", "raise")
 _PRIMARY = ("centroid_similarity", "effective_rank_score", "domain_shift", "separation")
+_SUBSAMPLE_SEED = 42  # MONAI 1.6.1's seed for the unpaired-domain subset
 
 
-def _check_options(reduction: str, include_indicators: Sequence[str] | None) -> None:
+def _check_options(
+    reduction: str, include_indicators: Sequence[str] | None, unpaired_domains: str
+) -> None:
     if reduction not in VALID_REDUCTIONS:
         raise ValueError(f"reduction: expected one of {VALID_REDUCTIONS}, received {reduction!r}")
     if include_indicators is not None:
+        if isinstance(include_indicators, str):
+            raise TypeError(
+                "include_indicators: expected a list of names, received the string "
+                f"{include_indicators!r}; wrap it: [{include_indicators!r}]"
+            )
         unknown = set(include_indicators) - VALID_INDICATORS
         if unknown:
             raise ValueError(
                 f"include_indicators: expected names from {sorted(VALID_INDICATORS)}, "
                 f"received unknown {sorted(unknown)}"
             )
+    if unpaired_domains not in VALID_UNPAIRED:
+        raise ValueError(
+            f"unpaired_domains: expected one of {VALID_UNPAIRED}, received {unpaired_domains!r}"
+        )
+
+
+def _check_class_labels(
+    labels: Any, n_rows: int, device: torch.device, name: str = "labels"
+) -> torch.Tensor:
+    """1-D integer labels of length N; any integer values (negative ones included, as MONAI)."""
+    y = as_tensor(labels, name, device)
+    if y.dim() != 1 or y.shape[0] != n_rows:
+        raise ValueError(
+            f"{name}: expected a 1-D tensor of {n_rows} integer class labels (one per embedding "
+            f"row), received shape {tuple(y.shape)}; for one-hot labels pass labels.argmax(1)"
+        )
+    if y.dtype == torch.bool or y.dtype.is_complex:
+        raise TypeError(f"{name}: expected integer class labels, received dtype {y.dtype}")
+    if y.dtype.is_floating_point:
+        if not bool(torch.isfinite(y).all()) or not bool((y == y.round()).all()):
+            raise ValueError(
+                f"{name}: expected integer class labels, received non-integer values (dtype "
+                f"{y.dtype}); pass class indices, e.g. labels.round().long()"
+            )
+    return y.long()
+
+
+def _effective_rank_or_none(rows: torch.Tensor) -> float | None:
+    return effective_rank_score(rows) if rows.shape[0] >= 2 else None
+
+
+def _domain_shift(
+    source: torch.Tensor, target: torch.Tensor, unpaired_domains: str, debiased: bool
+) -> float | None:
+    """Linear CKA of two embeddings of the same inputs; MONAI 1.6.1's conventions by default."""
+    n_s, n_t = source.shape[0], target.shape[0]
+    if n_s != n_t:
+        if unpaired_domains == "raise":
+            raise ValueError(
+                f"target_embeddings: expected {n_s} rows paired with embeddings (row i of both "
+                f"from the same input), received {n_t}; CKA of unpaired domains is meaningless. "
+                "Embed the same inputs in both domains, or pass unpaired_domains='subsample' "
+                "for MONAI's random subset"
+            )
+        if min(n_s, n_t) >= 2:
+            warnings.warn(
+                f"domain_shift: embeddings ({n_s} rows) and target_embeddings ({n_t} rows) are "
+                "not paired; comparing a random subset of unrelated rows as MONAI 1.6.1 does. "
+                "Pass unpaired_domains='raise' to refuse",
+                UserWarning,
+                stacklevel=4,
+            )
+    if n_s < 2 or n_t < 2:
+        return None
+    if n_s != n_t:  # MONAI 1.6.1: seeded random rows of the larger set, same permutation
+        n = min(n_s, n_t)
+        gen = torch.Generator().manual_seed(_SUBSAMPLE_SEED)
+        if n_s > n:
+            source = source[torch.randperm(n_s, generator=gen)[:n].to(source.device)]
+        else:
+            target = target[torch.randperm(n_t, generator=gen)[:n].to(target.device)]
+    if debiased and source.shape[0] < 4:
+        return None  # the unbiased estimator needs 4 rows
+    constant = [bool((m.double() - m.double().mean(0)).abs().max() == 0) for m in (source, target)]
+    if any(constant):
+        return 0.0  # MONAI's convention for a zero denominator
+    return linear_cka(source, target, debiased=debiased)
 
 
 def compute_embedding_collapse(
@@ -58,9 +178,28 @@ def compute_embedding_collapse(
     target_labels: Any = None,
     reduction: str = "max",
     include_indicators: Sequence[str] | None = None,
+    *,
+    per_class_in_aggregate: bool = False,
     debiased_cka: bool = False,
+    unpaired_domains: Literal["subsample", "raise"] = "subsample",
 ) -> dict[str, torch.Tensor | None]:
-    """Functional form of :class:`EmbeddingCollapseMetric` (same keys and value ranges).
+    """Functional form of :class:`EmbeddingCollapseMetric` (MONAI 1.6.1's keys and values).
+
+    Args:
+        embeddings: ``[N, D]`` features, N >= 2 (tensor or array).
+        labels: ``[N]`` integer class labels, or ``None`` (label-free indicators only).
+        target_embeddings: ``[M, D']`` embeddings of the same inputs in another domain.
+        target_labels: unused, as in MONAI 1.6.1.
+        reduction: ``"max"`` (worst score), ``"mean"`` or ``"none"`` (no ``aggregate``).
+        include_indicators: subset of ``centroid_similarity``, ``effective_rank``,
+            ``per_class_rank``, ``domain_shift``, ``separation``; ``None`` = all.
+        per_class_in_aggregate: add the worst per-class rank to ``aggregate`` as one term.
+        debiased_cka: unbiased HSIC estimator for ``domain_shift``.
+        unpaired_domains: ``"subsample"`` (MONAI, warns) or ``"raise"`` when M != N.
+
+    Returns:
+        Scalar float32 tensors in [0, 1] (higher = more collapsed), ``None`` where an
+        indicator does not apply (fewer than 2 classes, no labels, no target, single-row class).
 
     Example:
         >>> import torch
@@ -72,33 +211,41 @@ def compute_embedding_collapse(
         >>> scores["domain_shift"] is None
         True
     """
-    _check_options(reduction, include_indicators)
-    emb = check_features(embeddings, "embeddings", min_rows=2)
-    inc = set(include_indicators) if include_indicators is not None else set(VALID_INDICATORS)
+    _check_options(reduction, include_indicators, unpaired_domains)
+    emb_in = as_tensor(embeddings, "embeddings")
+    if emb_in.dim() != 2:
+        raise ValueError(
+            f"embeddings: expected a 2-D [N, D] matrix, received shape {tuple(emb_in.shape)}; "
+            "flatten or pool the other dimensions first"
+        )
+    # float64 throughout: a float32 Gram leaves the centring null eigenvalue at ~1e-7 of the
+    # largest, which shifts small-class effective ranks by up to ~1e-3 (MONAI's SVD does not)
+    emb = check_features(emb_in, "embeddings", min_rows=2).double()
     dev = emb.device
+    inc = set(include_indicators) if include_indicators is not None else set(VALID_INDICATORS)
 
-    def scalar(v: float) -> torch.Tensor:
+    def scalar(v: float | None) -> torch.Tensor | None:
+        if v is None:
+            return None
         return torch.tensor(min(1.0, max(0.0, v)), dtype=torch.float32, device=dev)
 
     scores: dict[str, torch.Tensor | None] = {}
     per_class: dict[str, torch.Tensor | None] = {}
     if labels is not None:
-        y = check_labels(labels, emb.shape[0], None, "labels", dev)
-        k = int(torch.unique(y).numel())
+        y = _check_class_labels(labels, emb.shape[0], dev)
+        values, dense = torch.unique(y, return_inverse=True)
+        k = values.numel()
         if "centroid_similarity" in inc:
-            scores["centroid_similarity"] = (
-                scalar((centroid_similarity(emb, y) + 1.0) / 2.0) if k >= 2 else None
-            )
+            cs = (centroid_similarity(emb, dense) + 1.0) / 2.0 if k >= 2 else None
+            scores["centroid_similarity"] = scalar(cs)
         if "per_class_rank" in inc:
-            for c in torch.unique(y).tolist():
-                rows = emb[y == c]
-                per_class[f"per_class_rank_{c}"] = (
-                    scalar(effective_rank_score(rows)) if rows.shape[0] >= 2 else None
-                )
+            for i, c in enumerate(values.tolist()):
+                key = f"per_class_rank_{c}"
+                per_class[key] = scalar(_effective_rank_or_none(emb[dense == i]))
             scores.update(per_class)
         if "separation" in inc:
-            ok = 2 <= k < emb.shape[0]
-            scores["separation"] = scalar((1.0 - silhouette(emb, y)) / 2.0) if ok else None
+            ok = 2 <= k < emb.shape[0]  # scikit-learn's silhouette_score domain
+            scores["separation"] = scalar((1.0 - silhouette(emb, dense)) / 2.0 if ok else None)
     else:
         for key in ("centroid_similarity", "separation"):
             if key in inc:
@@ -109,19 +256,19 @@ def compute_embedding_collapse(
         if target_embeddings is None:
             scores["domain_shift"] = None
         else:
-            target = check_features(target_embeddings, "target_embeddings", device=dev)
-            if target.shape[0] != emb.shape[0]:
+            tgt_in = as_tensor(target_embeddings, "target_embeddings", dev)
+            if tgt_in.dim() != 2:
                 raise ValueError(
-                    f"target_embeddings: expected {emb.shape[0]} rows paired with embeddings "
-                    f"(row i of both from the same input), received {target.shape[0]}; CKA of "
-                    "unpaired domains is meaningless (MONAI silently subsamples). Embed the same "
-                    "inputs in both domains"
+                    "target_embeddings: expected a 2-D [M, D] matrix, received shape "
+                    f"{tuple(tgt_in.shape)}"
                 )
-            scores["domain_shift"] = scalar(linear_cka(emb, target, debiased=debiased_cka))
+            target = check_features(tgt_in, "target_embeddings", device=dev).double()
+            cka = _domain_shift(emb, target, unpaired_domains, debiased_cka)
+            scores["domain_shift"] = scalar(cka)
     if reduction != "none":
         pool = [v for key, v in scores.items() if key in _PRIMARY and v is not None]
         worst = [v for v in per_class.values() if v is not None]
-        if worst:
+        if per_class_in_aggregate and worst:
             pool.append(torch.stack(worst).max())
         if not pool:
             scores["aggregate"] = None
@@ -132,14 +279,20 @@ def compute_embedding_collapse(
     return scores
 
 
-class EmbeddingCollapseMetric:
-    """MONAI-compatible collapse metric: ``metric(embeddings, labels, target_embeddings)``.
+class EmbeddingCollapseMetric(_MetricBase):
+    """MONAI's collapse metric: ``metric(embeddings, labels, target_embeddings)`` -> dict.
+
+    A ``monai.metrics.Metric`` when MONAI is installed (``HAS_MONAI``), a plain class otherwise.
+    The defaults reproduce MONAI 1.6.1 exactly; the keyword-only options are collapsekit's
+    additions (see the module docstring and docs/metrics.md#monai-embeddingcollapsemetric).
 
     Args:
         reduction: ``"max"`` (worst score, default), ``"mean"`` or ``"none"``.
         include_indicators: subset of ``centroid_similarity``, ``effective_rank``,
-            ``per_class_rank``, ``domain_shift``, ``separation``.
+            ``per_class_rank``, ``domain_shift``, ``separation``; ``None`` = all.
+        per_class_in_aggregate: the worst per-class rank enters ``aggregate`` (MONAI main).
         debiased_cka: use the unbiased CKA estimator for ``domain_shift`` (small cohorts).
+        unpaired_domains: ``"subsample"`` (MONAI 1.6.1, warns) or ``"raise"``.
 
     Example:
         >>> import torch
@@ -153,12 +306,20 @@ class EmbeddingCollapseMetric:
         self,
         reduction: str = "max",
         include_indicators: Sequence[str] | None = None,
+        *,
+        per_class_in_aggregate: bool = False,
         debiased_cka: bool = False,
+        unpaired_domains: Literal["subsample", "raise"] = "subsample",
     ) -> None:
-        _check_options(reduction, include_indicators)
+        super().__init__()
+        _check_options(reduction, include_indicators, unpaired_domains)
         self.reduction = reduction
-        self.include_indicators = list(include_indicators) if include_indicators else None
+        self.include_indicators = (
+            list(include_indicators) if include_indicators is not None else None
+        )
+        self.per_class_in_aggregate = per_class_in_aggregate
         self.debiased_cka = debiased_cka
+        self.unpaired_domains: Literal["subsample", "raise"] = unpaired_domains
 
     def __call__(
         self,
@@ -167,6 +328,7 @@ class EmbeddingCollapseMetric:
         target_embeddings: Any = None,
         target_labels: Any = None,
     ) -> dict[str, torch.Tensor | None]:
+        """Scores for one set of embeddings (see :func:`compute_embedding_collapse`)."""
         return compute_embedding_collapse(
             embeddings,
             labels,
@@ -174,5 +336,47 @@ class EmbeddingCollapseMetric:
             target_labels,
             reduction=self.reduction,
             include_indicators=self.include_indicators,
+            per_class_in_aggregate=self.per_class_in_aggregate,
             debiased_cka=self.debiased_cka,
+            unpaired_domains=self.unpaired_domains,
         )
+
+
+def linear_probe_accuracy(
+    train_embeddings: Any,
+    train_labels: Any,
+    test_embeddings: Any,
+    test_labels: Any,
+    max_iter: int = 1000,
+) -> torch.Tensor:
+    """Test accuracy of a logistic regression fitted on the train embeddings (MONAI's helper).
+
+    Same signature and objective as MONAI 1.6.1's ``linear_probe_accuracy`` (scikit-learn's
+    ``LogisticRegression()`` defaults: multinomial, L2 with C = 1, raw features), fitted with
+    L-BFGS in torch, so scikit-learn is not needed (MONAI raises ``ImportError`` without it).
+    Near 1 = the classes are still linearly separable; near chance = collapsed. Test labels
+    never seen in training count as errors. Returns a 0-d float32 tensor.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [0.9, 0.2], [-1.0, 0.1], [-0.8, 0.0]])
+        >>> y = torch.tensor([0, 0, 1, 1])
+        >>> float(linear_probe_accuracy(x, y, x, y))
+        1.0
+    """
+    x_train = check_features(train_embeddings, "train_embeddings", min_rows=2).double()
+    dev = x_train.device
+    x_test = check_features(
+        test_embeddings, "test_embeddings", dim=x_train.shape[1], device=dev
+    ).double()
+    y_train = _check_class_labels(train_labels, x_train.shape[0], dev, "train_labels")
+    y_test = _check_class_labels(test_labels, x_test.shape[0], dev, "test_labels")
+    values, dense = torch.unique(y_train, return_inverse=True)
+    if values.numel() < 2:
+        raise ValueError(
+            "train_labels: expected at least 2 classes to fit a classifier, received "
+            f"{values.numel()}"
+        )
+    w, b = fit_logistic(x_train, dense, values.numel(), c=1.0, max_iter=max_iter)
+    pred = values[(x_test @ w + b).argmax(1)]
+    return (pred == y_test).double().mean().to(torch.float32)

@@ -505,7 +505,7 @@ class ClassStats:
         ood_mean: Any = None,
         ncc_agreement: float | None = None,
     ) -> dict[str, float]:
-        """The neural-collapse metrics of ``../shared/METRICS.md`` from the streamed state.
+        """The neural-collapse metrics (docs/metrics.md) from the streamed state.
 
         ``weights`` (num_classes x D) adds ``self_duality``; ``ood_mean`` (D,) adds
         ``ood_orthogonality``; ``ncc_agreement`` is passed through from a second pass

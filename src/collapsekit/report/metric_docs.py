@@ -1,0 +1,96 @@
+"""Links from a metric key to its entry in the metric reference (docs/metrics.md).
+
+Every metric in docs/metrics.md has a section whose anchor is the metric's key (``## nc1`` ->
+``#nc1``). Report keys derived from one metric (``linear_cka_debiased``,
+``per_class_effective_rank_3``, MONAI's ``per_class_rank_0``) link to that metric's entry.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Where the reference lives, relative to the repository root.
+DOCS_PATH = "docs/metrics.md"
+
+#: Keys with a section of their own in docs/metrics.md (anchor = key).
+DOCUMENTED_KEYS: frozenset[str] = frozenset(
+    {
+        "nc1",
+        "nc1_quotient",
+        "cdnv",
+        "equinorm",
+        "equiangularity",
+        "max_angle",
+        "etf_error",
+        "hyperspherical_log_mean",
+        "hyperspherical_log_var",
+        "self_duality",
+        "ncc_agreement",
+        "ood_orthogonality",
+        "effective_rank",
+        "effective_rank_score",
+        "per_class_effective_rank",
+        "rankme",
+        "centroid_similarity",
+        "loo_centroid_stability",
+        "silhouette",
+        "linear_cka",
+        "linear_probe_accuracy",
+        "chance_accuracy",
+        "uniformity",
+        "std_of_l2_normalized",
+        "verdict",
+    }
+)
+
+_MONAI_ANCHOR = "monai-embeddingcollapsemetric"
+_ALIASES = {
+    "linear_cka_debiased": "linear_cka",
+    "per_class_effective_rank_min": "per_class_effective_rank",
+    "separation": _MONAI_ANCHOR,
+    "domain_shift": _MONAI_ANCHOR,
+    "aggregate": _MONAI_ANCHOR,
+}
+_PREFIXES = (
+    ("per_class_effective_rank_", "per_class_effective_rank"),
+    ("per_class_rank_", _MONAI_ANCHOR),
+)
+
+
+def doc_anchor(key: str) -> str | None:
+    """The anchor (without ``#``) of ``key``'s entry in docs/metrics.md, or ``None``.
+
+    Example:
+        >>> doc_anchor("nc1"), doc_anchor("linear_cka_debiased"), doc_anchor("per_class_rank_2")
+        ('nc1', 'linear_cka', 'monai-embeddingcollapsemetric')
+        >>> doc_anchor("not_a_metric") is None
+        True
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"key: expected a metric key (str), received {type(key).__name__}")
+    name = key.split(" ", 1)[0]  # verdict evidence names such as "effective_rank / isotropic"
+    if name in DOCUMENTED_KEYS:
+        return name
+    if name in _ALIASES:
+        return _ALIASES[name]
+    for prefix, anchor in _PREFIXES:
+        if name.startswith(prefix) and re.fullmatch(r"-?\d+", name[len(prefix) :]):
+            return anchor
+    return None
+
+
+def doc_url(key: str, base: str = DOCS_PATH) -> str | None:
+    """Link to ``key``'s entry: ``base + "#" + anchor``, or ``None`` for an undocumented key.
+
+    ``base`` is the reference's location as the reader sees it: the default is the path in the
+    repository; an HTML report written elsewhere can pass a URL (for example the repository's
+    web view of docs/metrics.md) or a path relative to the report.
+
+    Example:
+        >>> doc_url("nc1")
+        'docs/metrics.md#nc1'
+        >>> doc_url("effective_rank / isotropic", base="https://example.org/metrics.html")
+        'https://example.org/metrics.html#effective_rank'
+    """
+    anchor = doc_anchor(key)
+    return None if anchor is None else f"{base}#{anchor}"
