@@ -7,8 +7,9 @@ last-layer weights ``W`` (n x D), unit rows ``h~_i = h_i / ||h_i||`` and the tar
 * NRC1 = (1/M) sum_i ||h~_i - proj(h~_i | H_PCA_n)||^2: distance of the unit rows to the span
   of the top-n principal components of H;
 * NRC2 = (1/M) sum_i ||h~_i - proj(h~_i | W^T)||^2: distance to the row space of W;
-* NRC3 = min over gamma in [0, lambda_min(Sigma)] of
-  ||W W^T / ||W W^T||_F - (Sigma^{1/2} - gamma^{1/2} I_n) / ||Sigma^{1/2} - gamma^{1/2} I_n||_F||_F^2.
+* NRC3 = min over gamma in [0, lambda_min(Sigma)] of ||A - B(gamma)||_F^2, with
+  A = W W^T / ||W W^T||_F and B(gamma) = (Sigma^{1/2} - gamma^{1/2} I_n) normalised to unit
+  Frobenius norm.
 
 All three go to 0 under collapse. Every one is a function of the moments
 ``U = sum_i h~_i h~_i^T`` (D x D), the feature covariance and Sigma: ``sum_i ||(I - P) h~_i||^2 =

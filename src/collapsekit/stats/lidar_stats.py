@@ -214,7 +214,7 @@ class LiDARStats:
         return self.mean_scatter - torch.outer(self.mean_sum, self.mean_sum) / n
 
     def compute(self, delta: float = 1e-4, eps: float = 1e-7, unbiased: bool = True) -> float:
-        """LiDAR of every view seen since the last reset (see :func:`collapsekit.functional.lidar`)."""
+        """LiDAR of every view since the last reset, as :func:`collapsekit.functional.lidar`."""
         return lidar_from_moments(
             self.between_scatter(),
             self.within_scatter,

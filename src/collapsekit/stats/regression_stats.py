@@ -133,7 +133,7 @@ class RegressionStats:
 
     # ------------------------------------------------------------------ accumulation
     def update(self, features: Any, targets: Any) -> None:
-        """Add rows ``features`` (N x D) with ``targets`` (N x n or N,); state untouched on error."""
+        """Add ``features`` (N x D) with ``targets`` (N x n or N,); state untouched on error."""
         if not self._device_fixed and isinstance(features, torch.Tensor):
             if features.device != self.device and self.num_samples == 0:
                 self.to(features.device)
