@@ -160,6 +160,13 @@ def _svg(profile: LayerProfile, width: int, height: int) -> str:
         math.log10(v) if isinstance(v, float) and v > 0 and math.isfinite(v) else None for v in nc1
     ]
     finite = [v for v in logs if v is not None]
+    law = profile.separation_law
+    has_fit = all(
+        isinstance(law.get(k), float) and math.isfinite(law[k]) for k in ("slope", "intercept")
+    )
+    if has_fit:  # keep the fitted line inside the panel
+        ln10 = math.log(10)
+        finite += [law["intercept"] / ln10, (law["intercept"] + law["slope"] * (n - 1)) / ln10]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
@@ -182,8 +189,7 @@ def _svg(profile: LayerProfile, width: int, height: int) -> str:
         f'<text x="{pad_l - 6}" y="{pad_t + 4}" text-anchor="end">{hi:.2f}</text>',
         f'<text x="{pad_l - 6}" y="{pad_t + plot_h}" text-anchor="end">{lo:.2f}</text>',
     ]
-    law = profile.separation_law
-    if all(isinstance(law.get(k), float) and math.isfinite(law[k]) for k in ("slope", "intercept")):
+    if has_fit:
         ln10 = math.log(10)
         y0 = law["intercept"] / ln10
         y1 = (law["intercept"] + law["slope"] * (n - 1)) / ln10
