@@ -190,5 +190,19 @@ def run_demo(
         f"NCC agreement {first['ncc_agreement']:.3f} -> {last['ncc_agreement']:.3f}; "
         f"final verdict: {report.verdict.label}"
     )
+    # layer-wise collapse profile of the trained MLP (one pass over the training set)
+    from collapsekit.profile import analyze_layers
+
+    profile = analyze_layers(
+        model,
+        list(zip(xtr.split(256), ytr.split(256), strict=True)),
+        layers=["body.2", "body.5", "body.8", "classifier"],
+    )
+    profile.to_html(
+        out / "layer_profile.html", title="collapsekit demo: digits MLP, layer by layer"
+    )
+    say(profile.table())
+    summary["layer_profile"] = profile.to_dict()
+    summary["outputs"].append(str(out / "layer_profile.html"))
     say(f"wrote {', '.join(summary['outputs'])} in {summary['seconds']:.0f} s")
     return summary

@@ -1,15 +1,25 @@
-"""A Lightning callback that tracks neural collapse of a named layer every epoch."""
+"""A Lightning callback that tracks neural collapse of a named layer every epoch, and the
+label-free self-supervised monitors RankMe, alpha-ReQ and LiDAR."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE, alpha_req_from_eigenvalues
+from collapsekit.functional.effective_rank import entropy_rank
+from collapsekit.functional.rankme import rankme_from_singular_values
+from collapsekit.functional.spectrum import singular_values_from_covariance
+from collapsekit.integrations.collapse_monitor import check_thresholds
 from collapsekit.integrations.feature_capture import FeatureCapture
 from collapsekit.integrations.torchmetrics_metric import NeuralCollapseMetric
 from collapsekit.report.history import append_history
+from collapsekit.stats.class_stats import ClassStats
+from collapsekit.stats.lidar_stats import LiDARStats
 
 try:
     import pytorch_lightning as pl
@@ -37,6 +47,16 @@ class CollapseCallback(pl.Callback):
     with ``pl_module.log`` under ``collapse/<name>``.
 
     If ``classifier`` names a linear layer, its weights add ``self_duality`` (NC3).
+
+    Self-supervised monitors (``track_ssl=True``, the default): every epoch also logs
+    ``effective_rank``, ``rankme`` and ``alpha_req`` of the captured features, from the same
+    streamed covariance (no extra pass). Label-free training: pass ``label_fn=lambda b: None``
+    with ``num_classes=1`` (NC metrics need two classes and are then left out). ``views_from``
+    adds ``lidar``: either the key of a ``(n, q, D)`` tensor of embedded views in the dict that
+    ``training_step`` returns, or a callable ``(outputs, batch) -> views``; the views are
+    streamed through a :class:`LiDARStats` and summed over DDP ranks at epoch end.
+    ``warn_below`` / ``warn_above`` (e.g. ``{"lidar": 4.0}`` / ``{"alpha_req": 2.0}``) add a
+    ``warnings`` list to the row and emit :class:`CollapseWarning` on rank 0.
     """
 
     def __init__(
@@ -48,6 +68,13 @@ class CollapseCallback(pl.Callback):
         classifier: str | None = None,
         history: str | Path | None = "collapsekit-history.jsonl",
         label_fn: Any = None,
+        track_ssl: bool = True,
+        views_from: str | Callable[[Any, Any], Any] | None = None,
+        warn_below: dict[str, float] | None = None,
+        warn_above: dict[str, float] | None = None,
+        alpha_fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
+        lidar_delta: float = 1e-4,
+        lidar_eps: float = 1e-7,
     ) -> None:
         super().__init__()
         self.layer, self.capture_mode = layer, capture
@@ -58,12 +85,20 @@ class CollapseCallback(pl.Callback):
         self.metric: NeuralCollapseMetric | None = None
         self._capture: FeatureCapture | None = None
         self.rows: list[dict[str, Any]] = []
+        self.track_ssl = track_ssl
+        self.views_from = views_from
+        self.warn_below, self.warn_above = dict(warn_below or {}), dict(warn_above or {})
+        self.alpha_fit_range = alpha_fit_range
+        self.lidar_delta, self.lidar_eps = lidar_delta, lidar_eps
+        self.views: LiDARStats | None = None
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         if self.metric is None:
             self.metric = NeuralCollapseMetric(self.num_classes, self.dim).to(pl_module.device)
             self._capture = FeatureCapture(pl_module, self.layer, self.capture_mode)
         self.metric.reset()
+        if self.views_from is not None:
+            self.views = LiDARStats(self.dim, device=pl_module.device)
 
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
@@ -71,20 +106,62 @@ class CollapseCallback(pl.Callback):
         assert self.metric is not None and self._capture is not None
         feats = self._capture.last
         if feats is not None:
-            self.metric.update(feats, self.label_fn(batch).to(feats.device))
+            labels = self.label_fn(batch)
+            if labels is None:  # label-free: one class
+                labels = torch.zeros(feats.shape[0], dtype=torch.long)
+            self.metric.update(feats, labels.to(feats.device))
+        if self.views is not None and self.views_from is not None:
+            if callable(self.views_from):
+                views = self.views_from(outputs, batch)
+            else:
+                views = outputs[self.views_from] if isinstance(outputs, dict) else None
+            if views is not None:
+                self.views.update(views.detach())
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         assert self.metric is not None
         if self.classifier is not None:
             w = pl_module.get_submodule(self.classifier).weight.detach()
             self.metric.weights = w
-        values = self.metric.compute()
-        row = {"epoch": trainer.current_epoch, **values}
+        stats = self.metric.to_class_stats()
+        values: dict[str, float] = {"num_samples": float(stats.num_samples)}
+        if int((stats.counts > 0).sum()) >= 2:
+            values = self.metric.compute()
+        if self.track_ssl:
+            values.update(self._ssl_values(stats))
+        if self.views is not None:
+            self.views.all_reduce()
+            if self.views.num_sources >= 2:
+                values["lidar"] = self.views.compute(self.lidar_delta, self.lidar_eps)
+        row: dict[str, Any] = {"epoch": trainer.current_epoch, **values}
+        if trainer.is_global_zero:
+            alerts = check_thresholds(row, self.warn_below, self.warn_above, row["epoch"])
+            if alerts:
+                row["warnings"] = alerts
         self.rows.append(row)
         finite = {f"collapse/{k}": v for k, v in values.items() if torch.isfinite(torch.tensor(v))}
         pl_module.log_dict(finite, sync_dist=False)
         if self.history is not None and trainer.is_global_zero:
             append_history(self.history, row)
+
+    def _ssl_values(self, stats: ClassStats) -> dict[str, float]:
+        """Effective rank, RankMe and alpha-ReQ from the streamed covariance."""
+        n = stats.num_samples
+        if n < 2:
+            return {}
+        total = stats.total_cov()
+        sv = singular_values_from_covariance(total, n)
+        present = stats.present_classes()
+        mean = stats.class_means().T @ stats.counts[present].double() / n
+        out = {
+            "effective_rank": entropy_rank(sv),
+            "rankme": rankme_from_singular_values(
+                singular_values_from_covariance(total + torch.outer(mean, mean), n)
+            ),
+        }
+        with contextlib.suppress(ValueError):  # too few eigenvalues for the fit range
+            out["alpha_req"] = alpha_req_from_eigenvalues(sv.square(), self.alpha_fit_range)
+        return out
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if self._capture is not None:

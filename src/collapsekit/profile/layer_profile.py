@@ -1,0 +1,235 @@
+"""LayerProfile: per-layer collapse metrics, the separation-law fit, a table, SVG and HTML."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROFILE_KEYS = ("nc1", "nc1_quotient", "cdnv", "effective_rank", "ncc_accuracy")
+
+
+@dataclass
+class LayerProfile:
+    """Collapse metrics of several layers of one model on one dataset.
+
+    Attributes:
+        layers: ``{layer name: {"nc1", "nc1_quotient", "cdnv", "effective_rank",
+            "ncc_accuracy", "dim", "num_samples"}}`` in the order the layers were requested
+            (``ncc_accuracy`` is NaN when the loader could not be iterated a second time).
+        separation_law: He & Su's fit of log NC1 against the layer index (see
+            :func:`collapsekit.profile.separation_law.separation_law_fit`): ``rho``, ``slope``,
+            ``intercept``, ``r2``, ``num_layers``.
+        pool: the pooling rule applied to maps with more than two dimensions.
+        notes: anything the reader should know (skipped second pass, layers with < 2 classes).
+    """
+
+    layers: dict[str, dict[str, float]]
+    separation_law: dict[str, float]
+    pool: str = "avg"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (NaN and Inf become None)."""
+        return _json_safe(
+            {
+                "layers": self.layers,
+                "separation_law": self.separation_law,
+                "pool": self.pool,
+                "notes": list(self.notes),
+            }
+        )
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """JSON text of :meth:`to_dict`; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def table(self) -> str:
+        """A plain-text table: layer, NC1, CDNV, effective rank, NCC accuracy, plus the fit."""
+        rows = [("layer", "dim", "NC1", "CDNV", "eff. rank", "NCC acc.")]
+        for name, m in self.layers.items():
+            rows.append(
+                (
+                    name,
+                    str(int(m.get("dim", 0))),
+                    _fmt(m.get("nc1")),
+                    _fmt(m.get("cdnv")),
+                    _fmt(m.get("effective_rank"), 3),
+                    _fmt(m.get("ncc_accuracy"), 3),
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        law = self.separation_law
+        lines.append(
+            f"separation law (He & Su 2023, log NC1 vs layer index): rho = {_fmt(law.get('rho'))}"
+            f", r2 = {_fmt(law.get('r2'), 3)} over {int(law.get('num_layers', 0) or 0)} layers"
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def to_svg(self, width: int = 640, height: int = 300) -> str:
+        """An inline SVG figure: log10 NC1 per layer with the fitted law, effective rank bars."""
+        return _svg(self, width, height)
+
+    def to_html(self, path: str | Path | None = None, title: str = "Layer-wise collapse") -> str:
+        """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given."""
+        esc = html.escape
+        head = "".join(
+            f"<th>{esc(h)}</th>"
+            for h in ("layer", "dim", "NC1", "NC1 quotient", "CDNV", "effective rank", "NCC acc.")
+        )
+        body = []
+        for name, m in self.layers.items():
+            cells = [
+                esc(name),
+                str(int(m.get("dim", 0))),
+                _fmt(m.get("nc1")),
+                _fmt(m.get("nc1_quotient")),
+                _fmt(m.get("cdnv")),
+                _fmt(m.get("effective_rank"), 3),
+                _fmt(m.get("ncc_accuracy"), 3),
+            ]
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        law = self.separation_law
+        notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
+        page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+.law {{ background: #f4f6fa; padding: 0.6em 1em; border-radius: 4px; }}
+</style></head><body>
+<h1>{esc(title)}</h1>
+<p class="law">Law of data separation (He &amp; Su 2023), fitted to log NC1 against the layer
+index: <b>rho = {_fmt(law.get("rho"))}</b> per layer (below 1: each layer separates the classes
+further), <b>r2 = {_fmt(law.get("r2"), 3)}</b> over {int(law.get("num_layers", 0) or 0)} layers
+(close to 1: every layer contributes the same factor).</p>
+{self.to_svg()}
+<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<p>NC1 = Tr(&Sigma;<sub>W</sub> &Sigma;<sub>B</sub><sup>+</sup>)/K (lower: tighter classes);
+CDNV: class-distance normalised variance; effective rank: exp of the entropy of the normalised
+singular values of the centred features; NCC acc.: accuracy of the nearest class mean rule.
+Maps with more than two dimensions are pooled with rule <code>{esc(self.pool)}</code>.</p>
+{f"<ul>{notes}</ul>" if notes else ""}
+</body></html>
+"""
+        if path is not None:
+            Path(path).write_text(page, encoding="utf-8")
+        return page
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}g}"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _svg(profile: LayerProfile, width: int, height: int) -> str:
+    names = profile.names
+    n = max(len(names), 1)
+    pad_l, pad_r, pad_t, pad_b = 60, 20, 30, 70
+    panel_w = (width - pad_l - pad_r - 40) / 2
+    plot_h = height - pad_t - pad_b
+    nc1 = [profile.layers[k].get("nc1", math.nan) for k in names]
+    logs = [
+        math.log10(v) if isinstance(v, float) and v > 0 and math.isfinite(v) else None for v in nc1
+    ]
+    finite = [v for v in logs if v is not None]
+    law = profile.separation_law
+    has_fit = all(
+        isinstance(law.get(k), float) and math.isfinite(law[k]) for k in ("slope", "intercept")
+    )
+    if has_fit:  # keep the fitted line inside the panel
+        ln10 = math.log(10)
+        finite += [law["intercept"] / ln10, (law["intercept"] + law["slope"] * (n - 1)) / ln10]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+
+    def x_at(i: int, x0: float) -> float:
+        return x0 + (i + 0.5) * panel_w / n
+
+    def y_at(v: float) -> float:
+        return pad_t + (hi - v) / (hi - lo) * plot_h
+
+    esc = html.escape
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
+        'aria-label="NC1 and effective rank per layer">',
+        f'<text x="{pad_l}" y="16" font-weight="bold">log10 NC1 per layer</text>',
+        f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{pad_l + panel_w}" y2="{pad_t + plot_h}" '
+        'stroke="#888"/>',
+        f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + plot_h}" stroke="#888"/>',
+        f'<text x="{pad_l - 6}" y="{pad_t + 4}" text-anchor="end">{hi:.2f}</text>',
+        f'<text x="{pad_l - 6}" y="{pad_t + plot_h}" text-anchor="end">{lo:.2f}</text>',
+    ]
+    if has_fit:
+        ln10 = math.log(10)
+        y0 = law["intercept"] / ln10
+        y1 = (law["intercept"] + law["slope"] * (n - 1)) / ln10
+        parts.append(
+            f'<line x1="{x_at(0, pad_l):.1f}" y1="{y_at(y0):.1f}" x2="{x_at(n - 1, pad_l):.1f}" '
+            f'y2="{y_at(y1):.1f}" stroke="#d62728" stroke-dasharray="4 3"/>'
+        )
+    pts = [(x_at(i, pad_l), y_at(v)) for i, v in enumerate(logs) if v is not None]
+    if len(pts) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
+    for x, y in pts:
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#1f77b4"/>')
+    # effective rank bars
+    x0 = pad_l + panel_w + 40
+    ranks = [profile.layers[k].get("effective_rank", math.nan) for k in names]
+    top = max([r for r in ranks if isinstance(r, float) and math.isfinite(r)] or [1.0])
+    parts.append(f'<text x="{x0}" y="16" font-weight="bold">effective rank per layer</text>')
+    parts.append(
+        f'<line x1="{x0}" y1="{pad_t + plot_h}" x2="{x0 + panel_w}" y2="{pad_t + plot_h}" '
+        'stroke="#888"/>'
+    )
+    bar_w = 0.6 * panel_w / n
+    for i, r in enumerate(ranks):
+        if not (isinstance(r, float) and math.isfinite(r)):
+            continue
+        h = r / top * plot_h if top > 0 else 0.0
+        parts.append(
+            f'<rect x="{x_at(i, x0) - bar_w / 2:.1f}" y="{pad_t + plot_h - h:.1f}" '
+            f'width="{bar_w:.1f}" height="{h:.1f}" fill="#2ca02c"/>'
+        )
+        parts.append(
+            f'<text x="{x_at(i, x0):.1f}" y="{pad_t + plot_h - h - 3:.1f}" '
+            f'text-anchor="middle">{r:.3g}</text>'
+        )
+    for i, name in enumerate(names):
+        for xx in (x_at(i, pad_l), x_at(i, x0)):
+            parts.append(
+                f'<text x="{xx:.1f}" y="{pad_t + plot_h + 14}" text-anchor="end" '
+                f'transform="rotate(-35 {xx:.1f} {pad_t + plot_h + 14})">{esc(name)}</text>'
+            )
+    parts.append("</svg>")
+    return "\n".join(parts)
