@@ -49,7 +49,7 @@ def test_monitor_streamed_metrics_equal_in_memory(tmp_path):
         functional.std_of_l2_normalized(X), rel=1e-7
     )
     assert read_history(tmp_path / "h.jsonl")[0]["loss"] == 0.5
-    assert mon.stats.num_samples == 0  # reset for the next epoch
+    assert mon.analyzer.n_rows == 0  # reset for the next epoch
 
 
 def test_monitor_warns_on_collapse():

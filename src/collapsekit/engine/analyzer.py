@@ -10,6 +10,7 @@ exact class statistics. ``report.provenance`` says which is which.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -19,6 +20,7 @@ import torch
 from collapsekit._validation import as_tensor, check_features, check_positive_int
 from collapsekit.engine.labels import LabelEncoder
 from collapsekit.functional._common import l2_normalize
+from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE, alpha_req_from_eigenvalues
 from collapsekit.functional.centroid_similarity import (
     centroid_similarity_from_means,
     leave_one_out_similarities_from_means,
@@ -101,6 +103,9 @@ class Analyzer:
         seed: seeds the sample, the probe folds, the bootstrap and the isotropic baseline.
         global_mean: ``"class"`` (mean of class means, Papyan 2020) or ``"sample"``.
         device: where the statistics live (default: the first batch's device).
+        exact_per_class: keep per-class D x D scatters (exact per-class effective ranks);
+            ``False`` takes those ranks from the row sample (cheaper per batch).
+        alpha_fit_range: eigenvalue ranks of the alpha-ReQ power-law fit.
         max_memory_mb: budget for the optional exact structures (per-class D x D scatters for
             per-class effective rank); above it those metrics come from the sample.
 
@@ -133,8 +138,12 @@ class Analyzer:
         global_mean: Literal["class", "sample"] = "class",
         device: torch.device | str | None = None,
         max_memory_mb: float = 4096,
+        exact_per_class: bool = True,
+        alpha_fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
     ) -> None:
         self.dim = None if dim is None else check_positive_int(dim, "dim")
+        self.exact_per_class = bool(exact_per_class)
+        self.alpha_fit_range = alpha_fit_range
         self.sample_rows = check_positive_int(sample_rows, "sample_rows")
         self.seed = _check_count(seed, "seed", 0)
         if global_mean not in ("class", "sample"):
@@ -174,7 +183,8 @@ class Analyzer:
             self.capacity, self.dim, device=self.device, global_mean=self.global_mean
         )
         self.units = UnitVectorMoments(self.capacity, self.dim, self.device)
-        if labelled and PerClassScatter.nbytes(self.capacity, self.dim) <= self.max_memory_bytes:
+        fits = PerClassScatter.nbytes(self.capacity, self.dim) <= self.max_memory_bytes
+        if labelled and self.exact_per_class and fits:
             self.per_class = PerClassScatter(self.capacity, self.dim, self.device)
         elif labelled:
             self._drop_per_class(self.capacity)
@@ -425,6 +435,8 @@ class Analyzer:
                 "seed": self.seed,
                 "global_mean": self.global_mean,
                 "max_memory_bytes": self.max_memory_bytes,
+                "exact_per_class": self.exact_per_class,
+                "alpha_fit_range": list(self.alpha_fit_range),
             },
             "dim": self.dim,
             "labelled": self.labelled,
@@ -458,6 +470,8 @@ class Analyzer:
             global_mean=opts["global_mean"],
             device=self.device,
             max_memory_mb=opts["max_memory_bytes"] / 2**20,
+            exact_per_class=opts.get("exact_per_class", True),
+            alpha_fit_range=tuple(opts.get("alpha_fit_range", DEFAULT_FIT_RANGE)),
         )
         fresh.encoder.load_state_dict(state["encoder"])
         fresh.dim, fresh.labelled = state["dim"], state["labelled"]
@@ -484,9 +498,18 @@ class Analyzer:
         self.__dict__.update(fresh.__dict__)
 
     # ------------------------------------------------------------------ results
-    def exact_metrics(self, weights: Any = None, ood_features: Any = None) -> dict[str, float]:
-        """Only the metrics that are exact from the one-pass statistics (no sample, second
-        pass, baseline or verdict): cheap enough to log every epoch or every N steps.
+    def exact_metrics(
+        self,
+        weights: Any = None,
+        ood_features: Any = None,
+        *,
+        bias: Any = None,
+        ncc_batches: SecondPass | None = None,
+    ) -> dict[str, float]:
+        """Only the metrics that are exact from the one-pass statistics (no sample, baseline
+        or verdict): cheap enough to log every epoch or every N steps. With ``weights`` and
+        ``ncc_batches`` (a callable giving ``(features, labels, reference)`` batches again),
+        NC4 agreement is added from that second pass.
 
         Example:
             >>> import torch
@@ -499,7 +522,7 @@ class Analyzer:
             raise ValueError(
                 f"features: expected at least 2 rows before exact_metrics(), received {self.n_rows}"
             )
-        return _exact_only(self, weights, ood_features)
+        return _exact_only(self, weights, ood_features, bias, ncc_batches)
 
     def compute(
         self,
@@ -551,11 +574,17 @@ class Analyzer:
 
 
 def _exact_only(
-    analyzer: Analyzer, weights: Any = None, ood_features: Any = None
+    analyzer: Analyzer,
+    weights: Any,
+    ood_features: Any,
+    bias: Any,
+    ncc_batches: SecondPass | None,
 ) -> dict[str, float]:
     comp = _Computation(analyzer, None)
-    w_all, w_rows, _ = comp._classifier(weights, None)
+    w_all, w_rows, b = comp._classifier(weights, bias)
     comp.exact_stage(w_all, w_rows, ood_features)
+    if ncc_batches is not None and w_all is not None and analyzer.labelled and comp.k >= 2:
+        comp._row_metrics(ncc_batches, w_all, w_rows, b, per_row=False)
     return dict(comp.metrics)
 
 
@@ -673,6 +702,9 @@ class _Computation:
         s = singular_values_from_covariance(total_cov, n)
         self.put("effective_rank", entropy_rank(s), self.exact1)
         self.put("effective_rank_score", score_from_singular_values(s, n, d), self.exact1)
+        with contextlib.suppress(ValueError):  # fewer than two eigenvalues in the fit range
+            alpha = alpha_req_from_eigenvalues(s.square(), self.a.alpha_fit_range)
+            self.put("alpha_req", alpha, self.exact1)
         mu = self.means
         second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
         s_raw = singular_values_from_covariance(second / n, n)
@@ -780,9 +812,11 @@ class _Computation:
         w_all: torch.Tensor | None,
         w_rows: torch.Tensor | None,
         b: torch.Tensor | None,
+        per_row: bool = True,
     ) -> None:
         """Cosine silhouette, leave-one-out stability and NC4 from rows against the exact
-        class statistics: every row (second pass) or the sampled rows."""
+        class statistics: every row (second pass) or the sampled rows. ``per_row=False``:
+        NC4 alone."""
         units = self.a.units
         assert units is not None
         dev = self.cs.device
@@ -799,8 +833,8 @@ class _Computation:
             "agree": 0,
             "ncc_n": 0,
         }
-        do_sil = self.k < self.n
-        do_loo = self.n > 2 or int(self.counts.max()) > 1
+        do_sil = per_row and self.k < self.n
+        do_loo = per_row and (self.n > 2 or int(self.counts.max()) > 1)
 
         def consume(x: torch.Tensor, yc: torch.Tensor) -> None:
             if do_sil:
@@ -822,8 +856,10 @@ class _Computation:
             done = 0
             for x_raw, y_raw, _ in second_pass():
                 x = check_features(x_raw, "features", self.d, dev)
-                y = self._encode_again(y_raw, x)
-                consume(x, self.pos[y])
+                if per_row:
+                    consume(x, self.pos[self._encode_again(y_raw, x)])
+                else:  # NC4 compares two predictions: the rows' labels are not needed
+                    consume(x, torch.zeros(x.shape[0], dtype=torch.long, device=dev))
                 done += x.shape[0]
                 self.progress("pass 2", done, self.n)
             if done != self.n:

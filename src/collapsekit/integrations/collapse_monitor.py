@@ -3,7 +3,6 @@ JSON-lines history and threshold warnings."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from collections.abc import Iterable
@@ -12,14 +11,11 @@ from typing import Any
 
 import torch
 
-from collapsekit._validation import check_features
-from collapsekit.functional._common import l2_normalize
-from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE, alpha_req_from_eigenvalues
-from collapsekit.functional.effective_rank import entropy_rank
-from collapsekit.functional.rankme import rankme_from_singular_values
-from collapsekit.functional.spectrum import singular_values_from_covariance
+from collapsekit._validation import check_labels, check_positive_int
+from collapsekit.engine.analyzer import Analyzer
+from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
+from collapsekit.functional.neural_collapse import NC_KEYS
 from collapsekit.report.history import append_history
-from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.lidar_stats import LiDARStats
 
 
@@ -59,19 +55,31 @@ def check_thresholds(
     return alerts
 
 
-class CollapseMonitor:
-    """Stream an epoch's features through :class:`ClassStats`, then log collapse metrics.
+#: What a monitor row keeps of the engine's exact metrics (besides ``num_samples``, ``lidar``).
+MONITOR_KEYS = (
+    "effective_rank",
+    "rankme",
+    "std_of_l2_normalized",
+    "alpha_req",
+    *NC_KEYS,
+)
 
-    Everything except NC4 comes from the one streamed pass (one GEMM per batch): NC1-NC3 from
-    the class statistics, effective rank, RankMe and alpha-ReQ from the total and uncentred
-    covariance, and the std of L2-normalised rows from running sums. NC4 (NCC agreement) needs
-    the final class means, so it runs over ``ncc_features`` passed to :meth:`end_epoch` when
-    given. Label-free (self-supervised) use: pass ``labels=None`` to :meth:`update` (every row
-    in one class; NC metrics then need labels and are left out) and feed augmented views
-    (n, q, D) to :meth:`update_views` to add ``lidar`` (Thilak et al. 2023) to each row.
+
+class CollapseMonitor:
+    """Stream an epoch's features through the analysis engine, then log collapse metrics.
+
+    Every value comes from :meth:`collapsekit.Analyzer.exact_metrics`, the same code as
+    ``analyze()``: NC1-NC3 from the class statistics, effective rank, RankMe and alpha-ReQ
+    from the total and uncentred covariance, and the std of L2-normalised rows from running
+    sums, all exact over the epoch's rows in one pass. NC4 (NCC agreement) needs the final
+    class means, so it runs over ``ncc_features`` passed to :meth:`end_epoch` when given.
+    Label-free (self-supervised) use: pass ``labels=None`` to :meth:`update` (NC metrics then
+    need labels and are left out) and feed augmented views (n, q, D) to :meth:`update_views`
+    to add ``lidar`` (Thilak et al. 2023) to each row.
 
     Args:
-        num_classes, dim: as for :class:`ClassStats` (``num_classes=1`` for label-free use).
+        num_classes, dim: labels must lie in ``[0, num_classes)``; classifier weight row ``j``
+            is class ``j`` (``num_classes=1`` for label-free use).
         history: path of the JSON-lines history file (``None``: keep rows in memory only).
         warn_below: thresholds such as ``{"rankme": 8.0, "lidar": 4.0, "effective_rank": 2.0}``;
             a metric below its threshold adds a warning to the row and emits CollapseWarning.
@@ -104,34 +112,38 @@ class CollapseMonitor:
         lidar_delta: float = 1e-4,
         lidar_eps: float = 1e-7,
     ) -> None:
-        self.stats = ClassStats(num_classes, dim, device=device)
+        self.num_classes = check_positive_int(num_classes, "num_classes")
+        self.dim = check_positive_int(dim, "dim")
+        self.device = device
+        self.alpha_fit_range = alpha_fit_range
+        self.analyzer = self._fresh_analyzer()
         self.views = LiDARStats(dim, device=device)
         self.history_path = Path(history) if history is not None else None
         self.warn_below = dict(warn_below or {})
         self.warn_above = dict(warn_above or {})
-        self.alpha_fit_range = alpha_fit_range
         self.lidar_delta, self.lidar_eps = lidar_delta, lidar_eps
         self.rows: list[dict[str, Any]] = []
-        self._unit_sum = torch.zeros(dim, dtype=torch.float64)
-        self._unit_sq = torch.zeros(dim, dtype=torch.float64)
+
+    def _fresh_analyzer(self) -> Analyzer:
+        # no per-class scatters and a token sample: a monitor logs the one-pass metrics only
+        return Analyzer(
+            self.dim,
+            device=self.device,
+            sample_rows=2,
+            exact_per_class=False,
+            alpha_fit_range=self.alpha_fit_range,
+        )
 
     def reset(self) -> None:
-        self.stats.reset()
+        self.analyzer = self._fresh_analyzer()
         self.views.reset()
-        self._unit_sum.zero_()
-        self._unit_sq.zero_()
 
     def update(self, features: Any, labels: Any = None) -> None:
         """Add one batch of features (N x D) and labels (N,); ``labels=None``: label-free."""
-        if labels is None:
+        if labels is not None:
             n = int(getattr(features, "shape", [len(features)])[0])
-            labels = torch.zeros(n, dtype=torch.long)
-        self.stats.update(features, labels)
-        # already validated by stats.update: no second finiteness pass
-        x = check_features(features, "features", self.stats.dim, self.stats.device, 0, False)
-        unit = l2_normalize(x)
-        self._unit_sum = self._unit_sum.to(unit.device) + unit.sum(0)
-        self._unit_sq = self._unit_sq.to(unit.device) + unit.square().sum(0)
+            labels = check_labels(labels, n, self.num_classes, "labels")
+        self.analyzer.update(features, labels)
 
     def update_views(self, views: Any) -> None:
         """Add augmented views (n, q, D): q views of each of n source samples (for LiDAR)."""
@@ -144,31 +156,25 @@ class CollapseMonitor:
         ncc_features: Iterable[Any] | None = None,
     ) -> dict[str, float]:
         """Metrics of the rows seen since the last reset."""
-        s = self.stats
-        n = s.num_samples
+        a = self.analyzer
+        n = a.n_rows
         out: dict[str, float] = {"num_samples": float(n)}
         if n >= 2:
-            total = s.total_cov()
-            sv = singular_values_from_covariance(total, n)
-            out["effective_rank"] = entropy_rank(sv)
-            mean = s.class_means().T @ s.counts[s.present_classes()].double() / n
-            out["rankme"] = rankme_from_singular_values(
-                singular_values_from_covariance(total + torch.outer(mean, mean), n)
+            batches = None
+            if weights is not None and ncc_features is not None:
+                feats = ncc_features
+
+                def batches() -> Iterable[tuple[Any, Any, Any]]:
+                    return ((x, None, None) for x in feats)
+
+            metrics = a.exact_metrics(
+                weights if a.labelled else None,
+                bias=bias if a.labelled else None,
+                ncc_batches=batches,
             )
-            var = (self._unit_sq - self._unit_sum.square() / n) / (n - 1)
-            out["std_of_l2_normalized"] = float(var.clamp_min(0.0).sqrt().mean())
-            with contextlib.suppress(ValueError):  # too few eigenvalues for the fit range
-                out["alpha_req"] = alpha_req_from_eigenvalues(sv.square(), self.alpha_fit_range)
+            out.update({k: metrics[k] for k in MONITOR_KEYS if k in metrics})
         if self.views.num_sources >= 2:
             out["lidar"] = self.views.compute(self.lidar_delta, self.lidar_eps)
-        if int((s.counts > 0).sum()) >= 2:
-            agreement = None
-            if weights is not None and ncc_features is not None:
-                counter = s.ncc_counter(weights, bias)
-                for batch in ncc_features:
-                    counter.update(batch)
-                agreement = counter.compute()
-            out.update(s.neural_collapse(weights=weights, ncc_agreement=agreement))
         return out
 
     def end_epoch(
