@@ -266,3 +266,15 @@ def test_too_many_classes_for_the_machine_is_a_clear_error(monkeypatch):
     assert a.state_dict()["encoder"] == before["encoder"]
     with pytest.raises(ValueError, match="distinct classes"):
         Analyzer().update(torch.randn(20_000, 64), torch.arange(20_000))
+
+
+def test_neco_next_to_nc5_matches_the_kernel(data):
+    X, y, _, _ = data
+    ood = np.random.default_rng(11).standard_normal((60, 24)).astype(np.float32) * 3
+    r = analyze(X, y, ood_features=ood, bootstrap=0, probe=False)
+    want = ck.functional.neco_score(torch.from_numpy(ood), torch.from_numpy(X).double(), 4)
+    assert r.metrics["neco_ood_mean"] == pytest.approx(float(want.mean()), rel=1e-6)
+    assert r.provenance["neco_ood_mean"].startswith("exact")
+    ident = ck.functional.neco_score(torch.from_numpy(X), torch.from_numpy(X).double(), 4)
+    assert r.metrics["neco_id_mean"] == pytest.approx(float(ident.mean()), rel=1e-6)
+    assert r.metrics["neco_id_mean"] > r.metrics["neco_ood_mean"]

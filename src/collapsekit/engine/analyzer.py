@@ -33,6 +33,7 @@ from collapsekit.functional.effective_rank import (
 from collapsekit.functional.linear_cka import linear_cka_from_moments
 from collapsekit.functional.linear_probe import linear_probe_accuracy
 from collapsekit.functional.ncc_agreement import ncc_predictions
+from collapsekit.functional.neco import neco_basis_from_moments, neco_from_basis
 from collapsekit.functional.rankme import rankme_from_singular_values
 from collapsekit.functional.silhouette import cosine_silhouette_rows
 from collapsekit.functional.spectrum import singular_values_from_covariance
@@ -766,22 +767,35 @@ class _Computation:
         if w_all is not None and w_rows is not None:
             w_dense = torch.zeros(self.a.capacity, self.d, dtype=w_all.dtype, device=dev)
             w_dense[torch.tensor(self.ids, device=dev)] = w_all[w_rows]
-        ood_mean = None
+        ood, ood_mean, ood_prov = None, None, self.exact1
         if ood_features is not None:
             ood = check_features(ood_features, "ood_features", self.d, dev)
             ood_mean = ood.double().mean(0)
+            ood_prov = f"exact over all {self.n} rows and {ood.shape[0]} OoD rows"
         nc = cs.neural_collapse(weights=w_dense, ood_mean=ood_mean)
         for key, value in nc.items():
-            prov = self.exact1
-            if key == "ood_orthogonality":
-                prov = f"exact over all {self.n} rows and {ood.shape[0]} OoD rows"
-            self.put(key, value, prov)
+            self.put(key, value, ood_prov if key == "ood_orthogonality" else self.exact1)
+        if ood is not None:
+            self._neco(ood, ood_prov)
         self.put("centroid_similarity", centroid_similarity_from_means(self.means), self.exact1)
         self.put("chance_accuracy", float(self.counts.max()) / self.n, self.exact1)
         if self.k <= CENTROID_MATRIX_MAX_CLASSES:
             unit = l2_normalize(self.means)
             return (unit @ unit.T).tolist()
         return None
+
+    def _neco(self, ood: torch.Tensor, provenance: str) -> None:
+        """NECO (Ammar et al. 2024) next to NC5: the mean share of each row's norm inside the
+        top-(K-1) principal subspace of the in-distribution rows (standardised, as the
+        authors' code), for the OoD rows (exact) and the in-distribution sample."""
+        cov = self.cs.total_cov()
+        mean = (self.means * self.counts.double()[:, None]).sum(0) / self.n
+        dim = min(self.k - 1, self.n, self.d)
+        basis = neco_basis_from_moments(cov, mean, cov.diagonal(), self.n, dim)
+        self.put("neco_ood_mean", float(neco_from_basis(ood, basis).mean()), provenance)
+        if self.sample_x is not None:
+            id_scores = neco_from_basis(self.sample_x.to(self.cs.device), basis)
+            self.put("neco_id_mean", float(id_scores.mean()), self.sampled)
 
     def _per_class_ranks(self) -> dict[str, float]:
         out: dict[str, float] = {}
