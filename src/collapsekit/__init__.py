@@ -4,6 +4,8 @@ from collapsekit import functional
 from collapsekit.analyze import analyze
 from collapsekit.engine.analyzer import Analyzer
 from collapsekit.functional.neural_collapse import neural_collapse
+from collapsekit.functional.regression_collapse import regression_collapse
+from collapsekit.profile import LayerProfile, analyze_layers
 from collapsekit.report.report import Report
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.ncc_agreement import NCCAgreement
@@ -13,10 +15,13 @@ __version__ = "0.1.0"
 __all__ = [
     "Analyzer",
     "ClassStats",
+    "LayerProfile",
     "NCCAgreement",
     "Report",
     "__version__",
     "analyze",
+    "analyze_layers",
     "functional",
     "neural_collapse",
+    "regression_collapse",
 ]
