@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
@@ -23,45 +24,13 @@ from collapsekit.functional.spectrum import singular_values
 from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized
 from collapsekit.functional.uniformity import uniformity
 from collapsekit.report.bootstrap import bootstrap_intervals
+from collapsekit.report.null_model import isotropic_null
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import decide
+from collapsekit.report.verdict import Thresholds, decide
+from collapsekit.stats.class_stats import ClassStats
 
 #: Largest cohort for which ``analyze`` bootstraps by default (``bootstrap=None``).
 AUTO_BOOTSTRAP_MAX_ROWS = 500
-#: Cap on baseline rows: the isotropic reference is drawn with at most this many rows.
-BASELINE_MAX_ROWS = 20_000
-
-
-def _isotropic_baseline(
-    n: int,
-    d: int,
-    y: torch.Tensor | None,
-    seed: int,
-    device: torch.device,
-    with_silhouette: bool = True,
-) -> tuple[dict[str, float], list[float]]:
-    """Metrics of isotropic Gaussian data of the same N, D and class sizes (labels shuffled)."""
-    g = torch.Generator().manual_seed(seed + 7919)
-    rows = min(n, BASELINE_MAX_ROWS)
-    z = torch.randn(rows, d, generator=g).to(device)
-    s = singular_values(z, center=True)
-    out = {
-        "effective_rank": entropy_rank(s),
-        "std_of_l2_normalized": std_of_l2_normalized(z),
-    }
-    if y is not None:
-        perm = torch.randperm(n, generator=g)[:rows].to(y.device)
-        yb = y[perm]
-        k = int(torch.unique(yb).numel())
-        if k >= 2:
-            out["centroid_similarity"] = centroid_similarity(z, yb)
-            if k < rows and (with_silhouette or rows <= 5000):
-                out["silhouette"] = silhouette(z, yb)
-            if rows <= 5000:  # shown for reference only; skipped on large inputs
-                nc = neural_collapse(z, yb)
-                out.update({key: nc[key] for key in ("nc1", "etf_error", "equinorm", "cdnv")})
-    spectrum = (s / s.sum().clamp_min(1e-300)).tolist() if s.numel() else []
-    return out, spectrum
 
 
 def analyze(
@@ -78,6 +47,8 @@ def analyze(
     probe_folds: int = 5,
     uniformity_rows: int | None = 10_000,
     global_mean: Literal["class", "sample"] = "class",
+    thresholds: Thresholds | None = None,
+    class_names: list[str] | None = None,
 ) -> Report:
     """Analyse an embedding matrix (N x D) and return a :class:`Report` with a verdict.
 
@@ -113,6 +84,17 @@ def analyze(
     x = check_features(features, "features", min_rows=2)
     n, d = x.shape
     y = None if labels is None else check_labels(labels, n, None, "labels", x.device)
+    # exact power-of-two rescale to unit RMS: changes no mantissa, so every scale-invariant
+    # metric (all of them) is unchanged, but float32 squares neither underflow nor overflow and
+    # the L2-regularised probe sees the same problem at every scale (verdict scale invariance)
+    rms = float(x.double().square().mean().sqrt()) if x.numel() else 0.0
+    if rms > 0 and math.isfinite(rms):
+        factor = 2.0 ** (-round(math.log2(rms)))
+        x = x * factor
+        if bias is not None:
+            bias = torch.as_tensor(bias) * factor
+        if ood_features is not None:
+            ood_features = torch.as_tensor(ood_features) * factor
     notes: list[str] = []
     metrics: dict[str, float] = {}
 
@@ -182,8 +164,27 @@ def analyze(
         if n >= 4:
             metrics["linear_cka_debiased"] = linear_cka(x, reference, debiased=True)
 
-    base, base_spectrum = _isotropic_baseline(
-        n, d, y, seed, x.device, with_silhouette="linear_probe_accuracy" not in metrics
+    stats = None
+    dense_counts = None
+    names: list[str] | None = None
+    per_class_by_name: dict[str, float] | None = None
+    if y is not None:
+        ids, dense_y = torch.unique(y, return_inverse=True)
+        dense_counts = torch.bincount(dense_y, minlength=ids.numel())
+        names = class_names if class_names is not None else [str(int(c)) for c in ids]
+        per_class_by_name = {
+            names[i]: per_class[str(int(c))] for i, c in enumerate(ids) if str(int(c)) in per_class
+        }
+        if ids.numel() >= 2:
+            stats = ClassStats(int(ids.numel()), d, device=x.device)
+            stats.update(x, dense_y)
+    base, base_spectrum = isotropic_null(
+        n,
+        d,
+        dense_counts,
+        seed,
+        x.device,
+        with_silhouette="linear_probe_accuracy" not in metrics,
     )
     resamples = bootstrap if bootstrap is not None else (200 if n <= AUTO_BOOTSTRAP_MAX_ROWS else 0)
     intervals = (
@@ -205,7 +206,17 @@ def analyze(
     }
     return Report(
         metrics={k: float(v) for k, v in metrics.items() if not isinstance(v, bool)},
-        verdict=decide(metrics, base),
+        verdict=decide(
+            metrics,
+            base,
+            thresholds,
+            stats=stats,
+            class_names=names,
+            per_class_rank=per_class_by_name,
+            weights=weights,
+            class_counts=dense_counts,
+            labels=y is not None,
+        ),
         inputs=inputs,
         intervals=intervals,
         interval_level=interval_level,
