@@ -77,7 +77,7 @@ def bonferroni_z(alpha: float, tests: int) -> float:
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha: expected a level in (0, 1), received {alpha!r}")
     p = alpha / max(int(tests), 1)
-    return float(-math.sqrt(2.0) * torch.special.erfinv(torch.tensor(2.0 * p - 1.0).double()))
+    return float(-torch.special.ndtri(torch.tensor(p, dtype=torch.float64)))
 
 
 def effective_dimension(cov: torch.Tensor) -> float:

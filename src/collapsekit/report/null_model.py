@@ -32,8 +32,10 @@ How each null value is obtained (all seeded, so a report is reproducible):
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -212,7 +214,7 @@ def isotropic_null(
     return out, spectrum
 
 
-def per_class_rank_null(null: dict[str, Any], size: int) -> float:
+def per_class_rank_null(null: Mapping[str, Any], size: int) -> float:
     """The null per-class effective rank for a class of ``size`` rows, read from the
     ``per_class_effective_rank_n{s}`` entries of ``null`` (linear in log size between the
     simulated sizes, constant beyond them). NaN when ``null`` holds none or ``size < 2``.
@@ -233,7 +235,7 @@ def per_class_rank_null(null: dict[str, Any], size: int) -> float:
         return points[0][1]
     if size >= points[-1][0]:
         return points[-1][1]
-    for (s0, v0), (s1, v1) in zip(points, points[1:], strict=False):
+    for (s0, v0), (s1, v1) in itertools.pairwise(points):
         if s0 <= size <= s1:
             w = (math.log(size) - math.log(s0)) / (math.log(s1) - math.log(s0))
             return v0 + w * (v1 - v0)

@@ -84,7 +84,7 @@ class Thresholds:
     #: neural collapse: etf_error below this (absolute) ...
     neural_etf_error: float = 0.25
     #: ... and below this times the null's etf_error (random means are near an ETF in high D)
-    neural_etf_null_ratio: float = 0.5
+    neural_etf_null_ratio: float = 0.6
     #: neural collapse: equinorm below this
     neural_equinorm: float = 0.2
     #: neural collapse (with classifier weights): ncc_agreement at least this
@@ -121,7 +121,8 @@ class Thresholds:
                 )
         if not 0.0 < self.merged_alpha < 1.0:
             raise ValueError(
-                f"threshold merged_alpha: expected a level in (0, 1), received {self.merged_alpha!r}"
+                "threshold merged_alpha: expected a level in (0, 1), received "
+                f"{self.merged_alpha!r}"
             )
 
     def replace(self, **changes: float) -> Thresholds:
@@ -369,7 +370,8 @@ def collapsed_class_findings(
         if float(med) > 0:
             ratio = v / med
             z = _robust_log_z(v)
-            for i in torch.nonzero((ratio < t.collapsed_class_spread_ratio) & (z < -t.collapsed_class_mad_z)).flatten().tolist():  # fmt: skip
+            low = (ratio < t.collapsed_class_spread_ratio) & (z < -t.collapsed_class_mad_z)
+            for i in torch.nonzero(low).flatten().tolist():
                 c = int(ok[i])
                 out[c] = {
                     "reason": (
@@ -617,7 +619,8 @@ def decide(
                     "linear_probe_accuracy",
                     acc,
                     limit,
-                    f"class collapse if at or below chance + {t.class_probe_margin:g} x (1 - chance)",
+                    f"class collapse if at or below chance + {t.class_probe_margin:g} x "
+                    "(1 - chance)",
                     class_fired,
                     chance,
                     CLASS,
@@ -682,7 +685,8 @@ def decide(
         class_fired = True
         class_rule = (
             "every class falls in one merged group: no pair of classes differs more than random "
-            f"halves of one class would (every linking T below {group['evidence']['threshold']:.3g})"
+            "halves of one class would (every linking T below "
+            f"{group['evidence']['threshold']:.3g})"
         )
     if spans_all:
         ev.append(
