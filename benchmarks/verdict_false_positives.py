@@ -79,8 +79,10 @@ def main() -> None:
             fp = "-" if label == right else f"{labels[label] / a.draws:.2f}"
             print(f"| {label} | {labels[label]} | {fp} |")
         for kind in ("merged classes", "collapsed class", "minority collapse"):
-            fp = "-" if (kind == "merged classes" and scenario == "random labels") else (
-                f"{findings[kind] / a.draws:.2f}"
+            fp = (
+                "-"
+                if (kind == "merged classes" and scenario == "random labels")
+                else (f"{findings[kind] / a.draws:.2f}")
             )
             print(f"| finding: {kind} | {findings[kind]} | {fp} |")
         for key, count in sorted(wrong.items()):

@@ -282,3 +282,12 @@ def test_healthy_data_has_no_false_findings():
         X, y = blobs(400, 8, 32, seed=seed, sep=0.6)
         v = analyze(X, y, bootstrap=0, probe=False).verdict
         assert v.label == HEALTHY and v.findings == [], (seed, v.findings_lines())
+
+
+def test_weights_not_aligned_to_the_classes_skip_minority_collapse():
+    X, y = _partial_case()
+    stats = ClassStats(6, 24)
+    stats.update(torch.tensor(X), torch.tensor(y))
+    metrics = {"std_of_l2_normalized": 0.2, "effective_rank": 20.0}
+    v = decide(metrics, {"effective_rank": 22.0}, stats=stats, weights=np.ones((9, 24)))
+    assert any("weights have 9 rows for 6 class ids" in t for t in v.tests_not_run)

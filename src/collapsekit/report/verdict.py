@@ -673,7 +673,13 @@ def decide(
                 "collapsed class (needs 3 or more classes with 2 or more rows and per-class "
                 "statistics)"
             )
-        if weights is not None:
+        w_rows = None if weights is None else int(torch.as_tensor(weights).shape[0])
+        if weights is not None and w_rows != counts.numel():
+            not_run.append(
+                f"minority collapse (classifier weights have {w_rows} rows for "
+                f"{counts.numel()} class ids; pass rows aligned to the class ids)"
+            )
+        elif weights is not None:
             found, reason = minority_collapse_findings(weights, counts, names, t)
             findings += found
             if reason:
