@@ -7,6 +7,7 @@ from collapsekit.functional.neural_collapse import neural_collapse
 from collapsekit.functional.regression_collapse import regression_collapse
 from collapsekit.profile import LayerProfile, analyze_layers
 from collapsekit.report.report import Report
+from collapsekit.report.verdict import Thresholds
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.ncc_agreement import NCCAgreement
 
@@ -18,6 +19,7 @@ __all__ = [
     "LayerProfile",
     "NCCAgreement",
     "Report",
+    "Thresholds",
     "__version__",
     "analyze",
     "analyze_layers",

@@ -16,6 +16,7 @@ from collapsekit._validation import check_positive_int
 from collapsekit.engine.analyzer import AUTO_BOOTSTRAP_MAX_ROWS, Analyzer, Progress
 from collapsekit.engine.sources import Batch, batch_source
 from collapsekit.report.report import Report
+from collapsekit.report.verdict import Thresholds
 
 __all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "analyze"]
 
@@ -40,6 +41,7 @@ def analyze(
     batch_size: int = 65_536,
     max_memory_mb: float = 4096,
     second_pass: bool = True,
+    thresholds: Thresholds | None = None,
     device: torch.device | str | None = None,
     progress: Progress | None = None,
 ) -> Report:
@@ -73,6 +75,7 @@ def analyze(
             smallest class is smaller).
         batch_size: rows per batch when ``source`` is a matrix.
         progress: ``progress(stage, rows_done, rows_total_or_None)`` after each batch.
+        thresholds: the verdict's rules (:class:`collapsekit.Thresholds`), echoed in the report.
 
     Example:
         >>> import torch
@@ -123,5 +126,6 @@ def analyze(
         probe=probe,
         probe_folds=probe_folds,
         uniformity_rows=uniformity_rows,
+        thresholds=thresholds,
         progress=report_progress,
     )

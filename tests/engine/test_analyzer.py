@@ -278,3 +278,20 @@ def test_neco_next_to_nc5_matches_the_kernel(data):
     ident = ck.functional.neco_score(torch.from_numpy(X), torch.from_numpy(X).double(), 4)
     assert r.metrics["neco_id_mean"] == pytest.approx(float(ident.mean()), rel=1e-6)
     assert r.metrics["neco_id_mean"] > r.metrics["neco_ood_mean"]
+
+
+def test_findings_and_thresholds_survive_json_and_reach_the_report(data, tmp_path):
+    X, y, _, _ = data
+    X = X.copy()
+    X[y == 4] = X[y == 4] - X[y == 4].mean(0) + X[y == 2].mean(0)  # class 4 merged into 2
+    names = np.array(["a", "b", "c", "d", "e"])[y]
+    rules = ck.Thresholds().replace(neural_nc1=0.05)
+    r = analyze(X, names, bootstrap=0, probe=False, thresholds=rules)
+    assert r.verdict.label == "partial class collapse"
+    assert [f["classes"] for f in r.verdict.findings] == [["c", "e"]]
+    assert r.verdict.thresholds["neural_nc1"] == 0.05
+    back = ck.Report.from_json(r.to_json())
+    assert back.verdict.findings == r.verdict.findings
+    assert back.provenance == r.provenance
+    with pytest.raises(TypeError, match="thresholds"):
+        analyze(X, names, thresholds={"neural_nc1": 0.05})

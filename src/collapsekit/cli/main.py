@@ -236,8 +236,12 @@ def _report_for(
     weights_key: str | None = None,
     bias: str | None = None,
     device: str | None = None,
+    thresholds: list[str] | None = None,
 ) -> Any:
     """Stream the file (and its paired reference) through the engine, batch by batch."""
+    from collapsekit.report.verdict import Thresholds
+
+    rules = Thresholds.from_strings(thresholds) if thresholds else None
     from collapsekit.analyze import analyze
     from collapsekit.cli.readers import load_matrix, open_embeddings, read_labels
 
@@ -273,6 +277,7 @@ def _report_for(
         max_memory_mb=max_memory_mb,
         progress=progress,
         device=device,
+        thresholds=rules,
     )
     report.inputs["source"] = str(path)
     return report
@@ -298,6 +303,8 @@ def _print_report(report: Any, title: str) -> None:
         mark = f"[bold]supports {escape(str(e.indicates))}[/]" if e.fired else "no"
         line = f"  - {e.metric} = {e.value:.4g} (threshold {e.threshold:.4g}; {e.rule}): "
         out.print(escape(line) + mark, highlight=False)
+    for line in v.findings_lines():
+        out.print(f"  finding: {escape(line)}", highlight=False)
     for text in report.inputs.get("notes", []):
         out.print(f"  note: {escape(str(text))}", highlight=False)
 
@@ -325,6 +332,12 @@ OPT_SEED = typer.Option(
 )
 OPT_DEVICE = typer.Option(
     None, "--device", help="Torch device for the statistics, e.g. cpu, cuda, cuda:1 (default cpu)."
+)
+OPT_THRESHOLD = typer.Option(
+    None,
+    "--threshold",
+    help="Change a verdict rule, name=value (repeatable), e.g. --threshold neural_nc1=0.05; "
+    "the names are the keys of the report's verdict thresholds.",
 )
 OPT_WKEY = typer.Option(
     None,
@@ -384,6 +397,7 @@ def analyze_cmd(
     weights_key: str | None = OPT_WKEY,
     bias: str | None = OPT_BIAS,
     device: str | None = OPT_DEVICE,
+    threshold: list[str] | None = OPT_THRESHOLD,
     force: bool = OPT_FORCE,
 ) -> None:
     """Analyse one embedding set: metrics, intervals and a verdict."""
@@ -415,6 +429,7 @@ def analyze_cmd(
                 weights_key,
                 bias,
                 device,
+                threshold,
             )
 
     report = guarded(run)
@@ -458,6 +473,7 @@ def compare_cmd(
     weights_key: str | None = OPT_WKEY,
     bias: str | None = OPT_BIAS,
     device: str | None = OPT_DEVICE,
+    threshold: list[str] | None = OPT_THRESHOLD,
     force: bool = OPT_FORCE,
 ) -> None:
     """Compare two embedding sets of the same inputs: CKA, indicators side by side, verdicts."""
@@ -497,6 +513,7 @@ def compare_cmd(
                     weights_key,
                     bias,
                     device,
+                    threshold,
                 )
 
         ra, rb = one(a, b), one(b, None)

@@ -40,8 +40,9 @@ from collapsekit.functional.spectrum import singular_values_from_covariance
 from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized_from_moments
 from collapsekit.functional.uniformity import uniformity
 from collapsekit.report.bootstrap import bootstrap_intervals
+from collapsekit.report.null_model import isotropic_null
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import decide
+from collapsekit.report.verdict import Thresholds, decide
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
@@ -73,6 +74,19 @@ def _physical_memory_bytes() -> int:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return 0
+
+
+def _wide_enough(x: torch.Tensor) -> torch.Tensor:
+    """Half and bfloat16 become float32; float32 rows whose squares would leave float32's range
+    (magnitudes beyond 2^60 or below 2^-60, e.g. features at 1e30 or 1e-30) become float64, so
+    every metric reads the same at any scale."""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    if x.dtype == torch.float32 and x.numel():
+        peak = float(x.abs().max())
+        if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
+            return x.double()
+    return x
 
 
 def _check_level(value: float) -> float:
@@ -247,9 +261,7 @@ class Analyzer:
         (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
         """
         device = self.device if self.device is not None else None
-        x = check_features(features, "features", self.dim, device, min_rows=0)
-        if x.dtype == torch.float16 or x.dtype == torch.bfloat16:
-            x = x.float()
+        x = _wide_enough(check_features(features, "features", self.dim, device, min_rows=0))
         labelled = labels is not None
         if self.labelled is not None and labelled != self.labelled:
             raise ValueError(
@@ -263,9 +275,9 @@ class Analyzer:
             )
         ref = None
         if reference is not None:
-            ref = check_features(reference, "reference", self.reference_dim, x.device, min_rows=0)
-            if ref.dtype in (torch.float16, torch.bfloat16):
-                ref = ref.float()
+            ref = _wide_enough(
+                check_features(reference, "reference", self.reference_dim, x.device, min_rows=0)
+            )
             if ref.shape[0] != x.shape[0]:
                 raise ValueError(
                     f"reference: expected {x.shape[0]} rows paired with the features (row i of "
@@ -537,6 +549,7 @@ class Analyzer:
         probe: bool = True,
         probe_folds: int = 5,
         uniformity_rows: int | None = 10_000,
+        thresholds: Thresholds | None = None,
         progress: Progress | None = None,
     ) -> Report:
         """The :class:`Report` of every row seen so far.
@@ -552,7 +565,15 @@ class Analyzer:
                 and the report says so.
             uniformity_rows: uniformity is O(N^2): computed on at most this many sampled rows
                 (``None``: all sampled rows).
+            thresholds: the verdict's rules (:class:`collapsekit.Thresholds`); echoed in the
+                report.
         """
+        if thresholds is not None and not isinstance(thresholds, Thresholds):
+            raise TypeError(
+                f"thresholds: expected a collapsekit.Thresholds, received "
+                f"{type(thresholds).__name__}; build one with Thresholds(...) or "
+                "Thresholds.from_strings(['name=value'])"
+            )
         if self.class_stats is None or self.n_rows < 2:
             raise ValueError(
                 f"features: expected at least 2 rows before compute(), received {self.n_rows}"
@@ -571,6 +592,7 @@ class Analyzer:
             probe,
             probe_folds,
             uniformity_rows,
+            thresholds,
         )
 
 
@@ -649,6 +671,7 @@ class _Computation:
         probe: bool,
         probe_folds: int,
         uniformity_rows: int | None,
+        thresholds: Thresholds | None = None,
     ) -> Report:
         a, n, d = self.a, self.n, self.d
         w_all, w_rows, b = self._classifier(weights, bias)
@@ -682,7 +705,17 @@ class _Computation:
         }
         return Report(
             metrics=self.metrics,
-            verdict=decide(self.metrics, base),
+            verdict=decide(
+                self.metrics,
+                base,
+                thresholds,
+                stats=self._canonical_stats(),
+                class_names=self.names if a.labelled else None,
+                per_class_rank=per_class,
+                weights=None if w_all is None or w_rows is None else w_all[w_rows],
+                class_counts=self.counts if a.labelled else None,
+                labels=bool(a.labelled),
+            ),
             inputs=inputs,
             intervals=intervals,
             interval_level=level,
@@ -947,12 +980,29 @@ class _Computation:
             self.notes.append(f"uniformity estimated on {uniformity_rows} random rows of {self.n}")
         self.put("uniformity", uniformity(x), prov)
 
-    def _baseline(self) -> tuple[dict[str, float], list[float]]:
-        from collapsekit.engine.baseline import isotropic_baseline
+    def _canonical_stats(self) -> ClassStats | None:
+        """The class statistics with class j = the j-th reported class (names order)."""
+        if not self.a.labelled or self.k < 2:
+            return None
+        cs = self.cs
+        out = ClassStats(
+            self.k,
+            self.d,
+            device=cs.device,
+            global_mean=cs.global_mean,
+            rtol=cs.rtol,
+            tile_bytes=cs.tile_bytes,
+        )
+        ids = torch.tensor(self.ids, dtype=torch.long, device=cs.device)
+        out.counts, out.shift = cs.counts[ids].clone(), cs.shift[ids].clone()
+        out.resid_sum, out.resid_sq = cs.resid_sum[ids].clone(), cs.resid_sq[ids].clone()
+        out.scatter = cs.scatter.clone()
+        return out
 
+    def _baseline(self) -> tuple[dict[str, float], list[float]]:
         counts = self.counts if self.a.labelled else None
         self.progress("baseline", 0, None)
-        return isotropic_baseline(
+        return isotropic_null(
             self.n,
             self.d,
             counts,

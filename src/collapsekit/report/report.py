@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from collapsekit.report.safe_write import write_text_atomic
-from collapsekit.report.verdict import Evidence, Verdict
+from collapsekit.report.verdict import Verdict
 
 REPORT_SCHEMA = "collapsekit-report/1"
 
@@ -99,12 +99,7 @@ class Report:
         def num(x: Any) -> float:
             return math.nan if x is None else float(x)
 
-        verdict = Verdict(
-            label=v["label"],
-            summary=v["summary"],
-            evidence=[Evidence(**e) for e in v["evidence"]],
-            thresholds=v["thresholds"],
-        )
+        verdict = Verdict.from_dict(v)
         return cls(
             metrics={k: num(x) for k, x in data["metrics"].items()},
             verdict=verdict,

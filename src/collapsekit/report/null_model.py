@@ -1,0 +1,242 @@
+"""The null model every verdict rule compares with: isotropic rows, random labels, same sizes.
+
+"Isotropic Gaussian rows with the same N, D and class sizes, labels assigned at random" is what
+an embedding that carries no structure at all looks like. Each rule of
+:func:`collapsekit.report.verdict.decide` reads a metric *relative to its value here*, so the same
+rule means the same thing for 14 slides in 1,536 dimensions and for 50,000 sentences in 384.
+
+How each null value is obtained (all seeded, so a report is reproducible):
+
+* ``effective_rank``, ``effective_rank_score``, ``std_of_l2_normalized``, ``centroid_similarity``,
+  ``silhouette``: seeded simulation on ``min(N, max_rows)`` Gaussian rows (labels: a random
+  permutation of the real label multiset, cut to the simulated rows).
+* ``nc1``, ``nc1_quotient``, ``etf_error``, ``equinorm``, ``equiangularity``, ``max_angle``,
+  ``cdnv``: seeded simulation of the K class means only, which is *exact in distribution*: the
+  mean of ``n_c`` iid ``N(0, I_D)`` rows is ``N(0, I_D / n_c)``, independent of the within-class
+  scatter, whose expectation ``(N - K) I_D`` replaces it (its fluctuation is negligible next to
+  that of the means). Every NC metric depends on the means only through their Gram matrix, so
+  when ``D > K`` the means are drawn in K dimensions with the Gram of a ``Wishart_K(D, I)``
+  (Bartlett decomposition): the cost is O(K^2), whatever D. The metrics are then computed with
+  the very kernel that computes them on data (``neural_collapse_from_moments``), so the
+  definitions cannot drift. No cap on N: the real class sizes are used.
+* ``linear_probe_accuracy`` (and ``chance_accuracy``): closed form, the majority-class fraction
+  ``max_c n_c / N`` (the best a classifier does on random labels in expectation).
+* ``pairwise_separation`` (the merged-classes statistic, see
+  :mod:`collapsekit.functional.class_separation`): closed form, 1.
+* ``class_variance_ratio`` (a class's variance over the median class's): closed form, 1.
+* ``per_class_effective_rank_n{s}``: seeded simulation, effective rank of ``s`` isotropic rows
+  (at most ``per_class_max_rows``), for up to ``per_class_sizes`` representative class sizes;
+  :func:`per_class_rank_null` interpolates in log size for the others.
+  ``per_class_effective_rank`` is the value at the median class size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from collapsekit.functional.centroid_similarity import centroid_similarity
+from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
+from collapsekit.functional.neural_collapse import neural_collapse_from_moments
+from collapsekit.functional.silhouette import silhouette
+from collapsekit.functional.spectrum import singular_values
+from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized
+
+#: Cap on simulated rows (cost): the spectrum and spread nulls use at most this many rows.
+NULL_MAX_ROWS = 20_000
+#: Silhouette of the null is simulated only up to this many rows (it is O(N K D)).
+NULL_SILHOUETTE_MAX_ROWS = 5_000
+#: Cap on K * min(K, D) doubles for the simulated class means (128 MiB).
+NULL_MAX_MEAN_ENTRIES = 2**24
+
+NC_NULL_KEYS = (
+    "nc1",
+    "nc1_quotient",
+    "cdnv",
+    "equinorm",
+    "equiangularity",
+    "max_angle",
+    "etf_error",
+)
+_PER_CLASS_KEY = re.compile(r"^per_class_effective_rank_n(\d+)$")
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed) + 7919)
+
+
+def _simulated_means(counts: torch.Tensor, d: int, g: torch.Generator) -> tuple[torch.Tensor, int]:
+    """Class means of isotropic rows (rows ``N(0, I/n_c)``), or a K-dimensional draw with the same
+    Gram distribution when D > K (Bartlett: ``L L^T ~ Wishart_K(D, I)``)."""
+    k = counts.numel()
+    scale = counts.double().rsqrt()[:, None]
+    if d <= k:
+        return torch.randn(k, d, generator=g, dtype=torch.float64) * scale, d
+    # Bartlett: L lower triangular, L_ii = sqrt(chi2(D - i)), i = 0..K-1, L_ij ~ N(0, 1) below
+    low = torch.randn(k, k, generator=g, dtype=torch.float64).tril(-1)
+    dof = torch.arange(d, d - k, -1, dtype=torch.float64)
+    # chi2(nu) = 2 Gamma(nu / 2); torch's Gamma sampler takes no generator: fork the global one
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        chi2 = torch.distributions.Chi2(dof).sample()
+    low = low + torch.diag(chi2.sqrt())
+    return low * scale, k
+
+
+def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[str, float]:
+    k = counts.numel()
+    if k * min(k, d) > NULL_MAX_MEAN_ENTRIES:
+        # keep a random subset of classes (documented cost cap); sizes keep their distribution
+        keep = max(2, NULL_MAX_MEAN_ENTRIES // min(k, d))
+        counts = counts[torch.randperm(k, generator=g)[:keep]]
+        k = keep
+    means, dim = _simulated_means(counts, d, g)
+    n_sub = int(counts.sum())
+    within = torch.eye(dim, dtype=torch.float64) * float(n_sub - k)
+    sq_dev = (counts.double() - 1.0) * d  # E sum_{i in c} ||h_i - mu_c||^2
+    out = neural_collapse_from_moments(
+        means=means,
+        counts=counts,
+        within_scatter=within,
+        class_sq_deviation=sq_dev,
+        global_mean=means.mean(0),
+    )
+    res = {key: float(out[key]) for key in NC_NULL_KEYS if key in out}
+    # nc1_quotient = tr(Sigma_W) / tr(Sigma_B) needs the full D-dimensional within trace
+    centred = means - means.mean(0)
+    tr_b = float(centred.square().sum()) / k
+    if tr_b > 0:
+        res["nc1_quotient"] = (n_sub - k) / n_sub * d / tr_b
+    return res
+
+
+def _representative_sizes(sizes: torch.Tensor, most: int) -> list[int]:
+    distinct = sorted({int(s) for s in sizes.tolist() if s >= 2})
+    if len(distinct) <= most:
+        return distinct
+    logs = torch.tensor([math.log(s) for s in distinct], dtype=torch.float64)
+    grid = torch.linspace(float(logs[0]), float(logs[-1]), most, dtype=torch.float64)
+    picked = {distinct[int((logs - v).abs().argmin())] for v in grid.tolist()}
+    return sorted(picked)
+
+
+def isotropic_null(
+    n: int,
+    d: int,
+    class_counts: torch.Tensor | None,
+    seed: int,
+    device: torch.device | str | None = None,
+    *,
+    max_rows: int = NULL_MAX_ROWS,
+    with_silhouette: bool = True,
+    silhouette_max_rows: int = NULL_SILHOUETTE_MAX_ROWS,
+    per_class_sizes: int = 8,
+    per_class_max_rows: int = 1024,
+) -> tuple[dict[str, float], list[float]]:
+    """Metrics of isotropic Gaussian rows of the same N, D and class sizes, random labels.
+
+    Args:
+        n, d: rows and width of the data.
+        class_counts: rows per class (dense ids; zeros are ignored), or ``None`` without labels.
+        seed: the null is seeded (same seed, same values).
+        device: where the row simulation runs (the data's device); results are floats.
+        max_rows: cap on simulated rows for the spectrum-based nulls (cost).
+        with_silhouette: simulate the silhouette null (needed when no probe is fitted); it is
+            always simulated up to ``silhouette_max_rows`` rows.
+        per_class_sizes, per_class_max_rows: how many class sizes get a simulated per-class
+            effective-rank null, and the cap on their rows.
+
+    Returns:
+        ``(null, spectrum)``: the null metrics (module docstring says how each is obtained) and
+        the simulated normalised singular values ``s / sum(s)``.
+
+    Read it: a metric near its null value means "no more structure than noise"; the verdict's
+    thresholds are ratios or margins relative to these values.
+
+    Example:
+        >>> null, spectrum = isotropic_null(600, 16, torch.tensor([200, 200, 200]), seed=0)
+        >>> round(null["linear_probe_accuracy"], 3), null["pairwise_separation"]
+        (0.333, 1.0)
+        >>> 14 < null["effective_rank"] <= 16
+        True
+    """
+    if n < 1 or d < 1:
+        raise ValueError(f"n, d: expected positive sizes, received n={n!r}, d={d!r}")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    g = _generator(seed)
+    rows = min(int(n), int(max_rows))
+    z = torch.randn(rows, d, generator=g).to(dev)
+    s = singular_values(z, center=True)
+    out: dict[str, float] = {
+        "effective_rank": entropy_rank(s),
+        "effective_rank_score": score_from_singular_values(s, rows, d),
+    }
+    if rows >= 2:
+        out["std_of_l2_normalized"] = std_of_l2_normalized(z)
+    if class_counts is not None:
+        counts = torch.as_tensor(class_counts).detach().to("cpu", torch.int64).flatten()
+        counts = counts[counts > 0]
+        k = int(counts.numel())
+        total = int(counts.sum())
+        if total != n:
+            raise ValueError(
+                f"class_counts: expected counts summing to n={n}, received a total of {total}"
+            )
+        if k >= 2:
+            out["linear_probe_accuracy"] = float(counts.max()) / total
+            out["chance_accuracy"] = out["linear_probe_accuracy"]
+            out["pairwise_separation"] = 1.0
+            out["class_variance_ratio"] = 1.0
+            labels = torch.repeat_interleave(torch.arange(k), counts)
+            yb = labels[torch.randperm(total, generator=g)[:rows]].to(dev)
+            if int(torch.unique(yb).numel()) >= 2:
+                out["centroid_similarity"] = centroid_similarity(z, yb)
+                kb = int(torch.unique(yb).numel())
+                if kb < rows and (with_silhouette or rows <= silhouette_max_rows):
+                    out["silhouette"] = silhouette(z, yb)
+            out.update(_nc_null(counts, total, d, g))
+            sizes = _representative_sizes(counts, per_class_sizes)
+            for size in sizes:
+                r = min(size, per_class_max_rows)
+                zc = torch.randn(r, d, generator=g, dtype=torch.float64)
+                out[f"per_class_effective_rank_n{size}"] = entropy_rank(
+                    singular_values(zc, center=True)
+                )
+            if sizes:
+                median = int(counts.median())
+                out["per_class_effective_rank"] = per_class_rank_null(out, max(median, 2))
+    spectrum = (s / s.sum().clamp_min(1e-300)).tolist() if s.numel() else []
+    return out, spectrum
+
+
+def per_class_rank_null(null: Mapping[str, Any], size: int) -> float:
+    """The null per-class effective rank for a class of ``size`` rows, read from the
+    ``per_class_effective_rank_n{s}`` entries of ``null`` (linear in log size between the
+    simulated sizes, constant beyond them). NaN when ``null`` holds none or ``size < 2``.
+
+    Example:
+        >>> per_class_rank_null({"per_class_effective_rank_n10": 8.0,
+        ...                      "per_class_effective_rank_n1000": 20.0}, 100)
+        14.0
+    """
+    points = sorted(
+        (int(m.group(1)), float(v))
+        for key, v in null.items()
+        if (m := _PER_CLASS_KEY.match(key)) is not None
+    )
+    if not points or size < 2:
+        return math.nan
+    if size <= points[0][0]:
+        return points[0][1]
+    if size >= points[-1][0]:
+        return points[-1][1]
+    for (s0, v0), (s1, v1) in itertools.pairwise(points):
+        if s0 <= size <= s1:
+            w = (math.log(size) - math.log(s0)) / (math.log(s1) - math.log(s0))
+            return v0 + w * (v1 - v0)
+    return points[-1][1]  # pragma: no cover
