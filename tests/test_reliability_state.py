@@ -126,3 +126,11 @@ def test_nan_ood_mean_is_refused() -> None:
 def test_bogus_global_mean_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="global_mean"):
         ClassStats(3, 4, global_mean="bogus")  # type: ignore[arg-type]
+
+
+def test_negative_rtol_is_refused_by_the_functional_kernel() -> None:
+    from collapsekit.functional import neural_collapse
+
+    y = torch.arange(12) % 3
+    with pytest.raises(ValueError, match="rtol"):
+        neural_collapse(torch.randn(12, 4) + 3 * torch.eye(4)[y], y, rtol=-1.0)

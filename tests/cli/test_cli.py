@@ -108,7 +108,10 @@ def test_cli_streams_files_and_equals_python(fmt, tmp_path, data):
     full = analyze(X, labels, bootstrap=0, sample_rows=100)
     assert set(streamed["metrics"]) == set(full.metrics)
     for key, value in full.metrics.items():
-        assert streamed["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+        # alpha-ReQ fits the smallest eigenvalues (ranks 11-12 of D = 12 here), where float32
+        # products of different batch splits differ at 1e-6 of the largest eigenvalue
+        rel = 1e-4 if key == "alpha_req" else 1e-6
+        assert streamed["metrics"][key] == pytest.approx(value, rel=rel, abs=1e-12), key
     assert streamed["provenance"] == full.provenance
     assert streamed["provenance"]["nc1"].startswith("exact over all 240 rows")
     assert streamed["provenance"]["silhouette"].startswith("exact over all 240 rows")

@@ -162,7 +162,7 @@ def test_report_to_json_is_atomic(tmp_path, monkeypatch) -> None:
         (["--batch-size", "-5"], "--batch-size"),
         (["--sample-rows", "0"], "--sample-rows"),
         (["--bootstrap", "-1"], "--bootstrap"),
-        (["--max-memory-mb", "0"], "--max-memory-mb"),
+        (["--max-memory-mb", "-1"], "--max-memory-mb"),
     ],
 )
 def test_bad_numeric_options_give_one_error_line(files, args, option) -> None:

@@ -100,7 +100,7 @@ def check_options(
     if bootstrap is not None:
         check_nonnegative_int(bootstrap, "--bootstrap", "0 turns the intervals off")
     if max_memory_mb is not None:
-        check_positive_int(max_memory_mb, "--max-memory-mb")
+        check_nonnegative_int(max_memory_mb, "--max-memory-mb", "0 streams every file")
 
 
 def check_outputs(
@@ -312,10 +312,10 @@ def _print_report(report: Any, title: str) -> None:
 def _write_outputs(report: Any, json_out: Path | None, html_out: Path | None, title: str) -> None:
     if json_out:
         report.to_json(json_out)  # atomic: a failed write keeps the previous file
-        out.print(f"wrote {escape(str(json_out))}", highlight=False)
+        out.print(f"wrote {escape(str(json_out))}", highlight=False, soft_wrap=True)
     if html_out:
         report.to_html(html_out, title=title)
-        out.print(f"wrote {escape(str(html_out))}", highlight=False)
+        out.print(f"wrote {escape(str(html_out))}", highlight=False, soft_wrap=True)
 
 
 EMB = typer.Argument(..., help="Embeddings: .npy .npz .pt .safetensors .parquet .h5")
@@ -559,10 +559,10 @@ def compare_cmd(
                 default=str,
             )
             write_text_atomic(json_out, text + "\n")
-            out.print(f"wrote {escape(str(json_out))}", highlight=False)
+            out.print(f"wrote {escape(str(json_out))}", highlight=False, soft_wrap=True)
         if html_out:
             write_text_atomic(html_out, render_compare(result, ra, rb))
-            out.print(f"wrote {escape(str(html_out))}", highlight=False)
+            out.print(f"wrote {escape(str(html_out))}", highlight=False, soft_wrap=True)
 
     guarded(write)
 
@@ -599,7 +599,7 @@ def track_cmd(
         return target
 
     target = guarded(run)
-    out.print(f"wrote {escape(str(target))}", highlight=False)
+    out.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
 
 
 @app.command("demo")

@@ -13,7 +13,12 @@ from typing import Any, Literal
 import torch
 
 from collapsekit._threads import factorization_threads, small_work_threads
-from collapsekit._validation import as_tensor, check_features, check_labels
+from collapsekit._validation import (
+    as_tensor,
+    check_features,
+    check_labels,
+    check_nonnegative_float,
+)
 from collapsekit.functional._common import power_of_two_scale
 from collapsekit.functional.class_pair_geometry import class_pair_sums, tile_rows_for_budget
 from collapsekit.functional.ncc_agreement import ncc_predictions
@@ -56,6 +61,8 @@ def between_class_eigen(
         lam, vecs = lam.flip(0), v.flip(1).T
     if rtol is None:
         rtol = max(k, d) * torch.finfo(torch.float64).eps
+    else:
+        rtol = check_nonnegative_float(rtol, "rtol", "e.g. 1e-12, or None for the default")
     top = float(lam[0]) if lam.numel() else 0.0
     keep = (lam > rtol * top) & (torch.arange(lam.numel(), device=lam.device) < k - 1)
     return lam[keep], vecs[keep]

@@ -1,20 +1,23 @@
-"""A ``torchmetrics.Metric`` whose states are the NC sufficient statistics (sum-reduced).
+"""A ``torchmetrics.Metric`` whose states are the *shifted* NC sufficient statistics.
 
-torchmetrics synchronises states across DDP processes by summing, so the states must not
-depend on a per-process shift. Each batch is first summarised exactly (shifted float32 GEMM,
-as in :class:`ClassStats`), then converted to shift-free float64 moments: per-class counts,
-sums and squared norms, and the pooled second moment ``sum_i h_i h_i^T``. ``compute`` turns the
-summed moments back into a :class:`ClassStats` (float64 algebra). The conversion cancels the
-mean in float64 rather than float32: exact to ~1e-16 * (offset / spread)^2, i.e. 1e-8 relative
-even when features sit at 1e4 with 1e-2 spread.
+Each process keeps the exact state of :class:`ClassStats`: per class a shift ``s_c`` (float32),
+the count, the residual sum and residual square sum, and the pooled residual scatter, all
+relative to the shifts (float64). Shifted moments do not lose the class spread at a large
+offset (raw sums of ``h h^T`` at 1e4 with 1e-2 spread cancel ~1e-4 of it), but shifts differ
+between processes, so the states cannot simply be summed. As torchmetrics' own
+``PearsonCorrCoef`` does, the states are registered with ``dist_reduce_fx=None``: a DDP sync
+gathers them, stacked along a new first axis, and :meth:`NeuralCollapseMetric.compute` merges
+the per-process states exactly (:meth:`ClassStats.merge` re-expresses them around common shifts).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
+from collapsekit.functional.neural_collapse import NC_KEYS
 from collapsekit.stats.class_stats import ClassStats
 
 try:
@@ -25,9 +28,16 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'collapsekit[torchmetrics]'"
     ) from _exc
 
+_STATE_NAMES = ("counts", "shift", "resid_sum", "resid_sq", "scatter")
+
 
 class NeuralCollapseMetric(Metric):
-    """Streaming NC1-NC3 (+ effective rank) as a torchmetrics ``Metric``; DDP-safe by sums.
+    """Streaming NC1-NC3 as a torchmetrics ``Metric``; exact at any offset and across DDP.
+
+    ``compute()`` needs rows from two or more classes (ValueError otherwise). ``forward``
+    (``metric(features, labels)``) adds the batch to the running state and returns the
+    batch's own metrics; for a batch holding fewer than two classes those are undefined and
+    returned as NaN (with ``num_samples``), so a training step never fails on such a batch.
 
     Example:
         >>> import torch
@@ -37,56 +47,74 @@ class NeuralCollapseMetric(Metric):
         >>> out = m.compute()
         >>> bool(out["nc1"] < 1.0)
         True
+        >>> batch = m(torch.randn(5, 4), torch.zeros(5, dtype=torch.long))  # one class
+        >>> batch["num_samples"], math.isnan(batch["nc1"])
+        (5.0, True)
     """
 
-    full_state_update = False
+    full_state_update = True  # forward recomputes the batch from scratch: no state stacking
     is_differentiable = False
     higher_is_better = None
     counts: torch.Tensor
-    class_sums: torch.Tensor
-    class_sq: torch.Tensor
-    second_moment: torch.Tensor
+    shift: torch.Tensor
+    resid_sum: torch.Tensor
+    resid_sq: torch.Tensor
+    scatter: torch.Tensor
 
     def __init__(
         self, num_classes: int, dim: int, weights: torch.Tensor | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.num_classes, self.dim = num_classes, dim
+        template = ClassStats(num_classes, dim)  # validates num_classes and dim
+        self.num_classes, self.dim = template.num_classes, template.dim
         self.weights = weights
-        f64 = torch.float64
-        self.add_state("counts", torch.zeros(num_classes, dtype=torch.int64), dist_reduce_fx="sum")
-        self.add_state("class_sums", torch.zeros(num_classes, dim, dtype=f64), dist_reduce_fx="sum")
-        self.add_state("class_sq", torch.zeros(num_classes, dtype=f64), dist_reduce_fx="sum")
-        self.add_state("second_moment", torch.zeros(dim, dim, dtype=f64), dist_reduce_fx="sum")
+        self._batch_value = False
+        for name, value in template._tensors().items():
+            self.add_state(name, value.clone(), dist_reduce_fx=None)
+
+    def _stats_from(self, tensors: dict[str, torch.Tensor]) -> ClassStats:
+        stats = ClassStats(self.num_classes, self.dim, device=tensors["counts"].device)
+        for name in _STATE_NAMES:
+            setattr(stats, name, tensors[name])
+        return stats
 
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add a batch (validated by :meth:`ClassStats.update`; nothing changes on error)."""
         batch = ClassStats(self.num_classes, self.dim, device=self.counts.device)
         batch.update(features, labels)
-        # shift-free moments: add back n s s^T + s r^T + r s^T per class (float64)
-        s, r, n = batch.shift.double(), batch.resid_sum, batch.counts.double()
-        cross = s.T @ r
-        self.second_moment += batch.scatter + cross + cross.T + (s * n[:, None]).T @ s
-        self.class_sums += r + n[:, None] * s
-        self.class_sq += batch.resid_sq + 2.0 * (s * r).sum(1) + n * s.square().sum(1)
-        self.counts += batch.counts
+        merged = self._stats_from({n: getattr(self, n) for n in _STATE_NAMES}).merge(batch)
+        for name in _STATE_NAMES:
+            setattr(self, name, getattr(merged, name))
 
     def to_class_stats(self) -> ClassStats:
-        """The summed moments as a :class:`ClassStats` (shifted to the class means)."""
-        stats = ClassStats(self.num_classes, self.dim, device=self.counts.device)
-        stats.counts = self.counts.clone()
-        stats.resid_sum = self.class_sums.clone()
-        stats.resid_sq = self.class_sq.clone()
-        stats.scatter = self.second_moment.clone()
-        seen = self.counts > 0
-        means = torch.zeros(
-            self.num_classes, self.dim, dtype=torch.float32, device=self.counts.device
-        )
-        means[seen] = (self.class_sums[seen] / self.counts[seen, None].double()).float()
-        stats._reshift(means)
-        return stats
+        """The state as one :class:`ClassStats`; after a DDP sync (states stacked along a
+        first axis, one entry per process) the per-process states are merged exactly."""
+        states = {n: getattr(self, n) for n in _STATE_NAMES}
+        if states["counts"].dim() == 1:
+            return self._stats_from({n: t.clone() for n, t in states.items()})
+        parts = [
+            self._stats_from({n: t[i] for n, t in states.items()})
+            for i in range(len(states["counts"]))
+        ]
+        total = parts[0].copy()
+        for part in parts[1:]:
+            total.merge(part)
+        return total
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        self._batch_value = True
+        try:
+            return super().forward(*args, **kwargs)
+        finally:
+            self._batch_value = False
 
     def compute(self) -> dict[str, float]:
         stats = self.to_class_stats()
+        if self._batch_value and int((stats.counts > 0).sum()) < 2:
+            keys = [k for k in NC_KEYS if k not in ("ncc_agreement", "ood_orthogonality")]
+            if self.weights is None:
+                keys.remove("self_duality")
+            return {"num_samples": float(stats.num_samples), **dict.fromkeys(keys, math.nan)}
         return {
             "num_samples": float(stats.num_samples),
             **stats.neural_collapse(weights=self.weights),
