@@ -23,16 +23,18 @@ def require_matplotlib() -> Any:
     return matplotlib
 
 
-def new_figure(width: float, height: float, ncols: int = 1, nrows: int = 1) -> tuple[Any, Any]:
+def new_figure(
+    width: float, height: float, ncols: int = 1, nrows: int = 1, grid: bool = False
+) -> tuple[Any, Any]:
     """A constrained-layout Figure on an Agg canvas (no window, no ``plt.show()``) and its
-    axes (a single Axes when ``nrows == ncols == 1``, else a 2-D array)."""
+    axes (a single Axes when ``nrows == ncols == 1`` and not ``grid``, else a 2-D array)."""
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=(nrows == 1 and ncols == 1))
+    axes = fig.subplots(nrows, ncols, squeeze=(nrows == 1 and ncols == 1 and not grid))
     return fig, axes
 
 

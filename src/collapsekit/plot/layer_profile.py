@@ -65,8 +65,8 @@ def plot_layer_profile(profile: Any) -> Any:
             f"{sorted(next(iter(layers.values())))}"
         )
     width = max(4.5, min(10.0, 2.5 + 0.5 * len(names)))
-    fig, axes = new_figure(width * len(panels), 3.8, ncols=len(panels))
-    axes_list = [axes] if len(panels) == 1 else list(axes.flat)
+    fig, axes = new_figure(width * len(panels), 3.8, ncols=len(panels), grid=True)
+    axes_list = list(axes.flat)
     positions = list(range(len(names)))
     for ax, (key, label, may_log) in zip(axes_list, panels, strict=True):
         values = [_number(layers[n].get(key)) for n in names]

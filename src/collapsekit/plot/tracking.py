@@ -44,7 +44,7 @@ def plot_tracking(history: Sequence[Mapping[str, Any]] | str | Path, ncols: int 
         )
     ncols = max(1, min(ncols, len(panels)))
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(4.3 * ncols, 3.5 * nrows, ncols=ncols, nrows=nrows)
+    fig, axes = new_figure(4.3 * ncols, 3.5 * nrows, ncols=ncols, nrows=nrows, grid=True)
     flat = list(axes.flat)
     for ax, panel in zip(flat, panels, strict=False):
         values: list[float] = []

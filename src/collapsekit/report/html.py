@@ -132,10 +132,12 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
     parts.append("<h2>Geometry</h2><div class='grid'>")
     parts.append(spectrum_svg(report))
     if report.centroid_cosine:
-        k = len(report.centroid_cosine)
+        size = len(report.centroid_cosine)
         parts.append(
             heatmap(
-                report.centroid_cosine, class_names(report, k), "Class-centroid cosine similarity"
+                report.centroid_cosine,
+                class_names(report, size),
+                "Class-centroid cosine similarity",
             )
         )
     if report.per_class_effective_rank:
