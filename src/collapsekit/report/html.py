@@ -27,7 +27,7 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 .verdict{font-size:1.3em;padding:.6em 1em;border-radius:6px;display:inline-block}
 .v-healthy{background:#e3f6e3}.v-collapse{background:#fde2e2}.v-neural{background:#e4ecfb}
 .fired{color:#b00;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:1em}
-.muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}
+.muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}th.how{text-align:left}
 #findings li{margin:.2em 0}.cls{font-weight:600}
 """
 
@@ -155,7 +155,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
     parts.append("</div>")
     nc_keys = [k for k in NC_KEYS if k in report.metrics]
     has_how = bool(getattr(report, "provenance", None))
-    how_th = "<th>how computed</th>" if has_how else ""
+    how_th = "<th class='how'>how computed</th>" if has_how else ""
 
     def how_td(key: str) -> str:
         return f"<td class='how'>{_how(report, key)}</td>" if has_how else ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,13 +28,13 @@ def format_tick(v: float) -> str:
     """Short tick label: ``0``, ``0.02``, ``500``, ``2e-05`` (no float noise such as 0.30000004).
 
     Example:
-        >>> [format_tick(v) for v in (0.0, 0.3000000004, 20.0, 2e-5, 1.5e5)]
-        ['0', '0.3', '20', '2e-05', '1.5e+05']
+        >>> [format_tick(v) for v in (0.0, 0.3000000004, 20.0, 1e-4, 2e-5, 1.5e5)]
+        ['0', '0.3', '20', '0.0001', '2e-05', '1.5e+05']
     """
     if v == 0 or not math.isfinite(v):
         return "0" if v == 0 else str(v)
     a = abs(v)
-    if 1e-3 <= a < 1e5:
+    if 1e-4 <= a < 1e5:
         text = f"{v:.6g}"
         return text
     mant, exp = f"{v:.1e}".split("e")
@@ -458,7 +459,7 @@ def heatmap(
     cbar_w = 86.0
     top = 30.0
     rotate = show and (k > 20 or longest > 3)
-    col_h = (lab_w * 0.72 + 6 if rotate else 18) if show else 6
+    col_h = (lab_w * 0.62 + 6 if rotate else 18) if show else 6
     grid = min(size - left - cbar_w - 10, size - top - col_h - 24)
     cell = grid / max(k, 1)
     height = top + grid + col_h + 24
@@ -504,24 +505,25 @@ def heatmap(
                     f'<text class="collabel" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
                     f'font-size="{font}">{html.escape(name)}</text>'
                 )
+    ylx = max(12.0, left - lab_w - 6) if show else 12.0
     out.append(
         f'<text class="xlabel" x="{left + grid / 2:.1f}" y="{height - 6:.1f}" '
-        f'text-anchor="middle" font-size="12">class</text><text class="ylabel" x="12" '
+        f'text-anchor="middle" font-size="12">class</text><text class="ylabel" x="{ylx:.1f}" '
         f'y="{top + grid / 2:.1f}" text-anchor="middle" font-size="12" '
-        f'transform="rotate(-90 12 {top + grid / 2:.1f})">class</text>'
+        f'transform="rotate(-90 {ylx:.1f} {top + grid / 2:.1f})">class</text>'
     )
-    # colour bar: 40 bands from vmax (top) to vmin (bottom), ticks every 0.5 on [-1, 1]
-    bx, bw, steps = left + grid + 30, 14.0, 40
-    out.append("<g class='colorbar'>")
-    for s in range(steps):
-        v = vmax - (s + 0.5) * (vmax - vmin) / steps
-        out.append(
-            f'<rect x="{bx:.1f}" y="{top + s * grid / steps:.2f}" width="{bw}" '
-            f'height="{grid / steps + 0.6:.2f}" fill="{diverging_color(v, vmin, vmax)}"/>'
-        )
+    # colour bar: one vertical gradient from vmax (top) to vmin (bottom)
+    bx, bw = left + grid + 30, 14.0
+    gid = f"cbar{zlib.crc32(repr((title, vmin, vmax, matrix)).encode()):08x}"  # deterministic
+    stops = "".join(
+        f'<stop offset="{i / 10:.1f}" '
+        f'stop-color="{diverging_color(vmax - i / 10 * (vmax - vmin), vmin, vmax)}"/>'
+        for i in range(11)
+    )
     out.append(
-        f'<rect x="{bx:.1f}" y="{top:.1f}" width="{bw}" height="{grid:.1f}" fill="none" '
-        'stroke="#888"/>'
+        f'<g class="colorbar"><defs><linearGradient id="{gid}" x1="0" y1="0" x2="0" y2="1">'
+        f'{stops}</linearGradient></defs><rect x="{bx:.1f}" y="{top:.1f}" width="{bw}" '
+        f'height="{grid:.1f}" fill="url(#{gid})" stroke="#888"/>'
     )
 
     def cy_of(v: float) -> float:
