@@ -79,7 +79,7 @@ def test_tracking_one_quantity_per_axis_thresholds_and_terminal_phase_marker():
     fig = plot.plot_tracking(small_history(perfect_from=4))
     axes = [a for a in fig.axes if a.get_visible()]
     by_title = {a.get_title(): a for a in axes}
-    assert {"Training loss", "Accuracy", "NC1: within-class variability"} <= set(by_title)
+    assert {"Training loss", "Accuracy", "Within-class variability (NC1)"} <= set(by_title)
     for ax in axes:
         names = [t.get_text() for t in ax.get_legend().get_texts()]
         data_names = [n for n in names if not n.startswith(("threshold", "100%"))]
@@ -90,7 +90,7 @@ def test_tracking_one_quantity_per_axis_thresholds_and_terminal_phase_marker():
         assert all(float(t).is_integer() for t in ax.get_xticks() if x0 <= t <= x1)
         # the start of the terminal phase: a vertical line at epoch 4 in every panel
         assert any(list(line.get_xdata()) == [4, 4] for line in ax.lines)
-    nc1 = by_title["NC1: within-class variability"]
+    nc1 = by_title["Within-class variability (NC1)"]
     assert nc1.get_yscale() == "log"  # 3 -> 0.05 spans decades
     assert all(_is_125(t) for t in _visible_ticks(nc1.yaxis, *nc1.get_ylim()))
     assert any(list(line.get_ydata()) == [0.1, 0.1] for line in nc1.lines)  # threshold

@@ -114,7 +114,7 @@ def test_tracking_one_quantity_per_chart_with_thresholds_and_terminal_phase():
         assert all(float(t).is_integer() for t in xt), title
         legend = [t.text for t in svg.find(f"{NS}g[@class='legend']").iter(f"{NS}text")]
         assert "100% train accuracy (epoch 4)" in legend, title
-    nc1 = charts["NC1: within-class variability"]
+    nc1 = charts["Within-class variability (NC1)"]
     assert "(log scale)" in nc1.find(f"{NS}text[@class='ylabel']").text
     assert all(_is_125(float(t)) for t in _ticks(nc1, "yticks"))
     legend = [t.text for t in nc1.find(f"{NS}g[@class='legend']").iter(f"{NS}text")]

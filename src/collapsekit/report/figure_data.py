@@ -48,20 +48,22 @@ TRACK_PANELS: tuple[PanelSpec, ...] = (
         ("train_accuracy", "train_acc", "val_accuracy", "test_accuracy"),
         log=False,
     ),
-    PanelSpec("NC1: within-class variability", "Tr(Σ_W Σ_B⁺) / K", ("nc1",), None, ("neural_nc1",)),
-    PanelSpec("NC1: trace quotient", "Tr(Σ_W) / Tr(Σ_B)", ("nc1_quotient",)),
-    PanelSpec("NC1: class-distance normalised variance", "CDNV", ("cdnv",)),
     PanelSpec(
-        "NC2: equinorm", "std / mean of centroid norms", ("equinorm",), None, ("neural_equinorm",)
+        "Within-class variability (NC1)", "Tr(Σ_W Σ_B⁺) / K", ("nc1",), None, ("neural_nc1",)
     ),
-    PanelSpec("NC2: equiangularity", "std of centroid cosines", ("equiangularity",)),
-    PanelSpec("NC2: max-angle", "mean |cos + 1/(K-1)|", ("max_angle",)),
+    PanelSpec("Trace quotient (NC1)", "Tr(Σ_W) / Tr(Σ_B)", ("nc1_quotient",)),
+    PanelSpec("Class-distance normalised variance (NC1)", "CDNV", ("cdnv",)),
     PanelSpec(
-        "NC2: distance to simplex ETF", "ETF error", ("etf_error",), None, ("neural_etf_error",)
+        "Equinorm (NC2)", "std / mean of centroid norms", ("equinorm",), None, ("neural_equinorm",)
     ),
-    PanelSpec("NC3: self-duality", "‖W/‖W‖ − M/‖M‖‖", ("self_duality",)),
+    PanelSpec("Equiangularity (NC2)", "std of centroid cosines", ("equiangularity",)),
+    PanelSpec("Max-angle (NC2)", "mean |cos + 1/(K-1)|", ("max_angle",)),
     PanelSpec(
-        "NC4: nearest-centroid agreement",
+        "Distance to simplex ETF (NC2)", "ETF error", ("etf_error",), None, ("neural_etf_error",)
+    ),
+    PanelSpec("Self-duality (NC3)", "‖W/‖W‖ − M/‖M‖‖", ("self_duality",)),
+    PanelSpec(
+        "Nearest-centroid agreement (NC4)",
         "NCC agreement",
         ("ncc_agreement",),
         False,
