@@ -3,6 +3,7 @@
 from collapsekit import functional
 from collapsekit.analyze import analyze
 from collapsekit.engine.analyzer import Analyzer
+from collapsekit.extract import extract
 from collapsekit.functional.neural_collapse import neural_collapse
 from collapsekit.functional.regression_collapse import regression_collapse
 from collapsekit.profile import LayerProfile, analyze_layers
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "analyze",
     "analyze_layers",
+    "extract",
     "functional",
     "neural_collapse",
     "regression_collapse",

@@ -66,7 +66,34 @@ def test_report_renders_with_plots(browser, tmp_path):
     assert len(nc_rows) > 10 and "[" in nc_rows[1].text  # nc1 with its interval
     svg = browser.find_element(By.CSS_SELECTOR, "svg")
     assert svg.size["width"] > 100 and svg.size["height"] > 100  # actually laid out
+    # heatmap: a label for every row and every column, and a colour bar
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg text.rowlabel")) == 4
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg text.collabel")) == 4
+    assert browser.find_elements(By.CSS_SELECTOR, "svg g.colorbar")
+    _assert_legends_clear(browser)
     assert _console_errors(browser) == []
+
+
+# laid-out boxes, as the browser drew them: every legend ends above its plot frame, and no
+# legend overlaps a data line
+LEGEND_BOXES = """
+return Array.from(document.querySelectorAll('svg')).filter(s => s.querySelector('g.legend'))
+  .map(s => {
+    const box = e => { const b = e.getBoundingClientRect();
+      return [b.left, b.top, b.right, b.bottom]; };
+    return {legend: box(s.querySelector('g.legend')), frame: box(s.querySelector('rect.frame')),
+            lines: Array.from(s.querySelectorAll('polyline.series')).map(box)};
+  });
+"""
+
+
+def _assert_legends_clear(driver):
+    charts = driver.execute_script(LEGEND_BOXES)
+    assert charts
+    for c in charts:
+        assert c["legend"][3] <= c["frame"][1] + 0.5
+        for line in c["lines"]:
+            assert line[1] >= c["legend"][3] - 0.5
 
 
 def test_tracking_page_renders(browser, tmp_path):
@@ -88,4 +115,5 @@ def test_tracking_page_renders(browser, tmp_path):
 
     lines = browser.find_elements(By.CSS_SELECTOR, "svg polyline.series")
     assert {e.get_attribute("data-name") for e in lines} >= {"nc1", "etf_error", "ncc_agreement"}
+    _assert_legends_clear(browser)
     assert _console_errors(browser) == []

@@ -7,7 +7,15 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from collapsekit.functional.neural_collapse import NC_KEYS
-from collapsekit.report.svg import bar_chart, heatmap, line_chart
+from collapsekit.report.figure_data import (
+    class_names,
+    per_class_ranks,
+    spectrum_series,
+    tracking_panels,
+)
+from collapsekit.report.findings_html import render_findings
+from collapsekit.report.svg import RefLine, bar_chart, heatmap, line_chart
+from collapsekit.report.verdict import merged_pairs
 
 if TYPE_CHECKING:
     from collapsekit.report.report import Report
@@ -21,7 +29,8 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 .verdict{font-size:1.3em;padding:.6em 1em;border-radius:6px;display:inline-block}
 .v-healthy{background:#e3f6e3}.v-collapse{background:#fde2e2}.v-neural{background:#e4ecfb}
 .fired{color:#b00;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:1em}
-.muted{color:#777;font-size:12px}
+.muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}th.how{text-align:left}
+#findings li{margin:.2em 0}.cls{font-weight:600}
 """
 
 
@@ -42,20 +51,29 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _class_labels(inputs: dict[str, Any], k: int) -> list[str]:
-    """Class names when the labels were strings, else the label values."""
-    names = inputs.get("class_names")
-    if names and len(names) == k:
-        return [str(n) for n in names]
-    return list(inputs.get("class_counts", {}).keys()) or [str(i) for i in range(k)]
-
-
 def _verdict_class(label: str) -> str:
     if label == "healthy":
         return "v-healthy"
     if label == "neural collapse":
         return "v-neural"
     return "v-collapse"
+
+
+def _how(report: Report, key: str) -> str:
+    """How a metric was computed ("exact ..." / "sample of N rows"), when the report says."""
+    prov = getattr(report, "provenance", None) or {}
+    return html.escape(str(prov.get(key, "")))
+
+
+def spectrum_svg(report: Report, title: str = "Singular-value spectrum") -> str:
+    """The spectrum (share of singular-value mass per index) against the isotropic
+    baseline, log y axis, integer index axis; empty when the report has no spectrum."""
+    series = spectrum_series(report)
+    if not series:
+        return ""
+    return line_chart(
+        series, title, "singular-value index", "share of singular-value mass", log_y=True
+    )
 
 
 def render_report(report: Report, title: str = "collapsekit report") -> str:
@@ -84,57 +102,58 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
     parts.append("</table>")
     for note in inp.get("notes", []):
         parts.append(f"<p class='muted'>Note: {html.escape(str(note))}</p>")
+    if getattr(v, "findings", None) or getattr(v, "tests_not_run", None):
+        parts.append(render_findings(v))
     parts.append("<h2>Geometry</h2><div class='grid'>")
-    spec = report.spectrum
-    if spec.get("data"):
-        series = {"embeddings": (range(1, len(spec["data"]) + 1), spec["data"])}
-        if spec.get("isotropic"):
-            series["isotropic baseline"] = (
-                range(1, len(spec["isotropic"]) + 1),
-                spec["isotropic"],
-            )
+    parts.append(spectrum_svg(report))
+    if report.centroid_cosine:
+        size = len(report.centroid_cosine)
         parts.append(
-            line_chart(
-                series,
-                "Singular-value spectrum",
-                "index",
-                "share of singular-value mass",
-                log_y=True,
+            heatmap(
+                report.centroid_cosine,
+                class_names(report, size),
+                "Class-centroid cosine similarity",
+                outlined=merged_pairs(v),
             )
         )
-    if report.centroid_cosine:
-        labels = _class_labels(inp, len(report.centroid_cosine))
-        parts.append(heatmap(report.centroid_cosine, labels, "Class-centroid cosine similarity"))
     if report.per_class_effective_rank:
-        keys = list(report.per_class_effective_rank)  # class names
+        names, ranks = per_class_ranks(report)
         parts.append(
             bar_chart(
-                keys,
-                [report.per_class_effective_rank[k] for k in keys],
+                names,
+                ranks,
                 "Per-class effective rank",
                 "effective rank",
                 reference=report.metrics.get("effective_rank"),
-                reference_label="all rows",
+                reference_label="all rows together",
             )
         )
     parts.append("</div>")
     nc_keys = [k for k in NC_KEYS if k in report.metrics]
+    has_how = bool(getattr(report, "provenance", None))
+    how_th = "<th class='how'>how computed</th>" if has_how else ""
+
+    def how_td(key: str) -> str:
+        return f"<td class='how'>{_how(report, key)}</td>" if has_how else ""
+
     if nc_keys:
         parts.append(
             "<h2>Neural collapse</h2><table id='nc-table'><tr><th>metric</th><th>value</th>"
-            f"<th>{int(report.interval_level * 100)}% interval</th><th>isotropic</th></tr>"
+            f"<th>{int(report.interval_level * 100)}% interval</th><th>isotropic</th>"
+            + how_th
+            + "</tr>"
         )
         for k in nc_keys:
             ci = report.intervals.get(k)
             parts.append(
                 f"<tr><td>{k}</td><td>{_num(report.metrics[k])}</td>"
                 f"<td>{'[' + _num(ci[0]) + ', ' + _num(ci[1]) + ']' if ci else '–'}</td>"
-                f"<td>{_num(report.baseline.get(k))}</td></tr>"
+                f"<td>{_num(report.baseline.get(k))}</td>{how_td(k)}</tr>"
             )
         parts.append("</table>")
     parts.append(
         "<h2>All metrics</h2><table id='metrics-table'><tr><th>metric</th><th>value</th>"
-        "<th>interval</th><th>isotropic</th></tr>"
+        "<th>interval</th><th>isotropic</th>" + how_th + "</tr>"
     )
     for k, val in report.metrics.items():
         if k in nc_keys:
@@ -143,7 +162,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
         parts.append(
             f"<tr><td>{html.escape(k)}</td><td>{_num(val)}</td>"
             f"<td>{'[' + _num(ci[0]) + ', ' + _num(ci[1]) + ']' if ci else '–'}</td>"
-            f"<td>{_num(report.baseline.get(k))}</td></tr>"
+            f"<td>{_num(report.baseline.get(k))}</td>{how_td(k)}</tr>"
         )
     parts.append("</table>")
     parts.append(
@@ -154,30 +173,24 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
     return _page(title, "".join(parts))
 
 
-TRACK_PANELS = (
-    ("Within-class variability (NC1)", ("nc1", "nc1_quotient", "cdnv"), True),
-    ("Equinorm / equiangularity (NC2)", ("equinorm", "equiangularity", "max_angle"), True),
-    ("Distance to simplex ETF (NC2)", ("etf_error",), True),
-    ("Self-duality (NC3)", ("self_duality",), True),
-    ("NCC agreement (NC4)", ("ncc_agreement",), False),
-    ("Effective rank / RankMe", ("effective_rank", "rankme"), False),
-    ("Std of L2-normalised embeddings", ("std_of_l2_normalized",), False),
-    ("Training", ("train_loss", "train_accuracy", "test_accuracy"), False),
-)
+def tracking_charts(rows: list[dict[str, Any]]) -> list[str]:
+    """One SVG chart per tracked quantity (see :func:`figure_data.tracking_panels`): log
+    axes where the values span decades, threshold lines, and a dashed marker at the first
+    epoch of 100 % training accuracy (the start of the terminal phase)."""
+    charts = []
+    for p in tracking_panels(rows):
+        refs = [RefLine(value, label, "y", "#d62728") for value, label in p.thresholds]
+        if p.terminal_phase is not None:
+            refs.append(
+                RefLine(p.terminal_phase, f"100% train accuracy (epoch {p.terminal_phase:g})", "x")
+            )
+        charts.append(line_chart(p.series, p.title, "epoch", p.ylabel, log_y=p.log, refs=refs))
+    return charts
 
 
 def render_history(rows: list[dict[str, Any]], title: str = "collapsekit tracking") -> str:
-    """Papyan-style curves (log scale for NC metrics) of per-epoch history rows."""
-    epochs = [float(r.get("epoch", i)) for i, r in enumerate(rows)]
-    charts = []
-    for panel, keys, log_y in TRACK_PANELS:
-        series = {}
-        for key in keys:
-            ys = [r.get(key) for r in rows]
-            if any(isinstance(y, int | float) for y in ys):
-                series[key] = (epochs, [float(y) if y is not None else math.nan for y in ys])
-        if series:
-            charts.append(line_chart(series, panel, "epoch", "value", log_y=log_y))
+    """Papyan-style curves of per-epoch history rows, one quantity per chart."""
+    charts = tracking_charts(rows)
     warnings = [r for r in rows if r.get("warnings")]
     warn_html = "".join(
         f"<li>epoch {html.escape(str(r.get('epoch')))}: "
@@ -221,10 +234,63 @@ def render_compare(result: dict[str, Any], a: Report, b: Report) -> str:
         + rows
         + "</table><div class='grid'>"
         + (
-            line_chart(series, "Singular-value spectra", "index", "share", log_y=True)
+            line_chart(
+                series,
+                "Singular-value spectra",
+                "singular-value index",
+                "share of singular-value mass",
+                log_y=True,
+            )
             if series
             else ""
         )
         + "</div>"
     )
     return _page("collapsekit compare", body)
+
+
+#: metrics shown in the notebook summary, when present
+SUMMARY_KEYS = (
+    "effective_rank",
+    "rankme",
+    "std_of_l2_normalized",
+    "nc1",
+    "etf_error",
+    "ncc_agreement",
+    "linear_probe_accuracy",
+    "silhouette",
+)
+
+_VERDICT_COLORS = {"healthy": "#e3f6e3", "neural collapse": "#e4ecfb"}
+
+
+def render_summary(report: Report) -> str:
+    """A compact HTML fragment for notebooks (``Report._repr_html_``): the verdict, the key
+    metrics against the isotropic baseline and the spectrum as inline SVG. No script, no
+    external resource; inline styles only, so the notebook's own CSS is left alone."""
+    v = report.verdict
+    inp = report.inputs or {}
+    color = _VERDICT_COLORS.get(v.label, "#fde2e2")
+    rows = "".join(
+        f"<tr><td style='text-align:left;padding:1px 8px'>{html.escape(k)}</td>"
+        f"<td style='text-align:right;padding:1px 8px'>{_num(report.metrics[k])}</td>"
+        f"<td style='text-align:right;padding:1px 8px;color:#777'>"
+        f"{_num(report.baseline.get(k))}</td></tr>"
+        for k in SUMMARY_KEYS
+        if k in report.metrics
+    )
+    spectrum = spectrum_svg(report)
+    return (
+        "<div class='collapsekit-report' style='font-family:sans-serif;font-size:13px'>"
+        f"<div style='background:{color};padding:.4em .8em;border-radius:4px;"
+        f"display:inline-block;font-size:1.15em'>collapsekit verdict: <b>"
+        f"{html.escape(v.label)}</b></div>"
+        f"<p style='margin:.4em 0'>{html.escape(v.summary)}</p>"
+        f"<p style='color:#777;margin:.2em 0'>N = {inp.get('n')}, D = {inp.get('d')}, "
+        f"classes = {inp.get('num_classes')}</p>"
+        "<div style='display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start'>"
+        "<table style='border-collapse:collapse'><tr><th style='text-align:left;"
+        "padding:1px 8px'>metric</th><th style='padding:1px 8px'>value</th>"
+        f"<th style='padding:1px 8px'>isotropic</th></tr>{rows}</table>"
+        f"{spectrum}</div></div>"
+    )

@@ -122,6 +122,20 @@ class Report:
             write_text_atomic(path, html)
         return html
 
+    def _repr_html_(self) -> str:
+        """Jupyter display: the verdict, key metrics and the spectrum as inline SVG."""
+        from collapsekit.report.html import render_summary
+
+        return render_summary(self)
+
+    def figures(self) -> dict[str, Any]:
+        """matplotlib figures of this report: ``{"spectrum", "centroid_cosine",
+        "per_class_effective_rank"}`` (those the report has data for). Needs the ``plot``
+        extra (``pip install 'collapsekit[plot]'``); see :mod:`collapsekit.plot`."""
+        from collapsekit.plot import report_figures
+
+        return report_figures(self)
+
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """(metric, value, interval) rows for a text table."""
         rows = []

@@ -1,27 +1,200 @@
-"""Tiny dependency-free SVG charts for self-contained HTML reports (no network, no JS)."""
+"""Tiny dependency-free SVG charts for self-contained HTML reports (no network, no JS).
+
+Axis conventions (shared with the matplotlib figures of :mod:`collapsekit.plot`):
+
+* linear axes get "nice" ticks: steps of 1, 2 or 5 times a power of ten; index and epoch
+  axes (``integer=True``) get integer ticks only;
+* log axes get ticks at 1, 2 and 5 times powers of ten (fewer per decade, or every few
+  decades, when the range is wide);
+* legends, threshold lines and markers are listed in a legend strip above the plot area, so
+  nothing is written over the data.
+"""
 
 from __future__ import annotations
 
 import html
 import math
+import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
-
-
-def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
-    if abs(v) >= 1e4 or abs(v) < 1e-2:
-        return f"{v:.0e}"
-    return f"{v:.3g}"
+#: series colours; red is kept for threshold lines, grey for markers
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+REFERENCE_COLOR = "#555555"
+_CHAR_W = 6.2  # approximate width of one character at font-size 11
 
 
-def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    if hi <= lo:
-        return [lo]
-    step = (hi - lo) / (count - 1)
-    return [lo + i * step for i in range(count)]
+def format_tick(v: float) -> str:
+    """Short tick label: ``0``, ``0.02``, ``500``, ``2e-05`` (no float noise such as 0.30000004).
+
+    Example:
+        >>> [format_tick(v) for v in (0.0, 0.3000000004, 20.0, 1e-4, 2e-5, 1.5e5)]
+        ['0', '0.3', '20', '0.0001', '2e-05', '1.5e+05']
+    """
+    if v == 0 or not math.isfinite(v):
+        return "0" if v == 0 else str(v)
+    a = abs(v)
+    if 1e-4 <= a < 1e5:
+        text = f"{v:.6g}"
+        return text
+    mant, exp = f"{v:.1e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{exp}"
+
+
+def nice_step(span: float, count: int = 5) -> float:
+    """The smallest 1-2-5 step (1, 2 or 5 times a power of ten) giving at most ``count``
+    intervals over ``span``.
+
+    Example:
+        >>> nice_step(63.0), nice_step(1.0), nice_step(0.37)
+        (20.0, 0.2, 0.1)
+    """
+    if not span > 0 or not math.isfinite(span):
+        return 1.0
+    raw = span / max(count, 1)
+    mag = 10.0 ** math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * mag >= raw * (1 - 1e-9):
+            return m * mag
+    return 10.0 * mag  # pragma: no cover - the loop always returns
+
+
+def linear_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
+    """Nice ticks inside ``[lo, hi]`` (1-2-5 steps); ``integer``: integers only.
+
+    Example:
+        >>> linear_ticks(1, 64, integer=True)
+        [20.0, 40.0, 60.0]
+        >>> linear_ticks(0, 3, integer=True)
+        [0.0, 1.0, 2.0, 3.0]
+        >>> linear_ticks(0.0, 1.0)
+        [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    """
+    if hi < lo:
+        lo, hi = hi, lo
+    if hi == lo:
+        return [float(lo)]
+    step = nice_step(hi - lo, count)
+    if integer:
+        step = max(1.0, round(step))
+    first = math.ceil(lo / step - 1e-9)
+    last = math.floor(hi / step + 1e-9)
+    ticks = [round(i * step, 12) for i in range(first, last + 1)]
+    return [float(t) for t in ticks]
+
+
+def nice_bounds(lo: float, hi: float, count: int = 5) -> tuple[float, float]:
+    """``[lo, hi]`` widened to the enclosing 1-2-5 ticks (for value axes)."""
+    if hi == lo:
+        return lo - 0.5, hi + 0.5
+    step = nice_step(hi - lo, count)
+    return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int = 8) -> list[float]:
+    """Ticks at 1, 2, 5 x 10^k inside ``[lo, hi]`` (``lo > 0``); only powers of ten (every
+    ``s``-th decade) when 1-2-5 would give more than ``max_ticks``.
+
+    Example:
+        >>> log_ticks(0.003, 0.09)
+        [0.005, 0.01, 0.02, 0.05]
+        >>> log_ticks(1e-12, 1.0)
+        [1e-12, 1e-10, 1e-08, 1e-06, 0.0001, 0.01, 1.0]
+    """
+    if not (lo > 0 and hi > 0):
+        raise ValueError(f"log_ticks: expected positive bounds, received {lo!r}, {hi!r}")
+    if hi < lo:
+        lo, hi = hi, lo
+    d0, d1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+
+    def inside(values: list[float]) -> list[float]:
+        return [float(f"{t:.6g}") for t in values if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+
+    ticks = inside([m * 10.0**e for e in range(d0, d1 + 1) for m in (1.0, 2.0, 5.0)])
+    if len(ticks) < 2:  # narrower than 1-2-5 spacing: nice linear ticks on the log axis
+        return [t for t in linear_ticks(lo, hi, 3) if t > 0] or [lo, hi]
+    if len(ticks) <= max_ticks:
+        return ticks
+    decades = list(range(d0, d1 + 1))
+    stride = 1
+    while len(inside([10.0**e for e in decades if e % stride == 0])) > max_ticks:
+        stride += 1
+    return inside([10.0**e for e in decades if e % stride == 0])
+
+
+def log_bounds(lo: float, hi: float) -> tuple[float, float]:
+    """``[lo, hi]`` (positive) widened to the enclosing values of the form 1, 2, 5 x 10^k.
+
+    Example:
+        >>> log_bounds(0.003, 0.09)
+        (0.002, 0.1)
+    """
+
+    def below(v: float) -> float:
+        e = math.floor(math.log10(v))
+        return max(m * 10.0**e for m in (1, 2, 5) if m * 10.0**e <= v * (1 + 1e-9))
+
+    def above(v: float) -> float:
+        e = math.floor(math.log10(v))
+        return min(m * 10.0**e for m in (1, 2, 5, 10) if m * 10.0**e >= v * (1 - 1e-9))
+
+    a, b = float(f"{below(lo):.6g}"), float(f"{above(hi):.6g}")
+    if a == b:
+        a, b = a / 2, b * 2
+    return a, b
+
+
+def wants_log(values: Sequence[float], decades: float = 1.0) -> bool:
+    """True when every finite value is positive and they span more than ``decades`` decades."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals or min(vals) <= 0:
+        return False
+    return math.log10(max(vals) / min(vals)) > decades
+
+
+@dataclass
+class RefLine:
+    """A horizontal (``axis="y"``) or vertical (``axis="x"``) dashed reference line; its label
+    goes into the legend, never onto the plot."""
+
+    value: float
+    label: str
+    axis: str = "y"
+    color: str = REFERENCE_COLOR
+
+
+def _svg_open(width: float, height: float, title: str, css_class: str = "chart") -> list[str]:
+    return [
+        f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" '
+        f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+        f'aria-label="{html.escape(title)}" font-family="sans-serif">',
+        f'<text class="title" x="{width / 2:.1f}" y="16" text-anchor="middle" font-size="14" '
+        f'font-weight="bold">{html.escape(title)}</text>',
+    ]
+
+
+def _legend_layout(
+    items: Sequence[tuple[str, str, bool]], x0: float, width: float, y0: float
+) -> tuple[list[str], float]:
+    """Legend entries (label, colour, dashed) flowed into rows from ``(x0, y0)``; returns the
+    SVG and the height used."""
+    out: list[str] = []
+    if not items:
+        return out, 0.0
+    x, y, row_h = x0, y0, 15.0
+    for label, color, dashed in items:
+        w = 26 + len(label) * _CHAR_W + 14
+        if x > x0 and x + w > x0 + width:
+            x, y = x0, y + row_h
+        dash = ' stroke-dasharray="5,3"' if dashed else ""
+        out.append(
+            f'<g class="legend-item"><line x1="{x:.1f}" x2="{x + 20:.1f}" y1="{y - 4:.1f}" '
+            f'y2="{y - 4:.1f}" stroke="{color}" stroke-width="2"{dash}/>'
+            f'<text x="{x + 25:.1f}" y="{y:.1f}" font-size="11">{html.escape(label)}</text></g>'
+        )
+        x += w
+    return ["<g class='legend'>", *out, "</g>"], y - y0 + row_h
 
 
 def line_chart(
@@ -29,79 +202,133 @@ def line_chart(
     title: str,
     xlabel: str,
     ylabel: str,
-    log_y: bool = False,
+    log_y: bool | None = False,
     width: int = 560,
     height: int = 320,
     css_class: str = "chart",
+    x_integer: bool = True,
+    refs: Sequence[RefLine] = (),
 ) -> str:
-    """An SVG line chart; non-positive values are dropped on a log axis."""
-    left, right, top, bottom = 64, 16, 28, 44
-    pw, ph = width - left - right, height - top - bottom
-    pts: dict[str, list[tuple[float, float]]] = {}
+    """An SVG line chart of one quantity (``ylabel``): one line per series.
+
+    ``log_y=None`` picks a log axis when the values are positive and span more than a decade.
+    Non-positive values are dropped on a log axis. ``x_integer``: integer ticks (index, epoch).
+    ``refs``: dashed reference lines (thresholds, the start of the terminal phase), labelled
+    in the legend.
+    """
+    raw: dict[str, list[tuple[float, float]]] = {}
     for name, (xs, ys) in series.items():
-        kept = [
+        raw[name] = [
             (float(x), float(y))
             for x, y in zip(xs, ys, strict=False)
-            if y is not None and math.isfinite(float(y)) and (not log_y or float(y) > 0)
+            if y is not None and math.isfinite(float(y)) and math.isfinite(float(x))
         ]
-        pts[name] = [(x, math.log10(y) if log_y else y) for x, y in kept]
-    allx = [p[0] for v in pts.values() for p in v] or [0.0, 1.0]
-    ally = [p[1] for v in pts.values() for p in v] or [0.0, 1.0]
+    if log_y is None:
+        log_y = wants_log([y for p in raw.values() for _, y in p])
+    pts = {n: [(x, y) for x, y in p if not log_y or y > 0] for n, p in raw.items()}
+    hrefs = [r for r in refs if r.axis == "y" and math.isfinite(r.value)]
+    vrefs = [r for r in refs if r.axis == "x" and math.isfinite(r.value)]
+    allx = [x for p in pts.values() for x, _ in p] + [r.value for r in vrefs]
+    ally = [y for p in pts.values() for _, y in p]
+    ally += [r.value for r in hrefs if not log_y or r.value > 0]
+    if not allx:
+        allx = [0.0, 1.0]
+    if not ally:
+        ally = [1.0, 10.0] if log_y else [0.0, 1.0]
     x0, x1 = min(allx), max(allx)
-    y0, y1 = min(ally), max(ally)
     if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+        x0, x1 = x0 - 1, x1 + 1
+    if log_y:
+        ya, yb = log_bounds(min(ally), max(ally))
+        yticks = log_ticks(ya, yb)
+        y0, y1 = math.log10(ya), math.log10(yb)
+    else:
+        ya, yb = min(ally), max(ally)
+        if ya == yb:
+            ya, yb = ya - 0.5 * (abs(ya) or 1), yb + 0.5 * (abs(yb) or 1)
+        y0, y1 = nice_bounds(ya, yb)
+        yticks = linear_ticks(y0, y1)
+    ylabels = [format_tick(t) for t in yticks]
+
+    legend = [(n, PALETTE[i % len(PALETTE)], False) for i, n in enumerate(pts)]
+    legend += [(r.label, r.color, True) for r in [*hrefs, *vrefs]]
+    left = 18 + 8 + max(len(s) for s in ylabels) * _CHAR_W + 6
+    right, bottom = 14.0, 42.0
+    pw = width - left - right
+    legend_svg, legend_h = _legend_layout(legend, left, pw, 34)
+    top = 26 + legend_h + 6
+    ph = height - top - bottom
 
     def sx(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * pw
 
     def sy(y: float) -> float:
-        return top + ph - (y - y0) / (y1 - y0) * ph
+        v = math.log10(y) if log_y else y
+        return top + ph - (v - y0) / (y1 - y0) * ph
 
-    out = [
-        f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{html.escape(title)}">',
-        f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="14" '
-        f'font-weight="bold">{html.escape(title)}</text>',
-        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>',
-    ]
-    for t in _ticks(y0, y1):
-        label = _fmt(10**t) if log_y else _fmt(t)
-        out.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
-            f'stroke="#eee"/><text x="{left - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" '
-            f'font-size="11">{label}</text>'
-        )
-    for t in _ticks(x0, x1):
-        out.append(
-            f'<text x="{sx(t):.1f}" y="{top + ph + 16}" text-anchor="middle" '
-            f'font-size="11">{_fmt(t)}</text>'
-        )
+    out = _svg_open(width, height, title, css_class)
+    out += legend_svg
     out.append(
-        f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" '
+        f'<rect class="frame" x="{left:.1f}" y="{top:.1f}" width="{pw:.1f}" height="{ph:.1f}" '
+        'fill="none" stroke="#888"/>'
+    )
+    out.append("<g class='yticks'>")
+    for t, lab in zip(yticks, ylabels, strict=True):
+        y = sy(t)
+        out.append(
+            f'<line x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#eee"/><line x1="{left - 4:.1f}" x2="{left:.1f}" y1="{y:.1f}" '
+            f'y2="{y:.1f}" stroke="#888"/><text class="tick" x="{left - 6:.1f}" '
+            f'y="{y + 4:.1f}" text-anchor="end" font-size="11">{lab}</text>'
+        )
+    out.append("</g><g class='xticks'>")
+    for t in linear_ticks(x0, x1, 6, integer=x_integer):
+        x = sx(t)
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph:.1f}" y2="{top + ph + 4:.1f}" '
+            f'stroke="#888"/><text class="tick" x="{x:.1f}" y="{top + ph + 16:.1f}" '
+            f'text-anchor="middle" font-size="11">{format_tick(t)}</text>'
+        )
+    out.append("</g>")
+    out.append(
+        f'<text class="xlabel" x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle" '
         f'font-size="12">{html.escape(xlabel)}</text>'
     )
     out.append(
-        f'<text x="14" y="{top + ph / 2}" text-anchor="middle" font-size="12" '
-        f'transform="rotate(-90 14 {top + ph / 2})">'
-        f"{html.escape(ylabel + (' (log)' if log_y else ''))}</text>"
+        f'<text class="ylabel" x="14" y="{top + ph / 2:.1f}" text-anchor="middle" '
+        f'font-size="12" transform="rotate(-90 14 {top + ph / 2:.1f})">'
+        f"{html.escape(ylabel + (' (log scale)' if log_y else ''))}</text>"
     )
+    for r in hrefs:
+        if log_y and r.value <= 0:
+            continue
+        y = sy(r.value)
+        out.append(
+            f'<line class="ref" x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{r.color}" stroke-width="1.5" stroke-dasharray="5,3"/>'
+        )
+    for r in vrefs:
+        x = sx(r.value)
+        out.append(
+            f'<line class="ref" x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{top + ph:.1f}" '
+            f'stroke="{r.color}" stroke-width="1.5" stroke-dasharray="5,3"/>'
+        )
     for i, (name, p) in enumerate(pts.items()):
         color = PALETTE[i % len(PALETTE)]
-        if p:
-            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in p)
-            out.append(
-                f'<polyline class="series" data-name="{html.escape(name)}" fill="none" '
-                f'stroke="{color}" stroke-width="2" points="{path}"/>'
-            )
+        if not p:
+            continue
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in p)
         out.append(
-            f'<rect x="{left + 10}" y="{top + 8 + 16 * i}" width="12" height="3" '
-            f'fill="{color}"/><text x="{left + 27}" y="{top + 13 + 16 * i}" '
-            f'font-size="11">{html.escape(name)}</text>'
+            f'<polyline class="series" data-name="{html.escape(name)}" fill="none" '
+            f'stroke="{color}" stroke-width="2" points="{path}"/>'
         )
+        if len(p) <= 30:
+            out.append(
+                "".join(
+                    f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>'
+                    for x, y in p
+                )
+            )
     out.append("</svg>")
     return "".join(out)
 
@@ -114,55 +341,99 @@ def bar_chart(
     reference: float | None = None,
     reference_label: str = "",
     width: int = 560,
-    height: int = 300,
+    height: int = 320,
+    xlabel: str = "class",
 ) -> str:
-    """An SVG bar chart with an optional horizontal reference line."""
-    left, right, top, bottom = 56, 16, 28, 56
-    pw, ph = width - left - right, height - top - bottom
-    vals = [float(v) if math.isfinite(float(v)) else 0.0 for v in values]
-    top_v = max([*vals, reference or 0.0, 1e-12])
+    """An SVG bar chart (one bar per named class) with an optional dashed reference line."""
+    vals = [float(v) for v in values]
+    shown = [v if math.isfinite(v) else 0.0 for v in vals]
+    top_v = max([*shown, reference if reference and math.isfinite(reference) else 0.0, 1e-12])
+    _, top_v = nice_bounds(0.0, top_v)
+    yticks = linear_ticks(0.0, top_v)
+    ylabels = [format_tick(t) for t in yticks]
     n = max(1, len(vals))
+    names = [str(lab) for lab in labels]
+    longest = max([len(s) for s in names] or [1])
+    left = 18 + 8 + max(len(s) for s in ylabels) * _CHAR_W + 6
+    right = 14.0
+    pw = width - left - right
     bw = pw / n
-    out = [
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{html.escape(title)}">',
-        f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="14" '
-        f'font-weight="bold">{html.escape(title)}</text>',
-        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>',
-    ]
-    for t in _ticks(0.0, top_v):
-        y = top + ph - t / top_v * ph
+    show_names = n <= 60
+    rotate = show_names and (longest > 3 or n > 20) and longest * 6.0 > bw * 0.95
+    name_h = (min(longest, 24) * 6.0 * 0.72 + 10) if rotate else 16.0
+    bottom = name_h + 26
+    legend = [(reference_label or "reference", REFERENCE_COLOR, True)] if reference else []
+    legend_svg, legend_h = _legend_layout(legend, left, pw, 34)
+    top = 26 + legend_h + 6
+    ph = height - top - bottom
+
+    def sy(v: float) -> float:
+        return top + ph - v / top_v * ph
+
+    out = _svg_open(width, height, title)
+    out += legend_svg
+    out.append(
+        f'<rect class="frame" x="{left:.1f}" y="{top:.1f}" width="{pw:.1f}" height="{ph:.1f}" '
+        'fill="none" stroke="#888"/><g class="yticks">'
+    )
+    for t, lab in zip(yticks, ylabels, strict=True):
+        y = sy(t)
         out.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
-            f"{_fmt(t)}</text>"
+            f'<line x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#eee"/><text class="tick" x="{left - 6:.1f}" y="{y + 4:.1f}" '
+            f'text-anchor="end" font-size="11">{lab}</text>'
         )
-    for i, (lab, v) in enumerate(zip(labels, vals, strict=True)):
-        h = v / top_v * ph
+    out.append("</g>")
+    for i, (lab, v) in enumerate(zip(names, vals, strict=True)):
+        h = (v if math.isfinite(v) else 0.0) / top_v * ph
         x = left + i * bw + bw * 0.1
         out.append(
             f'<rect class="bar" x="{x:.1f}" y="{top + ph - h:.1f}" width="{bw * 0.8:.1f}" '
-            f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{html.escape(str(lab))}: '
+            f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{html.escape(lab)}: '
             f"{v:.4g}</title></rect>"
         )
-        if n <= 40:
-            out.append(
-                f'<text x="{x + bw * 0.4:.1f}" y="{top + ph + 14}" text-anchor="middle" '
-                f'font-size="10">{html.escape(str(lab))}</text>'
-            )
+        if show_names:
+            cx, cy = left + (i + 0.5) * bw, top + ph + 13
+            short = lab if len(lab) <= 24 else lab[:23] + "…"
+            if rotate:
+                out.append(
+                    f'<text class="tick xname" x="{cx + 3:.1f}" y="{cy:.1f}" text-anchor="end" '
+                    f'font-size="10" transform="rotate(-45 {cx + 3:.1f} {cy:.1f})">'
+                    f"{html.escape(short)}</text>"
+                )
+            else:
+                out.append(
+                    f'<text class="tick xname" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
+                    f'font-size="10">{html.escape(short)}</text>'
+                )
     if reference is not None and math.isfinite(reference):
-        y = top + ph - reference / top_v * ph
+        y = sy(reference)
         out.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="{PALETTE[1]}" '
-            f'stroke-dasharray="5,3"/><text x="{left + pw - 4}" y="{y - 4:.1f}" '
-            f'text-anchor="end" font-size="11" fill="{PALETTE[1]}">'
-            f"{html.escape(reference_label)}</text>"
+            f'<line class="ref" x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{REFERENCE_COLOR}" stroke-width="1.5" stroke-dasharray="5,3"/>'
         )
     out.append(
-        f'<text x="14" y="{top + ph / 2}" text-anchor="middle" font-size="12" '
-        f'transform="rotate(-90 14 {top + ph / 2})">{html.escape(ylabel)}</text></svg>'
+        f'<text class="xlabel" x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+        f'font-size="12">{html.escape(xlabel)}</text>'
+        f'<text class="ylabel" x="14" y="{top + ph / 2:.1f}" text-anchor="middle" '
+        f'font-size="12" transform="rotate(-90 14 {top + ph / 2:.1f})">{html.escape(ylabel)}'
+        "</text></svg>"
     )
     return "".join(out)
+
+
+def diverging_color(v: float, vmin: float = -1.0, vmax: float = 1.0) -> str:
+    """Blue (vmin) - white (midpoint) - red (vmax); grey for NaN."""
+    if not math.isfinite(v):
+        return "rgb(200,200,200)"
+    t = (min(max(v, vmin), vmax) - vmin) / (vmax - vmin)
+    if t < 0.5:
+        a = t / 0.5
+        r, g, b = int(33 + a * 222), int(102 + a * 153), int(172 + a * 83)
+    else:
+        a = (t - 0.5) / 0.5
+        r, g, b = 255 - int(a * 77), int(255 - a * 231), int(255 - a * 212)
+    return f"rgb({r},{g},{b})"
 
 
 def heatmap(
@@ -171,45 +442,124 @@ def heatmap(
     title: str,
     vmin: float = -1.0,
     vmax: float = 1.0,
-    size: int = 420,
+    size: int = 560,
+    colorbar_label: str = "cosine similarity",
+    marks: Mapping[str, float] | None = None,
+    outlined: Sequence[tuple[int, int]] = (),
 ) -> str:
-    """An SVG heatmap on a blue-white-red scale from vmin to vmax."""
+    """An SVG heatmap with row and column labels and a colour bar (blue-white-red from
+    ``vmin`` to ``vmax``). ``marks``: labelled values marked on the colour bar (such as the
+    simplex-ETF cosine -1/(K-1)). ``outlined``: (row, column) cells drawn with a thick dark
+    outline, both (i, j) and (j, i) (the verdict's merged class pairs)."""
     k = len(matrix)
-    left, top = 48, 28
-    cell = (size - left - 8) / max(k, 1)
+    names = [str(s) if len(str(s)) <= 18 else str(s)[:17] + "…" for s in labels]
+    show = k <= 40
+    longest = max([len(s) for s in names] or [1]) if show else 0
+    font = 10 if k <= 20 else 8
+    lab_w = longest * font * 0.6 + 8
+    left = 22 + lab_w
+    cbar_w = 86.0
+    top = 30.0
+    rotate = show and (k > 20 or longest > 3)
+    col_h = (lab_w * 0.62 + 6 if rotate else 18) if show else 6
+    grid = min(size - left - cbar_w - 10, size - top - col_h - 24)
+    cell = grid / max(k, 1)
+    height = top + grid + col_h + 24
 
-    def color(v: float) -> str:
-        t = 0.0 if not math.isfinite(v) else (min(max(v, vmin), vmax) - vmin) / (vmax - vmin)
-        if t < 0.5:
-            a = t / 0.5
-            r, g, b = int(33 + a * 222), int(102 + a * 153), int(172 + a * 83)
-        else:
-            a = (t - 0.5) / 0.5
-            r, g, b = 255, int(255 - a * 200), int(255 - a * 200)
-        return f"rgb({r},{g},{b})"
-
-    out = [
-        f'<svg class="chart heatmap" xmlns="http://www.w3.org/2000/svg" width="{size}" '
-        f'height="{size + 20}" viewBox="0 0 {size} {size + 20}" role="img" '
-        f'aria-label="{html.escape(title)}">',
-        f'<text x="{size / 2}" y="16" text-anchor="middle" font-size="14" '
-        f'font-weight="bold">{html.escape(title)}</text>',
-    ]
+    out = _svg_open(size, height, title, "chart heatmap")
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
+            fv = float(v) if v is not None else math.nan
             out.append(
                 f'<rect class="cell" x="{left + j * cell:.1f}" y="{top + i * cell:.1f}" '
-                f'width="{cell:.1f}" height="{cell:.1f}" fill="{color(float(v))}">'
+                f'width="{cell:.2f}" height="{cell:.2f}" fill="{diverging_color(fv, vmin, vmax)}">'
                 f"<title>{html.escape(str(labels[i]))} vs {html.escape(str(labels[j]))}: "
-                f"{float(v):.3f}</title></rect>"
+                f"{fv:.3f}</title></rect>"
             )
-        if k <= 32:
-            out.append(
-                f'<text x="{left - 4}" y="{top + (i + 0.6) * cell:.1f}" text-anchor="end" '
-                f'font-size="10">{html.escape(str(labels[i]))}</text>'
-            )
+            if k <= 10 and math.isfinite(fv):
+                dark = abs((fv - (vmin + vmax) / 2) / ((vmax - vmin) / 2)) > 0.6
+                out.append(
+                    f'<text class="value" x="{left + (j + 0.5) * cell:.1f}" '
+                    f'y="{top + (i + 0.5) * cell + 4:.1f}" text-anchor="middle" font-size="10" '
+                    f'fill="{"#fff" if dark else "#222"}">{fv:.2f}</text>'
+                )
     out.append(
-        f'<text x="{left}" y="{size + 14}" font-size="11">scale: {vmin:g} (blue) to '
-        f"{vmax:g} (red)</text></svg>"
+        f'<rect x="{left:.1f}" y="{top:.1f}" width="{grid:.1f}" height="{grid:.1f}" '
+        'fill="none" stroke="#888"/>'
+    )
+    for a, b in outlined:
+        for i, j in ((a, b), (b, a)):
+            if 0 <= i < k and 0 <= j < k:
+                out.append(
+                    f'<rect class="merged" x="{left + j * cell + 1:.1f}" '
+                    f'y="{top + i * cell + 1:.1f}" width="{max(cell - 2, 1):.2f}" '
+                    f'height="{max(cell - 2, 1):.2f}" fill="none" stroke="#111" '
+                    f'stroke-width="2.5"><title>merged: {html.escape(str(labels[i]))} and '
+                    f"{html.escape(str(labels[j]))}</title></rect>"
+                )
+    if show:
+        for i, name in enumerate(names):
+            y = top + (i + 0.5) * cell + font * 0.35
+            out.append(
+                f'<text class="rowlabel" x="{left - 4:.1f}" y="{y:.1f}" text-anchor="end" '
+                f'font-size="{font}">{html.escape(name)}</text>'
+            )
+            if rotate:
+                cx, cy = left + (i + 0.5) * cell + font * 0.35, top + grid + 10
+                out.append(
+                    f'<text class="collabel" x="{cx:.1f}" y="{cy:.1f}" text-anchor="end" '
+                    f'font-size="{font}" transform="rotate(-45 {cx:.1f} {cy:.1f})">'
+                    f"{html.escape(name)}</text>"
+                )
+            else:
+                cx, cy = left + (i + 0.5) * cell, top + grid + 14
+                out.append(
+                    f'<text class="collabel" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
+                    f'font-size="{font}">{html.escape(name)}</text>'
+                )
+    ylx = max(12.0, left - lab_w - 6) if show else 12.0
+    out.append(
+        f'<text class="xlabel" x="{left + grid / 2:.1f}" y="{height - 6:.1f}" '
+        f'text-anchor="middle" font-size="12">class</text><text class="ylabel" x="{ylx:.1f}" '
+        f'y="{top + grid / 2:.1f}" text-anchor="middle" font-size="12" '
+        f'transform="rotate(-90 {ylx:.1f} {top + grid / 2:.1f})">class</text>'
+    )
+    # colour bar: one vertical gradient from vmax (top) to vmin (bottom)
+    bx, bw = left + grid + 30, 14.0
+    gid = f"cbar{zlib.crc32(repr((title, vmin, vmax, matrix)).encode()):08x}"  # deterministic
+    stops = "".join(
+        f'<stop offset="{i / 10:.1f}" '
+        f'stop-color="{diverging_color(vmax - i / 10 * (vmax - vmin), vmin, vmax)}"/>'
+        for i in range(11)
+    )
+    out.append(
+        f'<g class="colorbar"><defs><linearGradient id="{gid}" x1="0" y1="0" x2="0" y2="1">'
+        f'{stops}</linearGradient></defs><rect x="{bx:.1f}" y="{top:.1f}" width="{bw}" '
+        f'height="{grid:.1f}" fill="url(#{gid})" stroke="#888"/>'
+    )
+
+    def cy_of(v: float) -> float:
+        return top + (vmax - v) / (vmax - vmin) * grid
+
+    for t in linear_ticks(vmin, vmax, 4):
+        y = cy_of(t)
+        out.append(
+            f'<line x1="{bx + bw:.1f}" x2="{bx + bw + 4:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#888"/><text class="tick" x="{bx + bw + 6:.1f}" y="{y + 4:.1f}" '
+            f'font-size="11">{format_tick(t)}</text>'
+        )
+    for name, v in (marks or {}).items():
+        if math.isfinite(v) and vmin <= v <= vmax:
+            y = cy_of(v)
+            out.append(
+                f'<line class="mark" x1="{bx - 4:.1f}" x2="{bx + bw:.1f}" y1="{y:.1f}" '
+                f'y2="{y:.1f}" stroke="#000" stroke-width="1.5"/><text x="{bx - 6:.1f}" '
+                f'y="{y + 3:.1f}" text-anchor="end" font-size="9">{html.escape(name)}</text>'
+            )
+    cx = bx + bw + 44
+    out.append(
+        f'<text class="cbarlabel" x="{cx:.1f}" y="{top + grid / 2:.1f}" text-anchor="middle" '
+        f'font-size="12" transform="rotate(-90 {cx:.1f} {top + grid / 2:.1f})">'
+        f"{html.escape(colorbar_label)}</text></g></svg>"
     )
     return "".join(out)
