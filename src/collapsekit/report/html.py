@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from collapsekit.functional.neural_collapse import NC_KEYS
@@ -14,6 +15,7 @@ from collapsekit.report.figure_data import (
     tracking_panels,
 )
 from collapsekit.report.findings_html import render_findings
+from collapsekit.report.metric_docs import doc_anchor, doc_section
 from collapsekit.report.svg import RefLine, bar_chart, heatmap, line_chart
 from collapsekit.report.verdict import merged_pairs
 
@@ -146,7 +148,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
         for k in nc_keys:
             ci = report.intervals.get(k)
             parts.append(
-                f"<tr><td>{k}</td><td>{_num(report.metrics[k])}</td>"
+                f"<tr><td>{_metric_link(k)}</td><td>{_num(report.metrics[k])}</td>"
                 f"<td>{'[' + _num(ci[0]) + ', ' + _num(ci[1]) + ']' if ci else '–'}</td>"
                 f"<td>{_num(report.baseline.get(k))}</td>{how_td(k)}</tr>"
             )
@@ -160,7 +162,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
             continue
         ci = report.intervals.get(k)
         parts.append(
-            f"<tr><td>{html.escape(k)}</td><td>{_num(val)}</td>"
+            f"<tr><td>{_metric_link(k)}</td><td>{_num(val)}</td>"
             f"<td>{'[' + _num(ci[0]) + ', ' + _num(ci[1]) + ']' if ci else '–'}</td>"
             f"<td>{_num(report.baseline.get(k))}</td>{how_td(k)}</tr>"
         )
@@ -170,7 +172,50 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
         + "".join(f"<tr><td>{k}</td><td>{_num(t)}</td></tr>" for k, t in v.thresholds.items())
         + "</table>"
     )
+    parts.append(_reference_section(report.metrics))
     return _page(title, "".join(parts))
+
+
+def _metric_link(key: str) -> str:
+    """The metric name, linked to its entry in the page's metric reference."""
+    anchor = doc_anchor(key)
+    name = html.escape(key)
+    return f"<a href='#ref-{anchor}'>{name}</a>" if anchor else name
+
+
+def _markdown_html(text: str) -> str:
+    """The few Markdown forms the metric reference uses: paragraphs, **bold**, `code`."""
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        if block.lstrip().startswith("```"):
+            out.append(f"<pre>{html.escape(block.strip().strip('`'))}</pre>")
+            continue
+        esc = html.escape(block)
+        esc = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", esc)
+        esc = re.sub(r"`([^`]+)`", r"<code>\1</code>", esc)
+        out.append(f"<p>{esc}</p>")
+    return "".join(out)
+
+
+def _reference_section(metrics: dict[str, float]) -> str:
+    """Each reported metric's entry of docs/metrics.md (formula, range, bad direction, healthy
+    and collapsed values, paper), so every name in the tables links to its meaning offline."""
+    anchors: list[str] = []
+    for key in metrics:
+        anchor = doc_anchor(key)
+        if anchor and anchor not in anchors:
+            anchors.append(anchor)
+    entries = []
+    for anchor in anchors:
+        body = doc_section(anchor)
+        if body:
+            entries.append(
+                f"<div class='ref' id='ref-{anchor}'><h3>{html.escape(anchor)}</h3>"
+                f"{_markdown_html(body)}</div>"
+            )
+    if not entries:
+        return ""
+    return "<h2 id='metric-reference'>Metric reference</h2>" + "".join(entries)
 
 
 def tracking_charts(rows: list[dict[str, Any]]) -> list[str]:

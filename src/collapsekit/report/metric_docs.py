@@ -40,6 +40,12 @@ DOCUMENTED_KEYS: frozenset[str] = frozenset(
         "uniformity",
         "std_of_l2_normalized",
         "verdict",
+        "alpha_req",
+        "lidar",
+        "regression_collapse",
+        "neco",
+        "layer_profile",
+        "monitors",
     }
 )
 
@@ -50,6 +56,11 @@ _ALIASES = {
     "separation": _MONAI_ANCHOR,
     "domain_shift": _MONAI_ANCHOR,
     "aggregate": _MONAI_ANCHOR,
+    "nrc1": "regression_collapse",
+    "nrc2": "regression_collapse",
+    "nrc3": "regression_collapse",
+    "neco_ood_mean": "neco",
+    "neco_id_mean": "neco",
 }
 _PREFIXES = (
     ("per_class_effective_rank_", "per_class_effective_rank"),
@@ -74,7 +85,10 @@ def doc_anchor(key: str) -> str | None:
     if name in _ALIASES:
         return _ALIASES[name]
     for prefix, anchor in _PREFIXES:
-        if name.startswith(prefix) and re.fullmatch(r"-?\d+", name[len(prefix) :]):
+        rest = name[len(prefix) :]
+        # per-class effective rank keys end in any class name; MONAI's in a class index
+        numeric = re.fullmatch(r"-?\d+", rest) is not None
+        if name.startswith(prefix) and rest and (numeric or anchor != _MONAI_ANCHOR):
             return anchor
     return None
 
@@ -94,3 +108,38 @@ def doc_url(key: str, base: str = DOCS_PATH) -> str | None:
     """
     anchor = doc_anchor(key)
     return None if anchor is None else f"{base}#{anchor}"
+
+
+def _reference_text() -> str | None:
+    """docs/metrics.md as shipped in the wheel (``collapsekit/docs/metrics.md``) or, in a
+    source checkout, from the repository."""
+    from importlib import resources
+    from pathlib import Path
+
+    try:
+        shipped = resources.files("collapsekit").joinpath("docs/metrics.md")
+        if shipped.is_file():
+            return shipped.read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):  # pragma: no cover
+        pass
+    repo = Path(__file__).resolve().parents[3] / DOCS_PATH
+    return repo.read_text(encoding="utf-8") if repo.is_file() else None
+
+
+def doc_section(anchor: str) -> str | None:
+    """The Markdown body of the ``## anchor`` (or ``# anchor``) entry of the metric reference,
+    or ``None`` when the reference or the entry is missing.
+
+    Example:
+        >>> "Formula" in (doc_section("nc1") or "Formula")
+        True
+    """
+    text = _reference_text()
+    if text is None:
+        return None
+    parts = re.split(r"^#{1,2} (.+)$", text, flags=re.MULTILINE)
+    for i in range(1, len(parts), 2):
+        title = re.sub(r"[`*]", "", parts[i]).strip().lower().replace(" ", "-")
+        if title == anchor:
+            return parts[i + 1].strip()
+    return None
