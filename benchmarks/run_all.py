@@ -15,6 +15,8 @@ SCRIPTS = [
     ["bench_vs_monai.py"],
     ["bench_scaling.py"],
     ["bench_large_k.py"],
+    ["bench_threads.py", "--busy", "1"],
+    ["profile_analyze.py", "--n", "10000"],
 ]
 
 if __name__ == "__main__":

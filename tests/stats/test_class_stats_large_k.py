@@ -1,0 +1,95 @@
+"""Large K: more classes than rows per batch, many classes first seen mid-stream."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from collapsekit import ClassStats
+from collapsekit.functional.class_pair_geometry import class_pair_sums
+from references import nc_reference
+
+
+def _data(n, k, d, seed, offset=0.0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, k, (n,), generator=g)
+    x = 3 * torch.randn(k, d, generator=g)[y] + torch.randn(n, d, generator=g) + offset
+    return x.float(), y
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_many_new_classes_per_batch_equal_a_float64_pass(offset):
+    x, y = _data(1500, 300, 12, seed=1, offset=offset)
+    streamed = ClassStats(300, 12)
+    for xb, yb in zip(x.split(200), y.split(200), strict=True):  # K > batch rows
+        streamed.update(xb, yb)
+    exact = ClassStats(300, 12)
+    exact.update(x.double(), y)
+    assert torch.equal(streamed.counts, exact.counts)
+    # float32 per-batch partial sums: means good to ~1e-7 of the data's scale
+    np.testing.assert_allclose(streamed.class_means(), exact.class_means(), rtol=1e-6, atol=1e-6)
+    w, w_ref = streamed.within_scatter(), exact.within_scatter()
+    np.testing.assert_allclose(w, w_ref, rtol=1e-7, atol=1e-7 * float(w_ref.abs().max()))
+    np.testing.assert_allclose(streamed.class_sq_deviation(), exact.class_sq_deviation(), rtol=1e-6)
+    got, ref = streamed.neural_collapse(), nc_reference(x.double().numpy(), y.numpy())
+    for key, value in ref.items():
+        if key in got:
+            assert got[key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_bad_row_of_a_new_class_leaves_the_state_untouched():
+    x, y = _data(400, 300, 5, seed=2)
+    stats = ClassStats(300, 5)
+    stats.update(x[:200], y[:200])
+    before = stats.state_dict()
+    bad = x[200:].clone()
+    fresh = int(torch.nonzero(stats.counts[y[200:]] == 0)[0])  # a row of an unseen class
+    bad[fresh, 2] = math.nan
+    with pytest.raises(ValueError, match=f"features: .*{fresh}"):
+        stats.update(bad, y[200:])
+    for key, value in before.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(stats.state_dict()[key], value), key
+    stats.update(x[200:], y[200:])  # and the state still accepts the good rows
+    assert stats.num_samples == 400
+
+
+def _dense_pair_sums(m, var, gfro):
+    k = m.shape[0]
+    g = m @ m.T
+    sq = np.diag(g)
+    iu = np.triu_indices(k, 1)
+    dist2 = sq[:, None] + sq[None, :] - 2 * g
+    norms = np.sqrt(sq)
+    cos = g / np.outer(norms, norms)
+    etf = (np.eye(k) - 1.0 / k) / math.sqrt(k - 1)
+    logd = -0.5 * np.log(2 - 2 * cos[iu]) + 0.5 * math.log(2.0 * k / (k - 1))
+    return {
+        "cdnv_sum": ((var[:, None] + var[None, :])[iu] / (2 * dist2[iu])).sum(),
+        "cos_dev_sum": (cos[iu] + 1 / (k - 1)).sum(),
+        "cos_dev_sq_sum": ((cos[iu] + 1 / (k - 1)) ** 2).sum(),
+        "cos_abs_dev_sum": np.abs(cos[iu] + 1 / (k - 1)).sum(),
+        "log_dev_sum": logd.sum(),
+        "log_dev_sq_sum": (logd**2).sum(),
+        "etf_sq_sum": ((g / gfro - etf) ** 2).sum(),
+    }
+
+
+@pytest.mark.parametrize("tile", [1, 7, 33, 64])
+def test_pair_sums_match_a_dense_reference_for_any_tile(tile):
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((60, 20))
+    m -= m.mean(0)
+    var = rng.random(60)
+    gfro = float(np.linalg.norm(m.T @ m))
+    got = class_pair_sums(torch.tensor(m), torch.tensor(var), gfro, tile)
+    assert got.pairs == 60 * 59 // 2
+    for key, value in _dense_pair_sums(m, var, gfro).items():
+        assert getattr(got, key) == pytest.approx(value, rel=1e-10, abs=1e-12), key
+
+
+def test_coincident_class_means_give_infinite_cdnv():
+    m = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-2.0, 0.0]], dtype=torch.float64)
+    got = class_pair_sums(m, torch.ones(3, dtype=torch.float64), 1.0, 2)
+    assert got.cdnv_sum == math.inf
