@@ -74,6 +74,20 @@ def _one_thread(active: bool) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def one_thread() -> contextlib.AbstractContextManager[None]:
+    """One intra-op thread inside the block, whatever the policy: for loops of many small
+    operations, such as training a small network (the demo runs 7x faster on a busy 2-core
+    machine this way).
+
+    Example:
+        >>> import torch
+        >>> with one_thread():
+        ...     torch.get_num_threads()
+        1
+    """
+    return _one_thread(True)
+
+
 def _on_cpu(device: torch.device | str | None) -> bool:
     return device is None or torch.device(device).type == "cpu"
 
