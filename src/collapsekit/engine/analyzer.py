@@ -83,7 +83,8 @@ def _wide_enough(x: torch.Tensor) -> torch.Tensor:
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     if x.dtype == torch.float32 and x.numel():
-        peak = float(x.abs().max())
+        lo, hi = x.aminmax()  # one pass, no |x| copy
+        peak = max(-float(lo), float(hi))
         if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
             return x.double()
     return x
@@ -883,7 +884,12 @@ class _Computation:
         do_sil = per_row and self.k < self.n
         do_loo = per_row and (self.n > 2 or int(self.counts.max()) > 1)
 
-        def consume(x: torch.Tensor, yc: torch.Tensor) -> None:
+        def consume(x_batch: torch.Tensor, y_batch: torch.Tensor) -> None:
+            # sub-chunks bound the (rows x K) float64 temporaries whatever the batch size
+            for x, yc in zip(x_batch.split(4096), y_batch.split(4096), strict=True):
+                consume_chunk(x, yc)
+
+        def consume_chunk(x: torch.Tensor, yc: torch.Tensor) -> None:
             if do_sil:
                 sil = cosine_silhouette_rows(l2_normalize(x), yc, totals, self.counts)
                 acc["sil"] += float(sil.sum())

@@ -48,8 +48,9 @@ class UnitVectorMoments:
             if self.n == 0:
                 self.shift = u.double().mean(0)
             dev = u - self.shift.to(cdt)
-            self.dev_sum += dev.sum(0, dtype=torch.float64)
-            self.dev_sq_sum += dev.square_().sum(0, dtype=torch.float64)
+            # centred values sum accurately in the input precision (cascade sums), per chunk
+            self.dev_sum += dev.sum(0).double()
+            self.dev_sq_sum += dev.square_().sum(0).double()
             if k <= u.shape[0]:
                 partial = torch.zeros(k, self.dim, dtype=cdt, device=u.device)
                 partial.index_add_(0, yc, u)
