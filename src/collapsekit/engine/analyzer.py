@@ -834,7 +834,7 @@ class _Computation:
     def _per_class_ranks(self) -> dict[str, float]:
         out: dict[str, float] = {}
         pc = self.a.per_class
-        if pc is not None:
+        if pc is not None and not self.all_in_sample:
             for c, name in zip(self.ids, self.names, strict=True):
                 nc = int(pc.counts[c])
                 if nc >= 2:
@@ -843,6 +843,8 @@ class _Computation:
             prov = self.exact1
         else:
             assert self.sample_x is not None and self.sample_y is not None
+            # every row in memory: the rows' own (n_c x n_c when smaller) Gram is the cheaper
+            # exact route; otherwise an estimate from the sampled rows
             ranks = per_class_effective_rank(self.sample_x, self.sample_y)
             out = {self.names[c]: v for c, v in sorted(ranks.items())}
             prov = self.sampled
