@@ -12,7 +12,7 @@ from collapsekit.report.verdict import Thresholds
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.ncc_agreement import NCCAgreement
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Analyzer",
