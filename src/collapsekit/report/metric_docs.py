@@ -9,24 +9,15 @@ from __future__ import annotations
 
 import re
 
+from collapsekit.functional.neural_collapse import NC_KEYS
+
 #: Where the reference lives, relative to the repository root.
 DOCS_PATH = "docs/metrics.md"
 
 #: Keys with a section of their own in docs/metrics.md (anchor = key).
 DOCUMENTED_KEYS: frozenset[str] = frozenset(
     {
-        "nc1",
-        "nc1_quotient",
-        "cdnv",
-        "equinorm",
-        "equiangularity",
-        "max_angle",
-        "etf_error",
-        "hyperspherical_log_mean",
-        "hyperspherical_log_var",
-        "self_duality",
-        "ncc_agreement",
-        "ood_orthogonality",
+        *NC_KEYS,
         "effective_rank",
         "effective_rank_score",
         "per_class_effective_rank",
