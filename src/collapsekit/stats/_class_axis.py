@@ -3,6 +3,8 @@ accumulators whose first axis is the class."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -13,3 +15,22 @@ def remap_class_rows(t: torch.Tensor, mapping: torch.Tensor, num_classes: int) -
     if t.shape[0]:
         out[mapping.to(t.device)] = t
     return out
+
+
+def global_class_means(
+    counts: torch.Tensor, resid_sum: torch.Tensor, shift: torch.Tensor, group: Any = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(counts over every process, float32 class means over every process) from each rank's
+    counts, residual sums and shifts (rows h = shift + residual): the common shift that lets
+    shifted per-class sums of different ranks be added exactly. Collective: every rank calls it.
+    """
+    import torch.distributed as dist
+
+    total = counts.clone()
+    dist.all_reduce(total, group=group)
+    absolute = resid_sum + counts.double()[:, None] * shift.double()
+    dist.all_reduce(absolute, group=group)
+    seen = total > 0
+    means = torch.zeros_like(shift, dtype=torch.float32)
+    means[seen] = (absolute[seen] / total[seen, None].double()).float()
+    return total, means

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from collapsekit._validation import accumulation_dtype
-from collapsekit.stats._class_axis import remap_class_rows
+from collapsekit.stats._class_axis import global_class_means, remap_class_rows
 
 
 class PerClassScatter:
@@ -94,13 +94,7 @@ class PerClassScatter:
 
         if not (dist.is_available() and dist.is_initialized()):
             return self
-        counts = self.counts.clone()
-        dist.all_reduce(counts, group=group)
-        absolute = self.resid_sum + self.counts.double()[:, None] * self.shift.double()
-        dist.all_reduce(absolute, group=group)
-        seen = counts > 0
-        target = torch.zeros_like(self.shift)
-        target[seen] = (absolute[seen] / counts[seen, None].double()).float()
+        counts, target = global_class_means(self.counts, self.resid_sum, self.shift, group)
         self._reshift(target)
         dist.all_reduce(self.resid_sum, group=group)
         dist.all_reduce(self.scatter, group=group)

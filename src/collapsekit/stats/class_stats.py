@@ -335,13 +335,9 @@ class ClassStats:
 
         if not (dist.is_available() and dist.is_initialized()):
             return self
-        counts = self.counts.clone()
-        dist.all_reduce(counts, group=group)
-        absolute = self.resid_sum + self.counts.double()[:, None] * self.shift.double()
-        dist.all_reduce(absolute, group=group)
-        seen = counts > 0
-        global_mean = torch.zeros_like(self.shift)
-        global_mean[seen] = (absolute[seen] / counts[seen, None].double()).float()
+        from collapsekit.stats._class_axis import global_class_means
+
+        counts, global_mean = global_class_means(self.counts, self.resid_sum, self.shift, group)
         self._reshift(global_mean)
         k, d = self.num_classes, self.dim
         packed = torch.cat([self.resid_sum.flatten(), self.resid_sq, self.scatter.flatten()])
