@@ -108,7 +108,13 @@ def analyze(
     report_progress: Progress = progress or (lambda stage, done, total: None)
     done = 0
     for x, y, ref in src.batches():
-        analyzer.update(x, y, ref)
+        try:
+            analyzer.update(x, y, ref)
+        except ValueError as exc:
+            if done == 0:
+                raise
+            # row indices in the message count from the batch: say where the batch starts
+            raise ValueError(f"{exc} [in the batch starting at row {done}]") from exc
         done += len(x)
         report_progress("pass 1", done, src.rows)
     again: Callable[[], Iterator[Batch]] | None = (
