@@ -150,86 +150,37 @@ def _json_safe(value: Any) -> Any:
 
 
 def _svg(profile: LayerProfile, width: int, height: int) -> str:
+    """Two charts with the report's axes (1-2-5 log ticks, integer layer index): NC1 per layer
+    with the fitted separation law, and the effective rank per layer."""
+    from collapsekit.report.svg import bar_chart, line_chart
+
     names = profile.names
-    n = max(len(names), 1)
-    pad_l, pad_r, pad_t, pad_b = 60, 20, 30, 70
-    panel_w = (width - pad_l - pad_r - 40) / 2
-    plot_h = height - pad_t - pad_b
-    nc1 = [profile.layers[k].get("nc1", math.nan) for k in names]
-    logs = [
-        math.log10(v) if isinstance(v, float) and v > 0 and math.isfinite(v) else None for v in nc1
-    ]
-    finite = [v for v in logs if v is not None]
+    index = [float(i) for i in range(len(names))]
+    nc1 = [float(profile.layers[k].get("nc1", math.nan)) for k in names]
+    series = {"NC1": (index, nc1)}
     law = profile.separation_law
-    has_fit = all(
-        isinstance(law.get(k), float) and math.isfinite(law[k]) for k in ("slope", "intercept")
+    slope, intercept = law.get("slope"), law.get("intercept")
+    if isinstance(slope, float) and isinstance(intercept, float) and math.isfinite(slope):
+        fitted = [math.exp(intercept + slope * i) for i in index]
+        series[f"law fit, rho = {_fmt(law.get('rho'))}"] = (index, fitted)
+    half = max(280, width // 2)
+    left = line_chart(
+        series,
+        "NC1 per layer (log scale)",
+        "layer index (0 = " + (html.escape(names[0]) if names else "-") + ")",
+        "NC1",
+        log_y=True,
+        width=half,
+        height=height,
     )
-    if has_fit:  # keep the fitted line inside the panel
-        ln10 = math.log(10)
-        finite += [law["intercept"] / ln10, (law["intercept"] + law["slope"] * (n - 1)) / ln10]
-    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
-
-    def x_at(i: int, x0: float) -> float:
-        return x0 + (i + 0.5) * panel_w / n
-
-    def y_at(v: float) -> float:
-        return pad_t + (hi - v) / (hi - lo) * plot_h
-
-    esc = html.escape
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
-        'aria-label="NC1 and effective rank per layer">',
-        f'<text x="{pad_l}" y="16" font-weight="bold">log10 NC1 per layer</text>',
-        f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{pad_l + panel_w}" y2="{pad_t + plot_h}" '
-        'stroke="#888"/>',
-        f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + plot_h}" stroke="#888"/>',
-        f'<text x="{pad_l - 6}" y="{pad_t + 4}" text-anchor="end">{hi:.2f}</text>',
-        f'<text x="{pad_l - 6}" y="{pad_t + plot_h}" text-anchor="end">{lo:.2f}</text>',
-    ]
-    if has_fit:
-        ln10 = math.log(10)
-        y0 = law["intercept"] / ln10
-        y1 = (law["intercept"] + law["slope"] * (n - 1)) / ln10
-        parts.append(
-            f'<line x1="{x_at(0, pad_l):.1f}" y1="{y_at(y0):.1f}" x2="{x_at(n - 1, pad_l):.1f}" '
-            f'y2="{y_at(y1):.1f}" stroke="#d62728" stroke-dasharray="4 3"/>'
-        )
-    pts = [(x_at(i, pad_l), y_at(v)) for i, v in enumerate(logs) if v is not None]
-    if len(pts) > 1:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
-    for x, y in pts:
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#1f77b4"/>')
-    # effective rank bars
-    x0 = pad_l + panel_w + 40
-    ranks = [profile.layers[k].get("effective_rank", math.nan) for k in names]
-    top = max([r for r in ranks if isinstance(r, float) and math.isfinite(r)] or [1.0])
-    parts.append(f'<text x="{x0}" y="16" font-weight="bold">effective rank per layer</text>')
-    parts.append(
-        f'<line x1="{x0}" y1="{pad_t + plot_h}" x2="{x0 + panel_w}" y2="{pad_t + plot_h}" '
-        'stroke="#888"/>'
+    ranks = [float(profile.layers[k].get("effective_rank", math.nan)) for k in names]
+    right = bar_chart(
+        names,
+        ranks,
+        "Effective rank per layer",
+        "effective rank",
+        width=half,
+        height=height,
+        xlabel="layer",
     )
-    bar_w = 0.6 * panel_w / n
-    for i, r in enumerate(ranks):
-        if not (isinstance(r, float) and math.isfinite(r)):
-            continue
-        h = r / top * plot_h if top > 0 else 0.0
-        parts.append(
-            f'<rect x="{x_at(i, x0) - bar_w / 2:.1f}" y="{pad_t + plot_h - h:.1f}" '
-            f'width="{bar_w:.1f}" height="{h:.1f}" fill="#2ca02c"/>'
-        )
-        parts.append(
-            f'<text x="{x_at(i, x0):.1f}" y="{pad_t + plot_h - h - 3:.1f}" '
-            f'text-anchor="middle">{r:.3g}</text>'
-        )
-    for i, name in enumerate(names):
-        for xx in (x_at(i, pad_l), x_at(i, x0)):
-            parts.append(
-                f'<text x="{xx:.1f}" y="{pad_t + plot_h + 14}" text-anchor="end" '
-                f'transform="rotate(-35 {xx:.1f} {pad_t + plot_h + 14})">{esc(name)}</text>'
-            )
-    parts.append("</svg>")
-    return "\n".join(parts)
+    return f"<div style='display:flex;flex-wrap:wrap;gap:12px'>{left}{right}</div>"
