@@ -295,3 +295,15 @@ def test_findings_and_thresholds_survive_json_and_reach_the_report(data, tmp_pat
     assert back.provenance == r.provenance
     with pytest.raises(TypeError, match="thresholds"):
         analyze(X, names, thresholds={"neural_nc1": 0.05})
+
+
+def test_all_zero_rows_read_as_complete_collapse_not_an_error():
+    r = analyze(torch.zeros(30, 4), np.arange(30) % 3, bootstrap=0)
+    assert r.verdict.label == "complete collapse"
+    assert "uniformity" not in r.metrics
+    assert any("all-zero" in note for note in r.inputs["notes"])
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
+    x[:5] = 0
+    r = analyze(x, np.arange(30) % 3, bootstrap=0)
+    assert r.provenance["uniformity"] == "sample of 25 non-zero rows of 30"
+    assert r.metrics["uniformity"] == pytest.approx(ck.functional.uniformity(x[5:]), rel=1e-6)

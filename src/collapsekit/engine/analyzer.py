@@ -981,6 +981,17 @@ class _Computation:
         assert self.sample_x is not None
         x = self.sample_x
         prov = self.sampled
+        nonzero = (x != 0).any(dim=1)
+        if not bool(nonzero.all()):  # a zero row has no direction on the sphere
+            dropped = int((~nonzero).sum())
+            x = x[nonzero]
+            self.notes.append(
+                f"uniformity leaves out {dropped} all-zero row(s) of the sample (no direction)"
+            )
+            if x.shape[0] < 2:
+                self.notes.append("uniformity skipped: fewer than two rows with a direction")
+                return
+            prov = f"sample of {x.shape[0]} non-zero rows of {self.n}"
         if uniformity_rows is not None and x.shape[0] > uniformity_rows:
             g = torch.Generator().manual_seed(self.a.seed)
             x = x[torch.randperm(x.shape[0], generator=g)[:uniformity_rows].to(x.device)]
