@@ -35,6 +35,7 @@ from collapsekit._validation import (
     check_positive_int,
     raise_nonfinite_rows,
 )
+from collapsekit.stats._tensor_state import TensorState
 
 if TYPE_CHECKING:
     from collapsekit.stats.ncc_agreement import NCCAgreement
@@ -86,7 +87,7 @@ def full_precision_matmul(device: torch.device) -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
-class ClassStats:
+class ClassStats(TensorState):
     """One-pass, mergeable, checkpointable class statistics for neural-collapse metrics.
 
     Args:
@@ -117,6 +118,8 @@ class ClassStats:
         >>> nc["nc1"] < 0.1, round(nc["etf_error"], 2)
         (True, 0.0)
     """
+
+    _TENSOR_NAMES = ("counts", "shift", "resid_sum", "resid_sq", "scatter")
 
     def __init__(
         self,
@@ -153,27 +156,6 @@ class ClassStats:
     @property
     def num_samples(self) -> int:
         return int(self.counts.sum())
-
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        return {
-            "counts": self.counts,
-            "shift": self.shift,
-            "resid_sum": self.resid_sum,
-            "resid_sq": self.resid_sq,
-            "scatter": self.scatter,
-        }
-
-    def to(self, device: torch.device | str) -> ClassStats:
-        """Move the state to ``device`` (in place) and return ``self``."""
-        for name, t in self._tensors().items():
-            setattr(self, name, t.to(device))
-        self._device_fixed = True
-        return self
-
-    def reset(self) -> None:
-        """Forget every row seen so far (keeps device and options)."""
-        for t in self._tensors().values():
-            t.zero_()
 
     def _adopt_device(self, x: Any) -> None:
         # a 'meta' tensor holds no values: never adopt its device (validation rejects it)

@@ -23,12 +23,13 @@ import torch
 
 from collapsekit._validation import as_tensor, check_positive_int
 from collapsekit.functional.lidar import check_views, lidar_from_moments
+from collapsekit.stats._tensor_state import TensorState
 
 _STATE_VERSION = 1
 _TENSORS = ("counts", "shift", "mean_sum", "mean_scatter", "within_scatter")
 
 
-class LiDARStats:
+class LiDARStats(TensorState):
     """One-pass, mergeable, checkpointable LiDAR accumulator.
 
     Args:
@@ -50,6 +51,8 @@ class LiDARStats:
         >>> abs(stats.compute() - lidar(views)) < 1e-6
         True
     """
+
+    _TENSOR_NAMES = _TENSORS
 
     def __init__(self, dim: int, device: torch.device | str | None = None) -> None:
         self.dim = check_positive_int(dim, "dim")
@@ -75,21 +78,6 @@ class LiDARStats:
     @property
     def num_views(self) -> int:
         return int(self.counts[1])
-
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name) for name in _TENSORS}
-
-    def to(self, device: torch.device | str) -> LiDARStats:
-        """Move the state to ``device`` (in place) and return ``self``."""
-        for name, t in self._tensors().items():
-            setattr(self, name, t.to(device))
-        self._device_fixed = True
-        return self
-
-    def reset(self) -> None:
-        """Forget every view seen so far."""
-        for t in self._tensors().values():
-            t.zero_()
 
     def copy(self) -> LiDARStats:
         """An independent copy of this state."""

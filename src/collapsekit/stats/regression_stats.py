@@ -32,6 +32,7 @@ from collapsekit.functional.regression_collapse import (
     check_targets,
     regression_collapse_from_moments,
 )
+from collapsekit.stats._tensor_state import TensorState
 
 _STATE_VERSION = 1
 _TENSORS = (
@@ -62,7 +63,7 @@ def _reshift_terms(
     return n * delta, cross + cross.T + n * torch.outer(delta, delta)
 
 
-class RegressionStats:
+class RegressionStats(TensorState):
     """One-pass, mergeable, checkpointable accumulator of neural regression collapse.
 
     Args:
@@ -83,6 +84,8 @@ class RegressionStats:
         >>> abs(stats.compute()["nrc1"] - regression_collapse(h, y)["nrc1"]) < 1e-12
         True
     """
+
+    _TENSOR_NAMES = _TENSORS
 
     def __init__(
         self, dim: int, target_dim: int = 1, device: torch.device | str | None = None
@@ -109,21 +112,6 @@ class RegressionStats:
     @property
     def num_samples(self) -> int:
         return int(self.count)
-
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name) for name in _TENSORS}
-
-    def to(self, device: torch.device | str) -> RegressionStats:
-        """Move the state to ``device`` (in place) and return ``self``."""
-        for name, t in self._tensors().items():
-            setattr(self, name, t.to(device))
-        self._device_fixed = True
-        return self
-
-    def reset(self) -> None:
-        """Forget every row seen so far."""
-        for t in self._tensors().values():
-            t.zero_()
 
     def copy(self) -> RegressionStats:
         """An independent copy of this state."""
