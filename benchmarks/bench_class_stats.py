@@ -8,22 +8,11 @@ Prints the ratio (goal <= 1.5x) and the relative error of nc1 against a float64 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from collapsekit import ClassStats
-
-
-def best_of(fn, repeats: int, sync) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_of
 
 
 def main() -> None:

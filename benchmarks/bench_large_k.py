@@ -25,21 +25,11 @@ from collections.abc import Callable
 import torch
 
 from collapsekit import ClassStats
+from timing import best_of
 
 
 def rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
-def best_of(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def run_one(k: int, a: argparse.Namespace, dev: torch.device, sync: Callable[[], None]) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import torch
 
 from collapsekit.functional.effective_rank import entropy_rank
 from collapsekit.functional.rankme import rankme_from_singular_values
 from collapsekit.functional.spectrum import singular_values
+from timing import best_of
 
 
 def old_float32_gram(x: torch.Tensor, center: bool) -> torch.Tensor:
@@ -32,17 +32,6 @@ def old_float32_gram(x: torch.Tensor, center: bool) -> torch.Tensor:
     top = float(eig[0])
     eig = torch.where(eig > max(n, d) * torch.finfo(torch.float64).eps * top, eig, 0.0)
     return eig.clamp_min(0.0).sqrt()
-
-
-def best_of(fn, repeats: int, sync) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import torch
 
@@ -29,3 +30,19 @@ class TensorState:
         """Forget every row seen so far (keeps device and options)."""
         for t in self._tensors().values():
             t.zero_()
+
+    def _load_tensors(self, state: Mapping[str, Any]) -> None:
+        """Replace every named tensor from ``state`` after checking all of their shapes (a
+        refused state changes nothing); dtypes and device stay this state's."""
+        from collapsekit._validation import as_tensor
+
+        loaded = {}
+        for name, ref in self._tensors().items():
+            t = as_tensor(state[name], f"state[{name!r}]")
+            if t.shape != ref.shape:
+                raise ValueError(
+                    f"state[{name!r}]: expected shape {tuple(ref.shape)}, received {tuple(t.shape)}"
+                )
+            loaded[name] = t.to(device=ref.device, dtype=ref.dtype).clone()
+        for name, t in loaded.items():
+            setattr(self, name, t)

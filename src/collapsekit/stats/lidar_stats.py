@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from collapsekit._validation import as_tensor, check_positive_int
+from collapsekit._validation import check_positive_int
 from collapsekit.functional.lidar import check_views, lidar_from_moments
 from collapsekit.stats._tensor_state import TensorState
 
@@ -184,16 +184,7 @@ class LiDARStats(TensorState):
             )
         if state.get("dim") != self.dim:
             raise ValueError(f"state: expected dim={self.dim}, received dim={state.get('dim')}")
-        loaded = {}
-        for name, ref in self._tensors().items():
-            t = as_tensor(state[name], f"state[{name!r}]")
-            if t.shape != ref.shape:
-                raise ValueError(
-                    f"state[{name!r}]: expected shape {tuple(ref.shape)}, received {tuple(t.shape)}"
-                )
-            loaded[name] = t.to(device=self.device, dtype=ref.dtype).clone()
-        for name, t in loaded.items():
-            setattr(self, name, t)
+        self._load_tensors(state)
 
     # ------------------------------------------------------------------ result
     def between_scatter(self) -> torch.Tensor:

@@ -22,7 +22,6 @@ import torch
 
 from collapsekit._validation import (
     accumulation_dtype,
-    as_tensor,
     check_features,
     check_positive_int,
 )
@@ -232,16 +231,7 @@ class RegressionStats(TensorState):
                 f"state: expected dim={self.dim}, target_dim={self.target_dim}, received "
                 f"dim={state.get('dim')}, target_dim={state.get('target_dim')}"
             )
-        loaded = {}
-        for name, ref in self._tensors().items():
-            t = as_tensor(state[name], f"state[{name!r}]")
-            if t.shape != ref.shape:
-                raise ValueError(
-                    f"state[{name!r}]: expected shape {tuple(ref.shape)}, received {tuple(t.shape)}"
-                )
-            loaded[name] = t.to(device=self.device, dtype=ref.dtype).clone()
-        for name, t in loaded.items():
-            setattr(self, name, t)
+        self._load_tensors(state)
 
     # ------------------------------------------------------------------ results
     def feature_cov(self, center: bool = True) -> torch.Tensor:
