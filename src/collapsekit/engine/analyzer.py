@@ -202,8 +202,13 @@ class Analyzer:
         fits = PerClassScatter.nbytes(self.capacity, self.dim) <= self.max_memory_bytes
         if labelled and self.exact_per_class and fits:
             self.per_class = PerClassScatter(self.capacity, self.dim, self.device)
-        elif labelled:
+        elif labelled and self.exact_per_class:
             self._drop_per_class(self.capacity)
+        elif labelled:
+            self.per_class_note = (
+                "per-class effective ranks from the row sample (exact_per_class=False): exact "
+                "only while every row is held in the sample"
+            )
         if ref is not None:
             self.reference_dim = ref.shape[1]
             self.cross = CrossMoments(self.dim, self.reference_dim, self.device)
@@ -549,7 +554,7 @@ class Analyzer:
         interval_level: float = 0.95,
         probe: bool = True,
         probe_folds: int = 5,
-        uniformity_rows: int | None = 10_000,
+        uniformity_rows: int | None = 4_096,
         thresholds: Thresholds | None = None,
         progress: Progress | None = None,
     ) -> Report:

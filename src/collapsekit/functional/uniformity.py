@@ -53,7 +53,10 @@ def uniformity(features: Any, t: float = 2.0, memory_bytes: int = 256 * 2**20) -
             "has no place: drop them first, e.g. x[x.abs().sum(1) > 0]"
         )
     u = l2_normalize(x).to(accumulation_dtype(x))
-    tile = row_tile(n, memory_bytes, itemsize=u.element_size(), copies=2)
+    # rows lo..hi against columns lo..n: the diagonal block's lower half is computed and
+    # discarded, so tiles of at most 1,024 rows keep that waste small (17% at N = 10k with
+    # 3,355-row tiles, 5% with 1,024)
+    tile = min(1024, row_tile(n, memory_bytes, itemsize=u.element_size(), copies=2))
     # exp(-t ||u_i - u_j||^2) = exp(2t (u_i.u_j - 1)) lies in [exp(-4t), 1]: summed directly
     # (float64 accumulator); only t > 170 would underflow, and then log-sum-exp is used.
     stable = 4.0 * t < 170.0
@@ -72,7 +75,9 @@ def uniformity(features: Any, t: float = 2.0, memory_bytes: int = 256 * 2**20) -
             )
         )
         if stable:
-            total += vals.exp_().sum(dtype=torch.float64)
+            # float32 row sums (positive terms, so no cancellation: ~1e-7 relative), added up
+            # in float64; a float64 sum over the whole tile converts every element (10x slower)
+            total += vals.exp_().sum(dim=1).sum(dtype=torch.float64)
         else:
             parts.append(torch.logsumexp(vals.double().flatten(), 0))
     log_total = float(total.log()) if stable else float(torch.logsumexp(torch.stack(parts), 0))
