@@ -20,12 +20,15 @@ False)`` leaves every thread decision to the caller. Only CPU work is affected.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import torch
 
 _POLICY: dict[str, Any] = {"small_work_flops": 3e7, "single_thread_factorizations": True}
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def set_thread_policy(
@@ -119,3 +122,31 @@ def factorization_threads(
         ...     s = torch.linalg.eigvalsh(torch.eye(3, dtype=torch.float64))
     """
     return _one_thread(_on_cpu(device) and bool(_POLICY["single_thread_factorizations"]))
+
+
+def map_independent(
+    fn: Callable[[_T], _R], items: Iterable[_T], device: torch.device | str | None = None
+) -> list[_R]:
+    """``[fn(item) for item in items]``, run on up to ``torch.get_num_threads()`` Python threads
+    with one intra-op thread each (CPU only, when ``single_thread_factorizations`` is on).
+
+    For independent factorisations (one eigendecomposition per class, say): each runs
+    single-threaded, so no OpenMP barrier waits for a descheduled thread (see the module notes),
+    and the cores are used by running several at once (torch releases the GIL inside its
+    kernels). Ten 768 x 768 ``eigvalsh`` on 2 quiet cores: 0.35 s against 0.51 s one after the
+    other. Results are the same as the loop's (each call runs single-threaded either way); the
+    first exception raised by ``fn`` propagates. Thread counts are process-wide in torch, so the
+    caller's setting is restored when all calls have returned.
+
+    Example:
+        >>> import torch
+        >>> m = torch.eye(3, dtype=torch.float64)
+        >>> [float(v.sum()) for v in map_independent(torch.linalg.eigvalsh, [m, 2 * m])]
+        [3.0, 6.0]
+    """
+    work = list(items)
+    workers = min(torch.get_num_threads(), len(work))
+    if workers < 2 or not _on_cpu(device) or not _POLICY["single_thread_factorizations"]:
+        return [fn(item) for item in work]
+    with _one_thread(True), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, work))

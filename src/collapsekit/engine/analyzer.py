@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import torch
 
+from collapsekit._threads import map_independent
 from collapsekit._validation import as_tensor, check_features, check_positive_int
 from collapsekit.engine.labels import LabelEncoder
 from collapsekit.functional._common import l2_normalize
@@ -738,16 +739,19 @@ class _Computation:
         """Every metric exact from the one-pass statistics; returns the centred singular
         values, the centroid-cosine matrix (K <= 64) and the per-class ranks."""
         a, cs, n, d = self.a, self.cs, self.n, self.d
-        total_cov = cs.total_cov()
-        s = singular_values_from_covariance(total_cov, n)
+        mu = self.means
+        second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
+        # the centred and the uncentred spectra: two independent eigendecompositions
+        s, s_raw = map_independent(
+            lambda cov: singular_values_from_covariance(cov, n),
+            [cs.total_cov(), second / n],
+            cs.device,
+        )
         self.put("effective_rank", entropy_rank(s), self.exact1)
         self.put("effective_rank_score", score_from_singular_values(s, n, d), self.exact1)
         with contextlib.suppress(ValueError):  # fewer than two eigenvalues in the fit range
             alpha = alpha_req_from_eigenvalues(s.square(), self.a.alpha_fit_range)
             self.put("alpha_req", alpha, self.exact1)
-        mu = self.means
-        second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
-        s_raw = singular_values_from_covariance(second / n, n)
         self.put("rankme", rankme_from_singular_values(s_raw), self.exact1)
         units = a.units
         assert units is not None

@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from collapsekit._threads import factorization_threads
+from collapsekit._threads import factorization_threads, map_independent
 from collapsekit.functional.centroid_similarity import centroid_similarity
 from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
 from collapsekit.functional.neural_collapse import neural_collapse_from_moments
@@ -273,10 +273,10 @@ def _simulate(
                     out["silhouette"] = silhouette(z, yb)
             out.update(_nc_null(counts, total, d, g))
             sizes = _representative_sizes(counts, per_class_sizes)
-            for size in sizes:
-                r = min(size, per_class_max_rows)
-                zc = torch.randn(r, d, generator=g)
-                out[f"per_class_effective_rank_n{size}"] = entropy_rank(_null_singular_values(zc))
+            draws = [torch.randn(min(size, per_class_max_rows), d, generator=g) for size in sizes]
+            spectra = map_independent(_null_singular_values, draws)
+            for size, sv in zip(sizes, spectra, strict=True):
+                out[f"per_class_effective_rank_n{size}"] = entropy_rank(sv)
             if sizes:
                 median = int(counts.median())
                 out["per_class_effective_rank"] = per_class_rank_null(out, max(median, 2))
