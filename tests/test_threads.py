@@ -47,3 +47,35 @@ def test_factorizations_and_policy_switch(two_threads):
 def test_bad_threshold_names_the_argument():
     with pytest.raises(ValueError, match="small_work_flops: expected a number >= 0"):
         set_thread_policy(small_work_flops=-1)
+
+
+def test_map_independent_equals_the_loop_and_restores_threads(two_threads):
+    from collapsekit._threads import map_independent
+
+    g = torch.Generator().manual_seed(0)
+    mats = [(lambda a: a @ a.T)(torch.randn(40, 40, generator=g, dtype=torch.float64))] * 5
+    seen = []
+
+    def eig(m):
+        seen.append(torch.get_num_threads())
+        return torch.linalg.eigvalsh(m)
+
+    got = map_independent(eig, mats)
+    assert all(torch.equal(a, torch.linalg.eigvalsh(m)) for a, m in zip(got, mats, strict=True))
+    assert seen == [1] * 5  # each call single-threaded
+    assert torch.get_num_threads() == 2
+
+    def boom(i):
+        if i == 3:
+            raise ValueError("item 3 is bad")
+        return i
+
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        map_independent(boom, range(6))
+    assert torch.get_num_threads() == 2  # restored after an exception too
+    assert map_independent(boom, []) == []
+    previous = set_thread_policy(single_thread_factorizations=False)
+    try:  # policy off: a plain loop with the caller's threads
+        assert map_independent(lambda _: torch.get_num_threads(), range(3)) == [2, 2, 2]
+    finally:
+        set_thread_policy(**previous)

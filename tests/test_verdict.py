@@ -289,3 +289,42 @@ def test_weights_not_aligned_to_the_classes_skip_minority_collapse():
     metrics = {"std_of_l2_normalized": 0.2, "effective_rank": 20.0}
     v = decide(metrics, {"effective_rank": 22.0}, stats=stats, weights=np.ones((9, 24)))
     assert any("weights have 9 rows for 6 class ids" in t for t in v.tests_not_run)
+
+
+def test_null_is_cached_and_hands_out_copies():
+    from collapsekit.report import null_model
+
+    null_model._CACHE.clear()
+    counts = torch.tensor([50, 40, 30])
+    a, sa = isotropic_null(120, 8, counts, seed=3)
+    a["effective_rank"] = -1.0  # the caller's copy: the cache must not see this
+    sa.append(99.0)
+    b, sb = isotropic_null(120, 8, counts, seed=3)
+    assert b["effective_rank"] > 0 and 99.0 not in sb
+    assert len(null_model._CACHE) == 1
+    c, _ = isotropic_null(120, 8, counts, seed=4)  # another key, another simulation
+    assert c["effective_rank"] != b["effective_rank"]
+    assert len(null_model._CACHE) == 2
+
+
+def test_null_per_class_sizes_at_least_ten_percent_apart():
+    from collapsekit.report.null_model import _representative_sizes
+
+    assert _representative_sizes(torch.tensor([970, 1000, 1010, 1030]), 8) == [1000]
+    picked = _representative_sizes(torch.arange(2, 5000), 8)
+    assert len(picked) == 8 and picked[0] == 2 and picked[-1] == 4999
+    assert all(b / a >= 1.1 for a, b in itertools.pairwise(picked))
+    assert _representative_sizes(torch.tensor([10, 12, 30]), 8) == [10, 12, 30]
+    assert _representative_sizes(torch.tensor([1, 1]), 8) == []
+
+
+@pytest.mark.parametrize(("n", "d"), [(400, 32), (30, 200), (100, 120)])
+def test_null_spectrum_float32_gram_equals_float64(n, d):
+    from collapsekit.functional.spectrum import singular_values
+    from collapsekit.report.null_model import _null_singular_values
+
+    z = torch.randn(n, d, generator=torch.Generator().manual_seed(n))
+    got, ref = _null_singular_values(z), singular_values(z, center=True)
+    assert got.shape == ref.shape
+    assert torch.allclose(got, ref, rtol=1e-5, atol=1e-6 * float(ref[0]))
+    assert int((got > 0).sum()) == int((ref > 0).sum())  # n < d: one zero from centring

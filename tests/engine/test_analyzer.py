@@ -307,3 +307,25 @@ def test_all_zero_rows_read_as_complete_collapse_not_an_error():
     r = analyze(x, np.arange(30) % 3, bootstrap=0)
     assert r.provenance["uniformity"] == "sample of 25 non-zero rows of 30"
     assert r.metrics["uniformity"] == pytest.approx(ck.functional.uniformity(x[5:]), rel=1e-6)
+
+
+def test_uniformity_sampled_by_default_and_per_class_ranks_exact_without_scatters():
+    g = torch.Generator().manual_seed(5)
+    y = torch.arange(4200) % 3
+    x = torch.randn(3, 6, generator=g)[y] + torch.randn(4200, 6, generator=g)
+    r = analyze(x, y, bootstrap=0, probe=False)
+    assert r.provenance["uniformity"] == "sample of 4096 rows of 4200 (seeded, uniform)"
+    assert r.metrics["uniformity"] == pytest.approx(ck.functional.uniformity(x), abs=0.01)
+    exact = analyze(x, y, bootstrap=0, probe=False, uniformity_rows=None)
+    assert exact.metrics["uniformity"] == pytest.approx(ck.functional.uniformity(x), rel=1e-6)
+    # every row fits the sample: ranks from the rows themselves, no per-class D x D scatters
+    ranks = ck.functional.per_class_effective_rank(x, y)
+    for c in range(3):
+        assert r.metrics[f"per_class_effective_rank_{c}"] == pytest.approx(ranks[c], rel=1e-9)
+    assert "every row held in the sample" in r.provenance["per_class_effective_rank_0"]
+    # streamed past the sample: the scatters give the same ranks, exact in one pass
+    streamed = analyze(x, y, bootstrap=0, probe=False, sample_rows=1000)
+    assert "one pass" in streamed.provenance["per_class_effective_rank_0"]
+    for c in range(3):
+        key = f"per_class_effective_rank_{c}"
+        assert streamed.metrics[key] == pytest.approx(ranks[c], rel=1e-6)

@@ -220,6 +220,21 @@ def test_linear_probe_matches_sklearn_within_noise():
     assert 0.4 < got < 1.0
 
 
+def test_probe_folds_fitted_together_equal_one_by_one(monkeypatch):
+    from collapsekit.functional import linear_probe as lp
+
+    X, y = blobs(500, 5, 12, seed=3, sep=0.6)
+    together = F.linear_probe_accuracy(X, y, folds=5)
+    monkeypatch.setattr(lp, "FOLD_GROUP_BYTES", 1)  # memory for one fold at a time
+    one_by_one = F.linear_probe_accuracy(X, y, folds=5)
+    # same separable objective, same optimum; L-BFGS paths differ within its tolerance
+    assert together == pytest.approx(one_by_one, abs=0.01)
+    fold = lp.stratified_folds(torch.tensor(y), 5, 0)
+    for cls in range(5):  # every class spread evenly over the folds
+        sizes = torch.bincount(fold[torch.tensor(y) == cls], minlength=5)
+        assert int(sizes.max() - sizes.min()) <= 1
+
+
 def test_linear_probe_chance_on_random_labels_and_bad_folds():
     rng = np.random.default_rng(9)
     X = rng.standard_normal((400, 5))
