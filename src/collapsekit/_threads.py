@@ -14,9 +14,10 @@ Two kinds of work suffer from more threads than free cores:
 Large GEMMs and elementwise passes over big tensors scale with threads and keep the caller's
 setting (``torch.get_num_threads()``). Independent factorisations (one per class, the centred
 and uncentred spectra) use the cores the other way: :func:`map_independent` runs them side by
-side on Python threads, one intra-op thread each, so no barrier is shared. The policy is process-wide and can be changed with
-:func:`set_thread_policy`; ``set_thread_policy(small_work_flops=0, single_thread_factorizations=
-False)`` leaves every thread decision to the caller. Only CPU work is affected.
+side on Python threads, one intra-op thread each, so no barrier is shared. The policy is
+process-wide and can be changed with :func:`set_thread_policy`;
+``set_thread_policy(small_work_flops=0, single_thread_factorizations=False)`` leaves every
+thread decision to the caller. Only CPU work is affected.
 """
 
 from __future__ import annotations

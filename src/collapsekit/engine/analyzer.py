@@ -682,12 +682,17 @@ class _Computation:
     ) -> Report:
         a, n, d = self.a, self.n, self.d
         w_all, w_rows, b = self._classifier(weights, bias)
-        s, centroid_cos, per_class = self.exact_stage(w_all, w_rows, ood_features)
+        plan = self._probe_plan(probe, probe_folds) if a.labelled and self.k >= 2 else None
+        s, centroid_cos, per_class, baseline = self.exact_stage(
+            w_all, w_rows, ood_features, baseline_silhouette=plan is None
+        )
+        assert baseline is not None
+        base, base_spectrum = baseline
         if a.labelled and self.k >= 2:
             self._row_metrics(second_pass, w_all, w_rows, b)
-            self._probe(probe, probe_folds)
+            if plan is not None:
+                self._probe(*plan, probe_folds)
         self._uniformity(uniformity_rows)
-        base, base_spectrum = self._baseline()
         intervals, resamples = self._intervals(bootstrap, level)
         spectrum = (s / s.sum().clamp_min(1e-300)).tolist()
         inputs = {
@@ -734,19 +739,33 @@ class _Computation:
         )
 
     def exact_stage(
-        self, w_all: torch.Tensor | None, w_rows: torch.Tensor | None, ood_features: Any
-    ) -> tuple[torch.Tensor, list[list[float]] | None, dict[str, float]]:
+        self,
+        w_all: torch.Tensor | None,
+        w_rows: torch.Tensor | None,
+        ood_features: Any,
+        baseline_silhouette: bool | None = None,
+    ) -> tuple[
+        torch.Tensor,
+        list[list[float]] | None,
+        dict[str, float],
+        tuple[dict[str, float], list[float]] | None,
+    ]:
         """Every metric exact from the one-pass statistics; returns the centred singular
-        values, the centroid-cosine matrix (K <= 64) and the per-class ranks."""
+        values, the centroid-cosine matrix (K <= 64), the per-class ranks and, unless
+        ``baseline_silhouette`` is None, the baseline (``isotropic_null`` with or without its
+        silhouette), simulated beside the two spectra: three independent tasks."""
         a, cs, n, d = self.a, self.cs, self.n, self.d
         mu = self.means
         second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
-        # the centred and the uncentred spectra: two independent eigendecompositions
-        s, s_raw = map_independent(
-            lambda cov: singular_values_from_covariance(cov, n),
-            [cs.total_cov(), second / n],
-            cs.device,
-        )
+        tasks: list[Callable[[], Any]] = [
+            lambda: singular_values_from_covariance(cs.total_cov(), n),
+            lambda: singular_values_from_covariance(second / n, n),
+        ]
+        if baseline_silhouette is not None:
+            self.progress("baseline", 0, None)
+            tasks.append(lambda: self._baseline(baseline_silhouette))
+        s, s_raw, *rest = map_independent(lambda task: task(), tasks, cs.device)
+        baseline = rest[0] if rest else None
         self.put("effective_rank", entropy_rank(s), self.exact1)
         self.put("effective_rank_score", score_from_singular_values(s, n, d), self.exact1)
         with contextlib.suppress(ValueError):  # fewer than two eigenvalues in the fit range
@@ -777,7 +796,7 @@ class _Computation:
             self.put("linear_cka", linear_cka_from_moments(moments), self.exact1)
             if n >= 4:
                 self.put("linear_cka_debiased", linear_cka_from_moments(moments, True), self.exact1)
-        return s, centroid_cos, per_class
+        return s, centroid_cos, per_class, baseline
 
     def _classifier(
         self, weights: Any, bias: Any
@@ -962,23 +981,28 @@ class _Computation:
             )
         return y
 
-    def _probe(self, probe: bool, probe_folds: int) -> None:
+    def _probe_plan(self, probe: bool, probe_folds: int) -> tuple[int, int] | None:
+        """``(folds, smallest class in the sample)`` when the probe can run, else ``None``
+        (with a note saying why)."""
         if not probe:
-            return
-        assert self.sample_x is not None and self.sample_y is not None
-        self.progress("sample: linear probe", 0, self.m)
-        y = self.sample_y
-        counts = torch.bincount(y, minlength=self.k)
+            return None
+        assert self.sample_y is not None
+        counts = torch.bincount(self.sample_y, minlength=self.k)
         counts = counts[counts > 0]
         if counts.numel() < 2:
             self.notes.append("linear probe skipped: the sample holds fewer than two classes")
-            return
+            return None
         smallest = int(counts.min())
         folds = min(probe_folds, smallest)
         if folds < 2:
             self.notes.append("linear probe skipped: a class has a single row in the sample")
-            return
-        acc = linear_probe_accuracy(self.sample_x, y, folds=folds, seed=self.a.seed)
+            return None
+        return folds, smallest
+
+    def _probe(self, folds: int, smallest: int, probe_folds: int) -> None:
+        assert self.sample_x is not None and self.sample_y is not None
+        self.progress("sample: linear probe", 0, self.m)
+        acc = linear_probe_accuracy(self.sample_x, self.sample_y, folds=folds, seed=self.a.seed)
         self.progress("sample: linear probe", self.m, self.m)
         self.put("linear_probe_accuracy", acc, self.sampled)
         if folds < probe_folds:
@@ -1027,16 +1051,10 @@ class _Computation:
         out.scatter = cs.scatter.clone()
         return out
 
-    def _baseline(self) -> tuple[dict[str, float], list[float]]:
+    def _baseline(self, with_silhouette: bool) -> tuple[dict[str, float], list[float]]:
         counts = self.counts if self.a.labelled else None
-        self.progress("baseline", 0, None)
         return isotropic_null(
-            self.n,
-            self.d,
-            counts,
-            self.a.seed,
-            self.cs.device,
-            with_silhouette="linear_probe_accuracy" not in self.metrics,
+            self.n, self.d, counts, self.a.seed, self.cs.device, with_silhouette=with_silhouette
         )
 
     def _intervals(

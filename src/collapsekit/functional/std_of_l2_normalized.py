@@ -27,8 +27,10 @@ def std_of_l2_normalized(features: Any, unbiased: bool = True) -> float:
     x = check_features(features, "features")
     if x.shape[0] < 2:
         raise ValueError(f"features: expected at least 2 rows, received {x.shape[0]}")
-    u = l2_normalize(x)
-    return float(u.std(0, correction=1 if unbiased else 0).mean())
+    u = l2_normalize(x)  # our own float64 copy: centred and squared in place
+    # two passes with column sums (torch.std over dim 0 is a strided reduction, 3-6x slower)
+    var = u.sub_(u.mean(0)).square_().sum(0) / (x.shape[0] - 1 if unbiased else x.shape[0])
+    return float(var.sqrt_().mean())
 
 
 def std_of_l2_normalized_from_moments(
