@@ -27,10 +27,15 @@ def std_of_l2_normalized(features: Any, unbiased: bool = True) -> float:
     x = check_features(features, "features")
     if x.shape[0] < 2:
         raise ValueError(f"features: expected at least 2 rows, received {x.shape[0]}")
-    u = l2_normalize(x)  # our own float64 copy: centred and squared in place
-    # two passes with column sums (torch.std over dim 0 is a strided reduction, 3-6x slower)
-    var = u.sub_(u.mean(0)).square_().sum(0) / (x.shape[0] - 1 if unbiased else x.shape[0])
-    return float(var.sqrt_().mean())
+    u = l2_normalize(x)  # our own float64 copy: shifted and squared in place
+    # shifted sums around the first row (column sums; torch.std over dim 0 is a strided
+    # reduction, 3-6x slower): identical rows give exactly 0, and a row of the data is close
+    # enough to the mean that nothing cancels (see std_of_l2_normalized_from_moments)
+    dev = u.sub_(u[0].clone())
+    total = dev.sum(0)
+    return std_of_l2_normalized_from_moments(
+        x.shape[0], total, dev.square_().sum(0), unbiased=unbiased
+    )
 
 
 def std_of_l2_normalized_from_moments(
