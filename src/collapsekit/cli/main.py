@@ -361,7 +361,10 @@ OPT_MEM = typer.Option(
 OPT_SAMPLE = typer.Option(
     20_000,
     "--sample-rows",
-    help="Seeded row sample for the probe and uniformity (all rows when N is smaller).",
+    help=(
+        "Seeded row sample for the probe (all rows when N is smaller); uniformity uses at "
+        "most 4,096 of them."
+    ),
 )
 OPT_CLASSES = typer.Option(
     None,
