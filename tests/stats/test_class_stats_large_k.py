@@ -93,3 +93,45 @@ def test_coincident_class_means_give_infinite_cdnv():
     m = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-2.0, 0.0]], dtype=torch.float64)
     got = class_pair_sums(m, torch.ones(3, dtype=torch.float64), 1.0, 2)
     assert got.cdnv_sum == math.inf
+
+
+@pytest.mark.parametrize("dim", [255, 256, 300, 1030])
+def test_blocked_gram_equals_a_float64_product(dim):
+    from collapsekit.stats._gram import add_gram_, gram_blocks
+
+    g = torch.Generator().manual_seed(dim)
+    rows = torch.randn(70, dim, generator=g, dtype=torch.float64)
+    edges = gram_blocks(dim, rows.device)
+    assert edges[0] == 0 and edges[-1] == dim and edges == sorted(edges)
+    assert len(edges) - 1 == (1 if dim < 256 else 2 if dim < 1024 else 4)
+    start = torch.randn(dim, dim, generator=g, dtype=torch.float64)
+    diag = torch.rand(dim, generator=g, dtype=torch.float64)
+    got = add_gram_(start.clone(), rows, diagonal=diag)
+    want = start.numpy() + rows.numpy().T @ rows.numpy()
+    np.fill_diagonal(want, np.diag(start.numpy()) + diag.numpy())
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-13, atol=1e-11)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_wide_rows_and_new_classes_equal_a_float64_pass(offset):
+    # D >= 256: the blocked Gram; K > rows per batch: most classes new in each batch
+    x, y = _data(1200, 500, 300, seed=5, offset=offset)
+    streamed = ClassStats(500, 300)
+    for xb, yb in zip(x.split(150), y.split(150), strict=True):
+        streamed.update(xb, yb)
+    got, ref = streamed.neural_collapse(), nc_reference(x.double().numpy(), y.numpy())
+    for key, value in ref.items():
+        if key in got:
+            assert got[key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_rows_whose_squares_overflow_leave_the_state_untouched():
+    stats = ClassStats(3, 4)
+    stats.update(torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
+    before = stats.state_dict()
+    huge = torch.full((2, 4), 3e19)
+    with pytest.raises(ValueError, match="squares fit in float32"):
+        stats.update(huge, torch.tensor([0, 1]))
+    for key, value in before.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(stats.state_dict()[key], value), key

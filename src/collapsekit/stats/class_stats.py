@@ -35,7 +35,9 @@ from collapsekit._validation import (
     check_positive_int,
     raise_nonfinite_rows,
 )
+from collapsekit.stats._gram import add_gram_
 from collapsekit.stats._tensor_state import TensorState
+from collapsekit.stats._workspace import Workspace
 
 if TYPE_CHECKING:
     from collapsekit.stats.ncc_agreement import NCCAgreement
@@ -102,8 +104,11 @@ class ClassStats(TensorState):
             pseudo-inverse (default ``max(K, D) * eps(float64)``).
         tile_bytes: memory budget of the tiled pairwise class statistics.
 
-    Cost per batch: one ``D x D`` GEMM over the residuals plus O(N D) elementwise work;
-    memory: ``K x D`` (float32 shifts, float64 residual sums) plus ``D x D`` float64.
+    Cost per batch: the ``D x D`` Gram product of the residuals (from its upper blocks on CPU
+    when D >= 256, :func:`~collapsekit.stats._gram.add_gram_`) plus O(N D) elementwise work
+    that touches only the classes present in the batch; memory: ``K x D`` (float32 shifts,
+    float64 residual sums) plus ``D x D`` float64, plus scratch buffers of about two batches
+    reused between batches.
 
     Example:
         >>> import torch
@@ -147,6 +152,7 @@ class ClassStats(TensorState):
         self.resid_sum = torch.zeros(k, d, dtype=torch.float64, device=dev)
         self.resid_sq = torch.zeros(k, dtype=torch.float64, device=dev)
         self.scatter = torch.zeros(d, d, dtype=torch.float64, device=dev)
+        self._workspace = Workspace()
 
     # ------------------------------------------------------------------ state handling
     @property
@@ -178,19 +184,25 @@ class ClassStats(TensorState):
             return
         cdt = accumulation_dtype(x)
         x = x.to(cdt)
-        with small_work_threads(2.0 * x.shape[0] * self.dim * self.dim, self.device):
+        flops = 2.0 * x.shape[0] * self.dim * self.dim
+        with small_work_threads(flops, self.device), full_precision_matmul(self.device):
             self._accumulate(x, y)
 
     def _accumulate(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """The body of :meth:`update` on validated ``x`` (compute dtype) and ``y``.
 
         Per batch: one stable sort of the labels (classes as contiguous segments), the shifts
-        of classes seen for the first time, one gather-and-subtract for the residuals, one
-        squared pass, per-class residual sums by segment (``embedding_bag``), the float32
-        GEMM. Only the classes present in the batch are touched, so the bookkeeping is
-        O(N D) whatever K.
+        of classes seen for the first time (the mean of their rows in this batch, one segment
+        mean), one gather-and-subtract for the residuals, one squared pass, per-class residual
+        sums by segment (``embedding_bag``), the float32 GEMM. Only the classes present in the
+        batch are touched, so the bookkeeping is O(N D) whatever K; the temporaries live in
+        buffers reused from batch to batch (:class:`~collapsekit.stats._workspace.Workspace`:
+        fresh ones cost as much in page faults as the work). Everything is checked before the
+        state changes: a batch with a NaN or overflowing row is rejected whole.
         """
-        cdt = x.dtype
+        cdt, dev = x.dtype, self.device
+        b, d = x.shape
+        ws = self._workspace
         sorted_y, order = torch.sort(y, stable=True)
         present, batch_counts = torch.unique_consecutive(sorted_y, return_counts=True)
         starts = batch_counts.cumsum(0) - batch_counts
@@ -198,27 +210,27 @@ class ClassStats(TensorState):
         new_ids = present[is_new]
         old_shift = None
         if new_ids.numel():
-            # shift of a class seen for the first time: its mean in this batch, summed in
-            # float64 over that class's rows only (any value close to the class mean serves:
-            # the algebra is exact for every shift, but the closer, the smaller the residual
-            # sums and their float32 rounding). Written now so one gather serves every row,
-            # restored if validation fails.
+            # shift of a class seen for the first time: the mean of its rows in this batch
+            # (any value close to the class mean serves: the algebra is exact for every shift,
+            # but the closer, the smaller the residual sums and their float32 rounding).
+            # Written now so one gather serves every row, restored if validation fails.
             old_shift = self.shift.index_select(0, new_ids)
             new_counts = batch_counts[is_new]
             new_rows = order[is_new.repeat_interleave(batch_counts)]
             new_mean = torch.nn.functional.embedding_bag(
-                torch.arange(new_rows.numel(), device=self.device),
-                x.index_select(0, new_rows).double(),
-                new_counts.cumsum(0) - new_counts,
-                mode="mean",
+                new_rows, x, new_counts.cumsum(0) - new_counts, mode="mean"
             )
-            self.shift.index_copy_(0, new_ids, new_mean.float())
+            self.shift.index_copy_(0, new_ids, new_mean.to(torch.float32))
         try:
-            resid = self.shift.index_select(0, y)
-            resid = resid.to(cdt) if cdt != resid.dtype else resid
+            resid = ws.get("resid", (b, d), cdt, dev)
+            if cdt == torch.float32:
+                torch.index_select(self.shift, 0, y, out=resid)
+            else:
+                resid.copy_(self.shift.index_select(0, y))
             torch.sub(x, resid, out=resid)
-            squares = resid.square()
-            row_sq = squares.sum(dim=1)
+            squares = ws.get("squares", (b, d), cdt, dev)
+            torch.mul(resid, resid, out=squares)
+            row_sq = torch.sum(squares, dim=1, out=ws.get("row_sq", (b,), cdt, dev))
             if not bool(torch.isfinite(row_sq).all()):
                 # a NaN row also spoils the new-class shift of its class: name the rows
                 bad_rows = ~torch.isfinite(x).all(dim=1)
@@ -239,18 +251,17 @@ class ClassStats(TensorState):
         # 1e-7 of one residual per row), accumulated across batches in float64. embedding_bag
         # sums each class's segment of the sorted rows without an N x D index tensor.
         partial = torch.nn.functional.embedding_bag(order, resid, starts, mode="sum")
-        self.resid_sum.index_add_(0, present, partial.double())
-        self.resid_sq.index_add_(0, y, row_sq.double())
-        with full_precision_matmul(self.device):
-            for chunk, chunk_sq in zip(
-                resid.split(self.chunk_size), squares.split(self.chunk_size), strict=True
-            ):
-                gram = chunk.T @ chunk
-                # BLAS accumulates each dot product left to right; on residuals with few
-                # significant bits (a large offset) its float32 rounding is biased (~2e-6 on
-                # the diagonal). torch's cascade column sums are not: they set the diagonal.
-                gram.diagonal().copy_(chunk_sq.sum(dim=0))
-                self.scatter += gram
+        if cdt != torch.float64:
+            partial = ws.get("partial64", tuple(partial.shape), torch.float64, dev).copy_(partial)
+        self.resid_sum.index_add_(0, present, partial)
+        self.resid_sq.index_add_(0, y, row_sq.to(torch.float64))
+        for chunk, chunk_sq in zip(
+            resid.split(self.chunk_size), squares.split(self.chunk_size), strict=True
+        ):
+            # BLAS accumulates each dot product left to right; on residuals with few
+            # significant bits (a large offset) its float32 rounding is biased (~2e-6 on the
+            # diagonal). torch's cascade column sums are not: they set the diagonal.
+            add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
 
     # ------------------------------------------------------------------ exact re-expression
     def _reshift(self, new_shift: torch.Tensor) -> None:
