@@ -135,3 +135,44 @@ def test_rows_whose_squares_overflow_leave_the_state_untouched():
     for key, value in before.items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(stats.state_dict()[key], value), key
+
+
+def test_pair_sums_near_a_simplex_etf_keep_the_tiny_spreads():
+    # ETF + 1e-6 perturbation: the cosine and log-energy spreads are ~1e-6 around their ETF
+    # values; summed around those values they stay accurate (reference in numpy longdouble)
+    k = 12
+    rng = np.random.default_rng(7)
+    etf = np.eye(k) - 1.0 / k
+    m = etf + 1e-6 * rng.standard_normal((k, k))
+    m -= m.mean(0)
+    got = class_pair_sums(torch.tensor(m), torch.ones(k, dtype=torch.float64),
+                          float(np.linalg.norm(m.T @ m)), 5)  # fmt: skip
+    ml = m.astype(np.longdouble)
+    u = ml / np.sqrt((ml * ml).sum(1))[:, None]
+    iu = np.triu_indices(k, 1)
+    cos = (u @ u.T)[iu]
+    dist = np.sqrt(((u[:, None, :] - u[None, :, :]) ** 2).sum(-1))[iu]
+    logd = -np.log(dist)
+    c0, v0 = -1.0 / (k - 1), -0.5 * np.log(np.longdouble(2 * k) / (k - 1))
+    assert got.cos_dev_sq_sum == pytest.approx(float(((cos - c0) ** 2).sum()), rel=1e-6)
+    assert got.log_dev_sq_sum == pytest.approx(float(((logd - v0) ** 2).sum()), rel=1e-6)
+    # a sum of 66 deviations that nearly cancel (1.8e-11): log1p keeps each term to about
+    # 1e-17 (taking log(2 - 2 cos) first and subtracting its ETF value left 1e-15)
+    assert got.log_dev_sum == pytest.approx(float((logd - v0).sum()), rel=0, abs=5e-16)
+
+
+def test_pair_sums_of_two_classes_pointing_the_same_way_use_the_documented_clamp():
+    # centred means 1 and 2 point the same way: -log||u_c - u_c'|| = -log(0), clamped at
+    # -0.5 log(tiny) (docs/metrics.md, hyperspherical_log_mean)
+    m = torch.tensor([[1.0, 0.0], [2.0, 0.0], [-1.5, 0.5], [-1.5, -0.5]], dtype=torch.float64)
+    got = class_pair_sums(
+        m, torch.ones(4, dtype=torch.float64), float(torch.linalg.norm(m.T @ m)), 2
+    )
+    u = (m / m.norm(dim=1, keepdim=True)).numpy()
+    terms = [
+        -0.5 * math.log(max(float(((u[i] - u[j]) ** 2).sum()), np.finfo(float).tiny))
+        for i in range(4)
+        for j in range(i + 1, 4)
+    ]
+    assert got.log_etf_value + got.log_dev_sum / 6 == pytest.approx(np.mean(terms), rel=1e-12)
+    assert terms[0] == pytest.approx(-0.5 * math.log(np.finfo(float).tiny))

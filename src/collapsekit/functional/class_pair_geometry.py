@@ -60,9 +60,12 @@ def class_pair_sums(
             (cdnv = inf) instead of giving a huge finite ratio of round-off.
 
     Cost: one float64 GEMM over the K(K-1)/2 pairs (rows pre-divided by their norms, so the
-    tile holds ``g_cc' / ||m_c||``) and about 16 fused elementwise passes over each cache-sized
-    tile; the CDNV sum over a tile is two matrix-vector products with ``1 / ||mu_c - mu_c'||^2``
-    (sum over pairs of (v_c + v_c') w_cc' = v . (W 1) + (1^T W) . v).
+    tile holds ``g_cc' / ||m_c||``) and about 12 elementwise passes over each cache-sized
+    tile, half of them reads only: the CDNV sum over a tile is one product of
+    ``W = 1 / ||mu_c - mu_c'||^2`` with ``[1, v]`` (sum over pairs of (v_c + v_c') w_cc' =
+    v . (W 1) + 1 . (W v)), the coincidence mask runs only on tiles whose closest pair is
+    within the largest rounding floor, the cosine sums are read from the log-energy's
+    argument, and the log1p clamp only where a cosine reaches 1.
 
     Example:
         >>> import torch
@@ -82,19 +85,26 @@ def class_pair_sums(
     scaled = m * inv_norms[:, None]  # tile GEMM gives g_cc' / ||m_c||
     var = variances.double()
     floor = coincident_sq.double() if coincident_sq is not None else torch.zeros_like(var)
+    floor_max = [float(floor[i : i + tile_rows].max()) for i in range(0, k, tile_rows)]
     c0 = -1.0 / (k - 1)
     v0 = -0.5 * math.log(2.0 * k / (k - 1))
+    # the log-energy term around its ETF value: -log||u_c - u_c'|| - v0 = -0.5 log1p(u) with
+    # u = -alpha (cos - c0), alpha = (K - 1) / K; log1p keeps it exact to rounding near the ETF.
+    # Coinciding directions (u = -1) are clamped as -0.5 log(tiny) - v0 (documented).
+    alpha = (k - 1) / k
+    log_floor = math.log(tiny) + 2.0 * v0
     etf_off = -1.0 / (k * math.sqrt(k - 1))
     etf_diag = (1.0 - 1.0 / k) / math.sqrt(k - 1)
     gfro = gram_fro if gram_fro > 0 else 1.0
     dev_scale = (norms / gfro)[:, None]  # g / ||G||_F = (g / ||m_c||) * ||m_c|| / ||G||_F
+    u_scale = (-alpha * inv_norms)[None, :]
     one = torch.ones((), dtype=torch.float64, device=m.device)
     acc = torch.zeros(7, dtype=torch.float64, device=m.device)
-    for i0 in range(0, k, tile_rows):
+    for ti, i0 in enumerate(range(0, k, tile_rows)):
         i1 = min(k, i0 + tile_rows)
         rows = scaled[i0:i1]
         n_i, sq_i, var_i = norms[i0:i1, None], sq[i0:i1, None], var[i0:i1]
-        for j0 in range(i0, k, tile_rows):
+        for tj, j0 in enumerate(range(i0, k, tile_rows), start=ti):
             j1 = min(k, j0 + tile_rows)
             same = i0 == j0
             gs = rows @ m[j0:j1].T  # g / ||m_c||
@@ -102,47 +112,46 @@ def class_pair_sums(
             diff = torch.addcmul(one * -etf_off, gs, dev_scale[i0:i1])
             if same:
                 diff.diagonal().copy_(sq[i0:i1] / gfro - etf_diag)
-                # pairs c < c' only from here on: the strict upper triangle of this tile
-                keep = torch.ones_like(diff, dtype=torch.bool).triu_(1)
             flat = diff.view(-1)
             etf = torch.dot(flat, flat) * (1.0 if same else 2.0)
-            # CDNV: w = 1 / (2 ||mu_c - mu_c'||^2); sum of (v_c + v_c') w over the tile
+            # CDNV: w = 1 / ||mu_c - mu_c'||^2 (the 1/2 is applied to the total); the tile's
+            # sum of (v_c + v_c') w is one product of w with [1, v_c']. A pair within its
+            # rounding floor is coincident (w = inf); the mask only runs where one can be.
             dist2 = torch.addcmul(sq_i, gs, n_i, value=-2.0).add_(sq[None, j0:j1])
-            dist2.clamp_min_(0.0)
-            coincident = dist2 <= floor[i0:i1, None] + floor[None, j0:j1]
-            w = dist2.mul_(2.0).reciprocal_().masked_fill_(coincident, math.inf)
+            close = float(dist2.min()) <= floor_max[ti] + floor_max[tj]
+            w = dist2.reciprocal_()  # coincident pairs at exactly 0 give inf already
+            if close:
+                coincident = dist2 <= floor[i0:i1, None] + floor[None, j0:j1]
+                w.masked_fill_(coincident, math.inf)
             if same:
-                w.masked_fill_(~keep, 0.0)
+                w.triu_(1)  # pairs c < c' only
+            sums = w @ torch.stack([torch.ones_like(var[j0:j1]), var[j0:j1]], 1)
             # coincident class means give w = inf and a non-finite sum (checked at the end)
-            cdnv = torch.dot(w.sum(1), var_i) + torch.dot(w.sum(0), var[j0:j1])
-            # cosines around their ETF value and the hyperspherical log-energy around v0
-            dev = torch.addcmul(one * -c0, gs, inv_norms[None, j0:j1], out=diff)
-            logd = torch.add(one * (2.0 - 2.0 * c0), dev, alpha=-2.0, out=dist2)
-            logd.clamp_min_(tiny).log_()
-            logd = torch.add(one * -v0, logd, alpha=-0.5, out=logd)
+            cdnv = 0.5 * (torch.dot(sums[:, 0], var_i) + sums[:, 1].sum())
+            # u = -alpha (cos + 1/(K-1)); the cosine sums are read from it
+            u = torch.addcmul(one * (alpha * c0), gs, u_scale[:, j0:j1], out=diff)
             if same:
-                dev, logd = dev[keep], logd[keep]
-            dev, logd = dev.reshape(-1), logd.reshape(-1)
+                u = u[torch.ones_like(u, dtype=torch.bool).triu_(1)]
+            u = u.reshape(-1)
+            u_sum, u_sq, u_abs = u.sum(), torch.dot(u, u), torch.linalg.vector_norm(u, ord=1)
+            if u.numel() and float(u.min()) <= -1.0:  # a cosine at (or by rounding above) 1
+                u.clamp_min_(-1.0)
+                logd = torch.log1p(u, out=u).clamp_min_(log_floor)
+            else:
+                logd = torch.log1p(u, out=u)
+            # logd holds log1p(u) = -2 (-log||u_c - u_c'|| - v0): rescaled in the sums below
             acc += torch.stack(
-                [
-                    cdnv,
-                    dev.sum(),
-                    torch.dot(dev, dev),
-                    torch.linalg.vector_norm(dev, ord=1),
-                    logd.sum(),
-                    torch.dot(logd, logd),
-                    etf,
-                ]
+                [cdnv, u_sum, u_sq, u_abs, logd.sum(), torch.dot(logd, logd), etf]
             )
     vals = acc.tolist()
     return ClassPairSums(
         pairs=k * (k - 1) // 2,
         cdnv_sum=vals[0] if math.isfinite(vals[0]) else math.inf,
-        cos_dev_sum=vals[1],
-        cos_dev_sq_sum=vals[2],
-        cos_abs_dev_sum=vals[3],
-        log_dev_sum=vals[4],
-        log_dev_sq_sum=vals[5],
+        cos_dev_sum=-vals[1] / alpha,
+        cos_dev_sq_sum=vals[2] / alpha**2,
+        cos_abs_dev_sum=vals[3] / alpha,
+        log_dev_sum=-0.5 * vals[4],
+        log_dev_sq_sum=0.25 * vals[5],
         log_etf_value=v0,
         etf_sq_sum=vals[6],
     )
