@@ -329,3 +329,51 @@ def test_uniformity_sampled_by_default_and_per_class_ranks_exact_without_scatter
     for c in range(3):
         key = f"per_class_effective_rank_{c}"
         assert streamed.metrics[key] == pytest.approx(ranks[c], rel=1e-6)
+
+
+def _per_class_ranks_match(report, x, y):
+    ranks = ck.functional.per_class_effective_rank(x.double(), y)
+    for c, value in ranks.items():
+        key = f"per_class_effective_rank_{c}"
+        assert report.metrics[key] == pytest.approx(value, rel=1e-6), key
+        assert "one pass" in report.provenance[key]
+
+
+def test_per_class_scatters_start_from_the_sample_when_it_overflows():
+    # the scatters start only when the sample stops holding every row: from the held rows
+    # (batches 1-2 here), then they stream; merged and checkpointed states do the same
+    g = torch.Generator().manual_seed(8)
+    y = torch.arange(300) % 3
+    x = torch.randn(3, 5, generator=g)[y] + torch.randn(300, 5, generator=g) * (1 + y[:, None])
+    a = Analyzer(sample_rows=100)
+    for lo in range(0, 300, 48):
+        a.update(x[lo : lo + 48], y[lo : lo + 48])
+        assert (a.per_class is None) == (a.n_rows <= 100)
+    _per_class_ranks_match(a.compute(probe=False, bootstrap=0), x, y)
+    # two states that each still hold every row, merged past the sample size
+    first, second = Analyzer(sample_rows=100), Analyzer(sample_rows=100)
+    first.update(x[:90], y[:90])
+    second.update(x[90:180], y[90:180])
+    assert first.per_class_pending and second.per_class_pending
+    first.merge(second)
+    first.update(x[180:], y[180:])
+    _per_class_ranks_match(first.compute(probe=False, bootstrap=0), x, y)
+    # a checkpoint taken while pending resumes and streams past the sample
+    early = Analyzer(sample_rows=100)
+    early.update(x[:60], y[:60])
+    resumed = Analyzer()
+    resumed.load_state_dict(early.state_dict())
+    assert resumed.per_class_pending
+    resumed.update(x[60:], y[60:])
+    _per_class_ranks_match(resumed.compute(probe=False, bootstrap=0), x, y)
+
+
+def test_pending_per_class_scatters_are_dropped_when_the_classes_outgrow_the_budget():
+    g = torch.Generator().manual_seed(9)
+    a = Analyzer(sample_rows=50, max_memory_mb=1)  # 1 MB: 16 classes x 64^2 x 8 bytes fit
+    a.update(torch.randn(20, 64, generator=g), torch.arange(20) % 4)
+    assert a.per_class_pending
+    a.update(torch.randn(40, 64, generator=g), torch.arange(40))  # 40 classes: 1.3 MB
+    assert a.per_class is None and not a.per_class_pending
+    r = a.compute(probe=False, bootstrap=0)
+    assert "over the 1 MB budget" in " ".join(r.inputs["notes"])

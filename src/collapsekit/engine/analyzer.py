@@ -18,7 +18,13 @@ from typing import Any, Literal
 import torch
 
 from collapsekit._threads import map_independent
-from collapsekit._validation import as_tensor, check_features, check_positive_int
+from collapsekit._validation import (
+    as_tensor,
+    check_features,
+    check_positive_int,
+    raise_nonfinite_rows,
+    rows_are_finite,
+)
 from collapsekit.engine.labels import LabelEncoder
 from collapsekit.functional._common import l2_normalize
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE, alpha_req_from_eigenvalues
@@ -77,17 +83,26 @@ def _physical_memory_bytes() -> int:
         return 0
 
 
-def _wide_enough(x: torch.Tensor) -> torch.Tensor:
-    """Half and bfloat16 become float32; float32 rows whose squares would leave float32's range
-    (magnitudes beyond 2^60 or below 2^-60, e.g. features at 1e30 or 1e-30) become float64, so
-    every metric reads the same at any scale."""
+def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
+    """``x`` checked for NaN/Inf and widened where needed, in one pass over float32 rows: half
+    and bfloat16 become float32; float32 rows whose squares would leave float32's range
+    (magnitudes beyond 2^60 or below 2^-60, e.g. features at 1e30 or 1e-30) become float64,
+    so every metric reads the same at any scale. The extremes (``aminmax``) carry NaN and Inf,
+    so one reduction serves both checks; float64 rows get the row-sum check."""
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
-    if x.dtype == torch.float32 and x.numel():
-        lo, hi = x.aminmax()  # one pass, no |x| copy
-        peak = max(-float(lo), float(hi))
-        if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
-            return x.double()
+    if not x.numel():
+        return x
+    if x.dtype != torch.float32:
+        if not rows_are_finite(x):
+            raise_nonfinite_rows(name, ~torch.isfinite(x).all(dim=1))
+        return x
+    lo, hi = (float(v) for v in x.aminmax())  # one pass, no |x| copy
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise_nonfinite_rows(name, ~torch.isfinite(x).all(dim=1))
+    peak = max(-lo, hi)
+    if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
+        return x.double()
     return x
 
 
@@ -185,6 +200,9 @@ class Analyzer:
         self.class_stats: ClassStats | None = None
         self.units: UnitVectorMoments | None = None
         self.per_class: PerClassScatter | None = None
+        # exact per-class scatters, started once the sample stops holding every row (until
+        # then the per-class ranks come from the held rows, exactly and more cheaply)
+        self.per_class_pending = False
         self.per_class_note: str | None = None
         self.cross: CrossMoments | None = None
         self.reservoir = RowReservoir(self.sample_rows, self.seed, stream=0)
@@ -202,7 +220,7 @@ class Analyzer:
         self.units = UnitVectorMoments(self.capacity, self.dim, self.device)
         fits = PerClassScatter.nbytes(self.capacity, self.dim) <= self.max_memory_bytes
         if labelled and self.exact_per_class and fits:
-            self.per_class = PerClassScatter(self.capacity, self.dim, self.device)
+            self.per_class_pending = True
         elif labelled and self.exact_per_class:
             self._drop_per_class(self.capacity)
         elif labelled:
@@ -218,8 +236,21 @@ class Analyzer:
         if dist.is_available() and dist.is_initialized():
             self.reservoir.stream = dist.get_rank()
 
+    def _start_per_class(self) -> None:
+        """Start the exact per-class scatters (when pending) from the rows held so far: all of
+        them, since the sample still holds every row (``n_rows <= sample_rows``)."""
+        if not self.per_class_pending:
+            return
+        self.per_class_pending = False
+        assert self.dim is not None and self.reservoir.size == self.n_rows
+        self.per_class = PerClassScatter(self.capacity, self.dim, self.device)
+        res = self.reservoir
+        if res.rows is not None and res.labels is not None and res.size:
+            self.per_class.update(res.rows.to(self.device), res.labels.to(self.device))
+
     def _drop_per_class(self, k: int) -> None:
         self.per_class = None
+        self.per_class_pending = False
         assert self.dim is not None
         need = PerClassScatter.nbytes(k, self.dim) / 2**20
         self.per_class_note = (
@@ -252,11 +283,11 @@ class Analyzer:
         assert self.class_stats is not None and self.units is not None and self.dim is not None
         self.class_stats.remap_classes(mapping, new_cap)
         self.units.remap_classes(mapping.to(self.units.shift.device), new_cap)
-        if self.per_class is not None:
-            if PerClassScatter.nbytes(new_cap, self.dim) <= self.max_memory_bytes:
-                self.per_class.remap_classes(mapping.to(self.per_class.counts.device), new_cap)
-            else:
+        if self.per_class is not None or self.per_class_pending:
+            if PerClassScatter.nbytes(new_cap, self.dim) > self.max_memory_bytes:
                 self._drop_per_class(new_cap)
+            elif self.per_class is not None:
+                self.per_class.remap_classes(mapping.to(self.per_class.counts.device), new_cap)
         self.capacity = new_cap
 
     def update(self, features: Any, labels: Any = None, reference: Any = None) -> None:
@@ -268,7 +299,10 @@ class Analyzer:
         (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
         """
         device = self.device if self.device is not None else None
-        x = _wide_enough(check_features(features, "features", self.dim, device, min_rows=0))
+        x = _finite_and_wide_enough(
+            check_features(features, "features", self.dim, device, min_rows=0, check_finite=False),
+            "features",
+        )
         labelled = labels is not None
         if self.labelled is not None and labelled != self.labelled:
             raise ValueError(
@@ -282,8 +316,11 @@ class Analyzer:
             )
         ref = None
         if reference is not None:
-            ref = _wide_enough(
-                check_features(reference, "reference", self.reference_dim, x.device, min_rows=0)
+            ref = _finite_and_wide_enough(
+                check_features(
+                    reference, "reference", self.reference_dim, x.device, 0, check_finite=False
+                ),
+                "reference",
             )
             if ref.shape[0] != x.shape[0]:
                 raise ValueError(
@@ -333,6 +370,8 @@ class Analyzer:
             return
         self.class_stats.update(x, y)  # re-checks finiteness of residuals (overflow)
         self.units.update(x, y)
+        if self.per_class_pending and self.n_rows + x.shape[0] > self.sample_rows:
+            self._start_per_class()
         if self.per_class is not None:
             self.per_class.update(x, y)
         if self.cross is not None and ref is not None:
@@ -369,6 +408,8 @@ class Analyzer:
             )
         theirs = Analyzer()
         theirs.load_state_dict(other.state_dict())
+        self._start_per_class()  # the merged sample may not hold every row: stream both
+        theirs._start_per_class()
         mapping, k = self._align(theirs) if self.labelled else (torch.zeros(1, dtype=torch.long), 1)
         full = torch.cat([mapping, torch.arange(k, k + theirs.capacity - mapping.numel())])
         spare = [i for i in range(k) if i not in set(mapping.tolist())]
@@ -422,6 +463,7 @@ class Analyzer:
             )
         self.class_stats.remap_classes(full, k)
         self.units.remap_classes(full.to(self.units.shift.device), k)
+        self._start_per_class()  # every rank streams them (the gathered sample may not hold all)
         budget_ok = (
             self.dim is not None and PerClassScatter.nbytes(k, self.dim) <= self.max_memory_bytes
         )
@@ -468,6 +510,7 @@ class Analyzer:
             "class_stats": None if self.class_stats is None else self.class_stats.state_dict(),
             "units": None if self.units is None else self.units.state_dict(),
             "per_class": None if self.per_class is None else self.per_class.state_dict(),
+            "per_class_pending": self.per_class_pending,
             "per_class_note": self.per_class_note,
             "cross": None if self.cross is None else self.cross.state_dict(),
             "reservoir": self.reservoir.state_dict(),
@@ -498,6 +541,7 @@ class Analyzer:
         fresh.reference_dim, fresh.input_dtype = state["reference_dim"], state["input_dtype"]
         fresh.n_rows, fresh.capacity = int(state["n_rows"]), int(state["capacity"])
         fresh.per_class_note = state["per_class_note"]
+        fresh.per_class_pending = bool(state.get("per_class_pending", False))
         if state["class_stats"] is not None:
             cs = state["class_stats"]
             dev = self.device or torch.as_tensor(cs["counts"]).device

@@ -140,9 +140,7 @@ def class_pair_sums(
             else:
                 logd = torch.log1p(u, out=u)
             # logd holds log1p(u) = -2 (-log||u_c - u_c'|| - v0): rescaled in the sums below
-            acc += torch.stack(
-                [cdnv, u_sum, u_sq, u_abs, logd.sum(), torch.dot(logd, logd), etf]
-            )
+            acc += torch.stack([cdnv, u_sum, u_sq, u_abs, logd.sum(), torch.dot(logd, logd), etf])
     vals = acc.tolist()
     return ClassPairSums(
         pairs=k * (k - 1) // 2,

@@ -3,23 +3,21 @@
 A streaming accumulator forms the same temporaries for every batch (residuals, their squares,
 per-class partial sums). Allocated afresh, each large one is new memory that the kernel maps
 page by page on first touch: on the 2-core development machine a 15 MB float64 temporary cost
-3.6 ms of page faults against 0.5 ms to fill it, as much as the float32 GEMM of a D = 256
-batch of 2,000 rows. Buffers kept here are allocated once and handed out as views.
+3.6 ms of page faults against 0.5 ms to fill it, and a 65,536 x 768 batch's squares (200 MB)
+0.16 s, as much as its GEMM. Buffers kept here are allocated once per accumulator, handed out
+as views and released with it (they are never part of its state, nor pickled).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
-#: Buffers larger than this are not kept between batches (allocated per call instead), so a
-#: huge batch leaves no huge buffer behind.
-KEEP_MAX_BYTES = 64 * 2**20
-
 
 class Workspace:
-    """Named scratch buffers, grown on demand; never part of an accumulator's state.
+    """Named scratch buffers, grown on demand.
 
     Example:
         >>> ws = Workspace()
@@ -39,13 +37,14 @@ class Workspace:
         numel = math.prod(shape)
         buf = self._buffers.get(name)
         if buf is None or buf.dtype != dtype or buf.device != device or buf.numel() < numel:
+            self._buffers.pop(name, None)  # free the old buffer before the new one is made
             buf = torch.empty(numel, dtype=dtype, device=device)
-            if numel * buf.element_size() <= KEEP_MAX_BYTES:
-                self._buffers[name] = buf
-            else:
-                self._buffers.pop(name, None)
+            self._buffers[name] = buf
         return buf[:numel].view(shape)
 
     def clear(self) -> None:
         """Release every buffer."""
         self._buffers.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_buffers": {}}  # scratch, not state: never pickled or deep-copied

@@ -10,6 +10,7 @@ import torch
 
 from collapsekit._validation import accumulation_dtype
 from collapsekit.stats._class_axis import global_class_means, remap_class_rows
+from collapsekit.stats._gram import add_gram_
 
 
 class PerClassScatter:
@@ -47,7 +48,7 @@ class PerClassScatter:
                 self.shift[c] = part.double().mean(0).float()
             e = part.to(cdt) - self.shift[c].to(cdt)
             self.resid_sum[c] += e.sum(0, dtype=torch.float64)
-            self.scatter[c] += (e.T @ e).double()
+            add_gram_(self.scatter[c], e)
             self.counts[c] += part.shape[0]
 
     def class_covariance(self, c: int) -> torch.Tensor:

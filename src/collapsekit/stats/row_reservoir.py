@@ -41,7 +41,13 @@ class RowReservoir:
     smallest keys of the union).
 
     Rows are stored in float32 (float64 input stays float64) with their dense labels and, when
-    given, their paired reference rows.
+    given, their paired reference rows; they are read back in the order they arrived (merged
+    samples: this one's rows first), whatever the batch split.
+
+    Cost per batch: the new rows' keys, their threshold against the held keys (a selection
+    over ``capacity + batch`` numbers), and a copy of only the rows that enter the sample,
+    written over the rows they displace (no re-copy of the held sample); the arrival order is
+    restored once, when the rows are read.
 
     Example:
         >>> import torch
@@ -53,16 +59,65 @@ class RowReservoir:
 
     def __init__(self, capacity: int, seed: int = 0, stream: int = 0) -> None:
         self.capacity, self.seed, self.stream = capacity, seed, stream
-        self.rows: torch.Tensor | None = None
-        self.labels: torch.Tensor | None = None
-        self.reference: torch.Tensor | None = None
-        self.keys = torch.zeros(0, dtype=torch.float64)
         self.seen = 0
+        self._clear()
 
+    def _clear(self) -> None:
+        # buffers: the first ``_size`` entries are held; ``_order`` is each one's arrival rank
+        self._rows: torch.Tensor | None = None
+        self._labels: torch.Tensor | None = None
+        self._reference: torch.Tensor | None = None
+        self._keys = torch.zeros(0, dtype=torch.float64)
+        self._order = torch.zeros(0, dtype=torch.long)
+        self._size = 0
+        self._next = 0
+        self._in_order = True
+
+    # ------------------------------------------------------------------ held rows
     @property
     def size(self) -> int:
-        return int(self.keys.numel())
+        return self._size
 
+    def _arrange(self) -> None:
+        """Put the held rows back in arrival order (after rows were written over others)."""
+        if self._in_order:
+            return
+        n = self._size
+        perm = torch.argsort(self._order[:n])
+        self._keys[:n] = self._keys[:n][perm]
+        self._order[:n] = self._order[:n][perm]
+        for t in (self._rows, self._labels, self._reference):
+            if t is not None:
+                t[:n] = t[:n].index_select(0, perm.to(t.device))
+        self._in_order = True
+
+    def _held(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        self._arrange()
+        return None if t is None else t[: self._size]
+
+    @property
+    def rows(self) -> torch.Tensor | None:
+        return self._held(self._rows)
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        return self._held(self._labels)
+
+    @property
+    def reference(self) -> torch.Tensor | None:
+        return self._held(self._reference)
+
+    @property
+    def keys(self) -> torch.Tensor:
+        self._arrange()
+        return self._keys[: self._size]
+
+    @keys.setter
+    def keys(self, value: torch.Tensor) -> None:
+        self._arrange()
+        self._keys[: self._size] = value
+
+    # ------------------------------------------------------------------ accumulation
     def update(
         self, rows: torch.Tensor, labels: torch.Tensor, reference: torch.Tensor | None = None
     ) -> None:
@@ -72,62 +127,107 @@ class RowReservoir:
         if n == 0:
             return
         store = torch.float64 if rows.dtype == torch.float64 else torch.float32
-        if self.size >= self.capacity:
-            keep = keys < float(self.keys.max())
-            if not bool(keep.any()):
-                return
-            idx = torch.nonzero(keep).flatten()
-        else:
-            idx = torch.arange(n)
-        dev_idx = idx.to(rows.device)
-        self._absorb(
-            keys[idx],
-            rows.index_select(0, dev_idx).to(store),
-            labels.index_select(0, dev_idx.to(labels.device)),
-            None
-            if reference is None
-            else reference.index_select(0, dev_idx).to(
-                torch.float64 if reference.dtype == torch.float64 else torch.float32
-            ),
-        )
+        ref_store = None
+        if reference is not None:
+            ref_store = torch.float64 if reference.dtype == torch.float64 else torch.float32
+        self._insert(keys, rows, labels, reference, store, ref_store)
 
-    def _absorb(
+    def _insert(
         self,
         keys: torch.Tensor,
         rows: torch.Tensor,
         labels: torch.Tensor,
         reference: torch.Tensor | None,
+        store: torch.dtype,
+        ref_store: torch.dtype | None,
     ) -> None:
-        if self.rows is None:
-            self.rows, self.labels, self.reference = rows, labels, reference
-            self.keys = keys
+        """Add the candidates (``keys`` with their rows) that make the cut: the ``capacity``
+        smallest keys of the held and the new ones."""
+        size, cap = self._size, self.capacity
+        held = self._keys[:size]
+        if size + keys.numel() <= cap:
+            enter = torch.arange(keys.numel())
+            slots = torch.arange(size, size + keys.numel())
+            keep_size = size + keys.numel()
         else:
-            assert self.labels is not None
-            self.keys = torch.cat([self.keys, keys])
-            self.rows = torch.cat([self.rows, rows.to(self.rows.device, self.rows.dtype)])
-            self.labels = torch.cat([self.labels, labels.to(self.labels.device)])
-            if self.reference is not None and reference is not None:
-                self.reference = torch.cat([self.reference, reference.to(self.reference)])
-        if self.size > self.capacity:
-            top = torch.topk(self.keys, self.capacity, largest=False).indices
-            top = top.sort().values
-            self.keys = self.keys[top]
-            dev = top.to(self.rows.device)
-            self.rows = self.rows.index_select(0, dev)
-            self.labels = self.labels.index_select(0, dev.to(self.labels.device))
-            if self.reference is not None:
-                self.reference = self.reference.index_select(0, dev)
+            threshold = float(torch.kthvalue(torch.cat([held, keys]), cap).values)
+            keep = held <= threshold
+            need = cap - int(keep.sum())
+            enter = torch.nonzero(keys <= threshold).flatten()
+            if enter.numel() > need:  # equal keys at the threshold: the smallest first
+                enter = enter[torch.topk(keys[enter], need, largest=False).indices].sort().values
+            if not need:
+                return
+            # displaced held rows first, then the free slots at the end
+            slots = torch.cat([torch.nonzero(~keep).flatten(), torch.arange(size, cap)])
+            if bool((slots < size).any()):
+                self._in_order = False
+            keep_size = cap
+        self._reserve(keep_size, rows, labels, reference, store, ref_store)
+        assert self._rows is not None and self._labels is not None
+        dev_enter = enter.to(rows.device)
+        self._keys[slots] = keys[enter]
+        self._order[slots] = self._next + torch.arange(enter.numel())
+        self._next += int(enter.numel())
+        self._rows[slots.to(self._rows.device)] = rows.index_select(0, dev_enter).to(store)
+        lab = labels.index_select(0, enter.to(labels.device))
+        self._labels[slots.to(self._labels.device)] = lab.to(self._labels.device)
+        if self._reference is not None and reference is not None:
+            picked = reference.index_select(0, enter.to(reference.device))
+            self._reference[slots.to(self._reference.device)] = picked.to(self._reference)
+        self._size = keep_size
+
+    def _reserve(
+        self,
+        size: int,
+        rows: torch.Tensor,
+        labels: torch.Tensor,
+        reference: torch.Tensor | None,
+        store: torch.dtype,
+        ref_store: torch.dtype | None,
+    ) -> None:
+        """Buffers for at least ``size`` rows (grown geometrically up to ``capacity``)."""
+        have = self._keys.numel()
+        if self._rows is not None and size <= have:
+            return
+        length = min(self.capacity, max(size, 2 * have))
+
+        def grown(old: torch.Tensor | None, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+            device = like.device if old is None else old.device
+            dtype = dtype if old is None else old.dtype
+            out = torch.empty((length, *like.shape[1:]), dtype=dtype, device=device)
+            if old is not None:
+                out[: self._size] = old[: self._size]
+            return out
+
+        self._rows = grown(self._rows, rows, store)
+        self._labels = grown(self._labels, labels, torch.long)
+        if (
+            reference is not None
+            and ref_store is not None
+            and (self._reference is not None or self._size == 0)
+        ):
+            self._reference = grown(self._reference, reference, ref_store)
+        keys = torch.zeros(length, dtype=torch.float64)
+        keys[: self._size] = self._keys[: self._size]
+        order = torch.zeros(length, dtype=torch.long)
+        order[: self._size] = self._order[: self._size]
+        self._keys, self._order = keys, order
 
     def remap_classes(self, mapping: torch.Tensor) -> RowReservoir:
-        if self.labels is not None:
-            self.labels = mapping.to(self.labels.device)[self.labels]
+        if self._labels is not None:
+            held = self._labels[: self._size]
+            held.copy_(mapping.to(held.device)[held])
         return self
 
     def merge(self, other: RowReservoir) -> RowReservoir:
         """Union of both samples, cut to the smallest keys (``other`` must use another stream
         or other rows: equal keys would mean the same rows)."""
-        if other.rows is not None and other.labels is not None:
-            self._absorb(other.keys.clone(), other.rows, other.labels, other.reference)
+        rows, labels = other.rows, other.labels
+        if rows is not None and labels is not None and other.size:
+            ref = other.reference
+            ref_store = None if ref is None else ref.dtype
+            self._insert(other.keys.clone(), rows, labels, ref, rows.dtype, ref_store)
         self.seen += other.seen
         return self
 
@@ -150,12 +250,10 @@ class RowReservoir:
             part.load_state_dict(state)
             fresh.merge(part)
         self.load_state_dict(fresh.state_dict())
-        if self.rows is not None:
-            self.rows = self.rows.to(device)
-            assert self.labels is not None
-            self.labels = self.labels.to(device)
-            if self.reference is not None:
-                self.reference = self.reference.to(device)
+        if self._rows is not None and self._labels is not None:
+            self._rows, self._labels = self._rows.to(device), self._labels.to(device)
+            if self._reference is not None:
+                self._reference = self._reference.to(device)
         del rank
         return self
 
@@ -172,11 +270,17 @@ class RowReservoir:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.capacity, self.seed = int(state["capacity"]), int(state["seed"])
-        self.stream, self.seen = int(state["stream"]), int(state["seen"])
-        self.keys = torch.as_tensor(state["keys"], dtype=torch.float64).clone()
-        self.rows, self.labels, self.reference = state["rows"], state["labels"], state["reference"]
-        if self.rows is not None and (
-            self.labels is None or self.rows.shape[0] != self.keys.numel()
-        ):
+        capacity, seed = int(state["capacity"]), int(state["seed"])
+        stream, seen = int(state["stream"]), int(state["seen"])
+        keys = torch.as_tensor(state["keys"], dtype=torch.float64).clone()
+        rows, labels, reference = state["rows"], state["labels"], state["reference"]
+        if rows is not None and (labels is None or rows.shape[0] != keys.numel()):
             raise ValueError("state: expected a RowReservoir.state_dict()")
+        self.capacity, self.seed, self.stream, self.seen = capacity, seed, stream, seen
+        self._clear()
+        if rows is not None:
+            n = keys.numel()
+            self._rows, self._labels = rows.clone(), labels.clone()
+            self._reference = None if reference is None else reference.clone()
+            self._keys, self._order = keys, torch.arange(n)
+            self._size, self._next = n, n

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from collapsekit.stats._class_axis import remap_class_rows
+from collapsekit.stats._workspace import Workspace
 
 
 class UnitVectorMoments:
@@ -35,32 +36,37 @@ class UnitVectorMoments:
         self.dev_sq_sum = torch.zeros(dim, dtype=torch.float64, device=dev)
         self.n = 0
         self.zero_rows = 0
+        self._workspace = Workspace()
 
     def update(self, rows: torch.Tensor, labels: torch.Tensor, chunk: int = 16384) -> None:
-        """Add validated rows (float32 work for narrower input, float64 sums)."""
+        """Add validated rows (float32 work for narrower input, float64 sums).
+
+        Per chunk: the row norms, the shifted unit rows ``x / ||x|| - s`` in one fused pass
+        (into a buffer reused between batches), their column sums and sums of squares, and the
+        per-class sums of unit rows by class segment (``embedding_bag`` weighted by
+        ``1 / ||x||``: no unit-row copy, no N x D scatter).
+        """
         cdt = torch.float64 if rows.dtype == torch.float64 else torch.float32
-        k = self.num_classes
         for xc, yc in zip(rows.split(chunk), labels.split(chunk), strict=True):
             x = xc.to(cdt)
-            norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-            zero = norms == 0
-            u = x / torch.where(zero, torch.ones_like(norms), norms)
+            m = x.shape[0]
+            inv = torch.linalg.vector_norm(x, dim=1)
+            zero = inv == 0
+            inv.reciprocal_().masked_fill_(zero, 0.0)  # a zero row stays a zero vector
             if self.n == 0:
-                self.shift = u.double().mean(0)
-            dev = u - self.shift.to(cdt)
+                self.shift = (torch.mv(x.T, inv) / m).double()
+            dev = self._workspace.get("dev", (m, self.dim), cdt, x.device)
             # centred values sum accurately in the input precision (cascade sums), per chunk
+            torch.addcmul(-self.shift.to(cdt), x, inv[:, None], out=dev)
             self.dev_sum += dev.sum(0).double()
             self.dev_sq_sum += dev.square_().sum(0).double()
-            if k <= u.shape[0]:
-                partial = torch.zeros(k, self.dim, dtype=cdt, device=u.device)
-                partial.index_add_(0, yc, u)
-                self.class_unit_sums += partial
-            else:
-                present, inverse = torch.unique(yc, return_inverse=True)
-                partial = torch.zeros(present.numel(), self.dim, dtype=cdt, device=u.device)
-                partial.index_add_(0, inverse, u)
-                self.class_unit_sums.index_add_(0, present, partial.double())
-            self.n += int(u.shape[0])
+            sorted_y, order = torch.sort(yc, stable=True)
+            present, counts = torch.unique_consecutive(sorted_y, return_counts=True)
+            partial = torch.nn.functional.embedding_bag(
+                order, x, counts.cumsum(0) - counts, mode="sum", per_sample_weights=inv[order]
+            )
+            self.class_unit_sums.index_add_(0, present, partial.double())
+            self.n += int(m)
             self.zero_rows += int(zero.sum())
 
     def _reshift(self, new_shift: torch.Tensor) -> None:
