@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 import torch
 
-from collapsekit._threads import map_independent
 from collapsekit._validation import (
     as_tensor,
     check_features,
@@ -797,19 +796,16 @@ class _Computation:
         """Every metric exact from the one-pass statistics; returns the centred singular
         values, the centroid-cosine matrix (K <= 64), the per-class ranks and, unless
         ``baseline_silhouette`` is None, the baseline (``isotropic_null`` with or without its
-        silhouette), simulated beside the two spectra: three independent tasks."""
+        silhouette)."""
         a, cs, n, d = self.a, self.cs, self.n, self.d
         mu = self.means
         second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
-        tasks: list[Callable[[], Any]] = [
-            lambda: singular_values_from_covariance(cs.total_cov(), n),
-            lambda: singular_values_from_covariance(second / n, n),
-        ]
+        s = singular_values_from_covariance(cs.total_cov(), n)
+        s_raw = singular_values_from_covariance(second / n, n)
+        baseline = None
         if baseline_silhouette is not None:
             self.progress("baseline", 0, None)
-            tasks.append(lambda: self._baseline(baseline_silhouette))
-        s, s_raw, *rest = map_independent(lambda task: task(), tasks, cs.device)
-        baseline = rest[0] if rest else None
+            baseline = self._baseline(baseline_silhouette)
         self.put("effective_rank", entropy_rank(s), self.exact1)
         self.put("effective_rank_score", score_from_singular_values(s, n, d), self.exact1)
         with contextlib.suppress(ValueError):  # fewer than two eigenvalues in the fit range
