@@ -49,20 +49,33 @@ def test_bad_threshold_names_the_argument():
         set_thread_policy(small_work_flops=-1)
 
 
-def test_cpu_eigensolvers_agree_and_can_be_switched():
-    from collapsekit._linalg import eigvalsh, set_cpu_eigensolver
+def test_map_independent_equals_the_loop_and_restores_threads(two_threads):
+    from collapsekit._threads import map_independent
 
-    g = torch.Generator().manual_seed(1)
-    a = torch.randn(3, 60, 60, generator=g, dtype=torch.float64)
-    sym = a @ a.transpose(1, 2)
-    by_numpy = eigvalsh(sym)
-    previous = set_cpu_eigensolver("torch")
-    try:
-        by_torch = eigvalsh(sym)
+    g = torch.Generator().manual_seed(0)
+    mats = [(lambda a: a @ a.T)(torch.randn(40, 40, generator=g, dtype=torch.float64))] * 5
+    seen = []
+
+    def eig(m):
+        seen.append(torch.get_num_threads())
+        return torch.linalg.eigvalsh(m)
+
+    got = map_independent(eig, mats)
+    assert all(torch.equal(a, torch.linalg.eigvalsh(m)) for a, m in zip(got, mats, strict=True))
+    assert seen == [1] * 5  # each call single-threaded
+    assert torch.get_num_threads() == 2
+
+    def boom(i):
+        if i == 3:
+            raise ValueError("item 3 is bad")
+        return i
+
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        map_independent(boom, range(6))
+    assert torch.get_num_threads() == 2  # restored after an exception too
+    assert map_independent(boom, []) == []
+    previous = set_thread_policy(single_thread_factorizations=False)
+    try:  # policy off: a plain loop with the caller's threads
+        assert map_independent(lambda _: torch.get_num_threads(), range(3)) == [2, 2, 2]
     finally:
-        set_cpu_eigensolver(previous)
-    assert by_numpy.dtype == torch.float64 and by_numpy.shape == (3, 60)
-    assert torch.allclose(by_numpy, by_torch, rtol=1e-12, atol=1e-10)
-    assert torch.allclose(eigvalsh(sym[0].float()).double(), by_torch[0], rtol=1e-4, atol=1e-3)
-    with pytest.raises(ValueError, match="name: expected 'numpy' or 'torch'"):
-        set_cpu_eigensolver("lapack")
+        set_thread_policy(**previous)

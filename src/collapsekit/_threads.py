@@ -12,10 +12,10 @@ Two kinds of work suffer from more threads than free cores:
   time slice (a 200 x 32 effective rank: 0.2 ms with 1 thread, 16 ms with 2 under load).
 
 Large GEMMs and elementwise passes over big tensors scale with threads and keep the caller's
-setting (``torch.get_num_threads()``). CPU float64 eigenvalues go to numpy's LAPACK instead
-(:mod:`collapsekit._linalg`: twice as fast here, and steadier on a busy machine than
-side-by-side single-threaded torch factorisations, which shared the memory bandwidth and gained
-nothing). The policy is process-wide and can be changed with :func:`set_thread_policy`;
+setting (``torch.get_num_threads()``). Independent factorisations (one per class, the centred
+and uncentred spectra) use the cores the other way: :func:`map_independent` runs them side by
+side on Python threads, one intra-op thread each, so no barrier is shared. The policy is
+process-wide and can be changed with :func:`set_thread_policy`;
 ``set_thread_policy(small_work_flops=0, single_thread_factorizations=False)`` leaves every
 thread decision to the caller. Only CPU work is affected.
 """
@@ -23,12 +23,15 @@ thread decision to the caller. Only CPU work is affected.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import torch
 
 _POLICY: dict[str, Any] = {"small_work_flops": 3e7, "single_thread_factorizations": True}
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def set_thread_policy(
@@ -122,3 +125,31 @@ def factorization_threads(
         ...     s = torch.linalg.eigvalsh(torch.eye(3, dtype=torch.float64))
     """
     return _one_thread(_on_cpu(device) and bool(_POLICY["single_thread_factorizations"]))
+
+
+def map_independent(
+    fn: Callable[[_T], _R], items: Iterable[_T], device: torch.device | str | None = None
+) -> list[_R]:
+    """``[fn(item) for item in items]``, run on up to ``torch.get_num_threads()`` Python threads
+    with one intra-op thread each (CPU only, when ``single_thread_factorizations`` is on).
+
+    For independent factorisations (one eigendecomposition per class, say): each runs
+    single-threaded, so no OpenMP barrier waits for a descheduled thread (see the module notes),
+    and the cores are used by running several at once (torch releases the GIL inside its
+    kernels). Ten 768 x 768 ``eigvalsh`` on 2 quiet cores: 0.35 s against 0.51 s one after the
+    other. Results are the same as the loop's (each call runs single-threaded either way); the
+    first exception raised by ``fn`` propagates. Thread counts are process-wide in torch, so the
+    caller's setting is restored when all calls have returned.
+
+    Example:
+        >>> import torch
+        >>> m = torch.eye(3, dtype=torch.float64)
+        >>> [float(v.sum()) for v in map_independent(torch.linalg.eigvalsh, [m, 2 * m])]
+        [3.0, 6.0]
+    """
+    work = list(items)
+    workers = min(torch.get_num_threads(), len(work))
+    if workers < 2 or not _on_cpu(device) or not _POLICY["single_thread_factorizations"]:
+        return [fn(item) for item in work]
+    with _one_thread(True), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, work))

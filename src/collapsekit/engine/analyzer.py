@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import torch
 
+from collapsekit._threads import map_independent
 from collapsekit._validation import (
     as_tensor,
     check_features,
@@ -800,8 +801,12 @@ class _Computation:
         a, cs, n, d = self.a, self.cs, self.n, self.d
         mu = self.means
         second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
-        s = singular_values_from_covariance(cs.total_cov(), n)
-        s_raw = singular_values_from_covariance(second / n, n)
+        # the two spectra are independent factorisations: side by side, one thread each
+        s, s_raw = map_independent(
+            lambda cov: singular_values_from_covariance(cov, n),
+            [cs.total_cov(), second / n],
+            cs.device,
+        )
         baseline = None
         if baseline_silhouette is not None:
             self.progress("baseline", 0, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from collapsekit._threads import map_independent
 from collapsekit.functional._common import compact_labels, features_and_labels
 from collapsekit.functional.spectrum import singular_values
 
@@ -87,6 +88,8 @@ def per_class_effective_rank(features: Any, labels: Any, center: bool = True) ->
         for cls, rows in zip(ids.tolist(), x[order].split(counts), strict=True)
         if rows.shape[0] >= 2
     ]
-    for cls, rows in parts:  # numpy's LAPACK: faster one after another (collapsekit._linalg)
-        out[cls] = effective_rank(rows, center)
+    # one independent factorisation per class: run side by side, single-threaded each
+    ranks = map_independent(lambda part: effective_rank(part[1], center), parts, x.device)
+    for (cls, _), rank in zip(parts, ranks, strict=True):
+        out[cls] = rank
     return out

@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-from collapsekit._linalg import eigvalsh
 from collapsekit._validation import accumulation_dtype, as_tensor, raise_nonfinite_rows
 
 
@@ -192,5 +191,5 @@ def lidar_eigenvalues(
         )
     inv_sqrt = (w_vec * w_eig.rsqrt()) @ w_vec.T
     m = inv_sqrt @ sigma_b.double() @ inv_sqrt
-    lam = eigvalsh(0.5 * (m + m.T)).flip(0)
+    lam = torch.linalg.eigvalsh(0.5 * (m + m.T)).flip(0)
     return lam.clamp_min(0.0)

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from collapsekit._linalg import eigvalsh
+from collapsekit._threads import factorization_threads
 from collapsekit._validation import check_features
 from collapsekit.functional._common import power_of_two_scale
 
@@ -39,7 +39,8 @@ def singular_values(features: Any, center: bool = True) -> torch.Tensor:
         x = x / scale
     n, d = x.shape
     gram = x.T @ x if n >= d else x @ x.T
-    eig = eigvalsh(gram).flip(0)  # numpy's LAPACK on CPU: see _linalg.py
+    with factorization_threads(gram.device):  # LAPACK on a busy machine: see _threads.py
+        eig = torch.linalg.eigvalsh(gram).flip(0)
     top = float(eig[0]) if eig.numel() else 0.0
     eig = torch.where(eig > max(n, d) * torch.finfo(torch.float64).eps * top, eig, 0.0)
     return eig.clamp_min(0.0).sqrt() * scale
@@ -57,7 +58,8 @@ def singular_values_from_covariance(cov: torch.Tensor, n: int) -> torch.Tensor:
     """
     c = cov.double()
     scale = power_of_two_scale(c)
-    eig = eigvalsh(c / scale).flip(0).clamp_min(0.0)
+    with factorization_threads(c.device):
+        eig = torch.linalg.eigvalsh(c / scale).flip(0).clamp_min(0.0)
     if eig.numel() and float(eig[0]) > 0:
         limit = max(n, cov.shape[0]) * torch.finfo(torch.float64).eps * eig[0]
         eig = torch.where(eig > limit, eig, 0.0)

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from collapsekit._linalg import eigvalsh
 from collapsekit._threads import small_work_threads
 from collapsekit._validation import (
     accumulation_dtype,
@@ -68,7 +67,7 @@ def _check_scatter(scatter: torch.Tensor, label: str) -> None:
         raise ValueError(
             f"{label}: expected a symmetric scatter matrix, received an asymmetric one"
         )
-    lowest = float(eigvalsh(scatter / scale)[0]) * scale
+    lowest = float(torch.linalg.eigvalsh(scatter / scale)[0]) * scale
     if lowest < -tol:
         raise ValueError(
             f"{label}: expected a positive semi-definite scatter (a sum of outer products), "
