@@ -377,3 +377,23 @@ def test_pending_per_class_scatters_are_dropped_when_the_classes_outgrow_the_bud
     assert a.per_class is None and not a.per_class_pending
     r = a.compute(probe=False, bootstrap=0)
     assert "over the 1 MB budget" in " ".join(r.inputs["notes"])
+
+
+def test_wide_small_cohort_spectra_from_the_rows_equal_the_moments():
+    # N < D with every row held: spectra from the N x N Gram of the rows; a sample smaller
+    # than N forces the D x D moments instead; both exact
+    g = torch.Generator().manual_seed(11)
+    y = torch.arange(40) % 4
+    x = torch.randn(4, 300, generator=g)[y] + torch.randn(40, 300, generator=g) + 5.0
+    rows = analyze(x, y, bootstrap=0, probe=False)
+    moments = analyze(x, y, bootstrap=0, probe=False, sample_rows=39)
+    assert "every row held" in rows.provenance["effective_rank"]
+    assert "one pass" in moments.provenance["effective_rank"]
+    for key in ("effective_rank", "effective_rank_score", "rankme", "alpha_req"):
+        assert rows.metrics[key] == pytest.approx(moments.metrics[key], rel=1e-6), key
+    x64 = x.double()
+    assert rows.metrics["rankme"] == pytest.approx(ck.functional.rankme(x64), rel=1e-9)
+    assert rows.metrics["effective_rank"] == pytest.approx(
+        ck.functional.effective_rank(x64), rel=1e-9
+    )
+    assert rows.spectrum["data"] == pytest.approx(moments.spectrum["data"], rel=1e-5, abs=1e-12)

@@ -43,7 +43,7 @@ from collapsekit.functional.ncc_agreement import ncc_predictions
 from collapsekit.functional.neco import neco_basis_from_moments, neco_from_basis
 from collapsekit.functional.rankme import rankme_from_singular_values
 from collapsekit.functional.silhouette import cosine_silhouette_rows
-from collapsekit.functional.spectrum import singular_values_from_covariance
+from collapsekit.functional.spectrum import singular_values, singular_values_from_covariance
 from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized_from_moments
 from collapsekit.functional.uniformity import uniformity
 from collapsekit.report.bootstrap import bootstrap_intervals
@@ -104,6 +104,11 @@ def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
     if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
         return x.double()
     return x
+
+
+def _padded(s: torch.Tensor, d: int) -> torch.Tensor:
+    """Singular values padded with zeros to D (the length the D x D moments give)."""
+    return torch.cat([s, s.new_zeros(max(0, d - s.numel()))])
 
 
 def _check_level(value: float) -> float:
@@ -801,22 +806,39 @@ class _Computation:
         a, cs, n, d = self.a, self.cs, self.n, self.d
         mu = self.means
         second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
-        # the two spectra are independent factorisations: side by side, one thread each
-        s, s_raw = map_independent(
-            lambda cov: singular_values_from_covariance(cov, n),
-            [cs.total_cov(), second / n],
-            cs.device,
-        )
+        spectra_prov = self.exact1
+        if self.all_in_sample and n < d and self.sample_x is not None:
+            # fewer rows than dimensions, every row held: the N x N Gram of the rows gives the
+            # same spectra far more cheaply than the D x D moments (14 slides x 1,536 dims)
+            rows = self.sample_x.to(cs.device)
+            s, s_raw = map_independent(
+                lambda center: _padded(singular_values(rows, center=center), d),
+                [True, False],
+                cs.device,
+            )
+            spectra_prov = self.sampled
+        else:
+            # the two spectra are independent factorisations: side by side, one thread each
+            s, s_raw = map_independent(
+                lambda cov: singular_values_from_covariance(cov, n),
+                [cs.total_cov(), second / n],
+                cs.device,
+            )
+            # N rows span at most N - 1 centred (N uncentred) dimensions: the eigenvalues past
+            # that rank are the moments' float32 round-off, not spectrum
+            s[max(n - 1, 0) :] = 0.0
+            s_raw[n:] = 0.0
         baseline = None
         if baseline_silhouette is not None:
             self.progress("baseline", 0, None)
             baseline = self._baseline(baseline_silhouette)
-        self.put("effective_rank", entropy_rank(s), self.exact1)
-        self.put("effective_rank_score", score_from_singular_values(s, n, d), self.exact1)
+        self.put("effective_rank", entropy_rank(s), spectra_prov)
+        self.put("effective_rank_score", score_from_singular_values(s, n, d), spectra_prov)
         with contextlib.suppress(ValueError):  # fewer than two eigenvalues in the fit range
             alpha = alpha_req_from_eigenvalues(s.square(), self.a.alpha_fit_range)
-            self.put("alpha_req", alpha, self.exact1)
-        self.put("rankme", rankme_from_singular_values(s_raw), self.exact1)
+            self.put("alpha_req", alpha, spectra_prov)
+        # RankMe over the min(N, D) singular values of the rows (as functional.rankme)
+        self.put("rankme", rankme_from_singular_values(s_raw[: min(n, d)]), spectra_prov)
         units = a.units
         assert units is not None
         self.put(
