@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from collapsekit._threads import map_independent
+
 
 @dataclass
 class ClassPairSums:
@@ -99,13 +101,15 @@ def class_pair_sums(
     dev_scale = (norms / gfro)[:, None]  # g / ||G||_F = (g / ||m_c||) * ||m_c|| / ||G||_F
     u_scale = (-alpha * inv_norms)[None, :]
     one = torch.ones((), dtype=torch.float64, device=m.device)
-    acc = torch.zeros(7, dtype=torch.float64, device=m.device)
-    for ti, i0 in enumerate(range(0, k, tile_rows)):
-        i1 = min(k, i0 + tile_rows)
-        rows = scaled[i0:i1]
-        n_i, sq_i, var_i = norms[i0:i1, None], sq[i0:i1, None], var[i0:i1]
-        for tj, j0 in enumerate(range(i0, k, tile_rows), start=ti):
-            j1 = min(k, j0 + tile_rows)
+    starts = list(range(0, k, tile_rows))
+
+    def sweep(tiles: list[tuple[int, int]]) -> torch.Tensor:
+        acc = torch.zeros(7, dtype=torch.float64, device=m.device)
+        for ti, tj in tiles:
+            i0, j0 = starts[ti], starts[tj]
+            i1, j1 = min(k, i0 + tile_rows), min(k, j0 + tile_rows)
+            rows = scaled[i0:i1]
+            n_i, sq_i, var_i = norms[i0:i1, None], sq[i0:i1, None], var[i0:i1]
             same = i0 == j0
             gs = rows @ m[j0:j1].T  # g / ||m_c||
             # ETF error over all ordered pairs (c, c'), the diagonal included
@@ -141,6 +145,14 @@ def class_pair_sums(
                 logd = torch.log1p(u, out=u)
             # logd holds log1p(u) = -2 (-log||u_c - u_c'|| - v0): rescaled in the sums below
             acc += torch.stack([cdnv, u_sum, u_sq, u_abs, logd.sum(), torch.dot(logd, logd), etf])
+        return acc
+
+    tiles = [(ti, tj) for ti in range(len(starts)) for tj in range(ti, len(starts))]
+    # two halves of the tiles side by side, one intra-op thread each (no fork/join per small
+    # tile operation); the halves' sums are added in a fixed order, so results do not depend
+    # on the scheduling
+    halves = [tiles[0::2], tiles[1::2]] if len(tiles) > 1 else [tiles]
+    acc = torch.stack(map_independent(sweep, halves, m.device)).sum(0)
     vals = acc.tolist()
     return ClassPairSums(
         pairs=k * (k - 1) // 2,
