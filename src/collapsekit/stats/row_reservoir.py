@@ -35,6 +35,10 @@ def row_keys(seed: int, stream: int, start: int, count: int) -> torch.Tensor:
     return torch.from_numpy((z >> np.uint64(11)).astype(np.float64) / float(1 << 53))
 
 
+def _stored_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
 class RowReservoir:
     """Keeps the ``capacity`` rows with the smallest keys (:func:`row_keys`): a uniform random
     sample without replacement, identical for any batch split, and exact to merge (keep the
@@ -126,11 +130,7 @@ class RowReservoir:
         self.seen += n
         if n == 0:
             return
-        store = torch.float64 if rows.dtype == torch.float64 else torch.float32
-        ref_store = None
-        if reference is not None:
-            ref_store = torch.float64 if reference.dtype == torch.float64 else torch.float32
-        self._insert(keys, rows, labels, reference, store, ref_store)
+        self._insert(keys, rows, labels, reference)
 
     def _insert(
         self,
@@ -138,11 +138,10 @@ class RowReservoir:
         rows: torch.Tensor,
         labels: torch.Tensor,
         reference: torch.Tensor | None,
-        store: torch.dtype,
-        ref_store: torch.dtype | None,
     ) -> None:
         """Add the candidates (``keys`` with their rows) that make the cut: the ``capacity``
-        smallest keys of the held and the new ones."""
+        smallest keys of the held and the new ones. Rows are kept in float32 (float64 stays
+        float64)."""
         size, cap = self._size, self.capacity
         held = self._keys[:size]
         if size + keys.numel() <= cap:
@@ -163,7 +162,8 @@ class RowReservoir:
             if bool((slots < size).any()):
                 self._in_order = False
             keep_size = cap
-        self._reserve(keep_size, rows, labels, reference, store, ref_store)
+        store = _stored_dtype(rows)
+        self._reserve(keep_size, rows, labels, reference)
         assert self._rows is not None and self._labels is not None
         dev_enter = enter.to(rows.device)
         self._keys[slots] = keys[enter]
@@ -178,13 +178,7 @@ class RowReservoir:
         self._size = keep_size
 
     def _reserve(
-        self,
-        size: int,
-        rows: torch.Tensor,
-        labels: torch.Tensor,
-        reference: torch.Tensor | None,
-        store: torch.dtype,
-        ref_store: torch.dtype | None,
+        self, size: int, rows: torch.Tensor, labels: torch.Tensor, reference: torch.Tensor | None
     ) -> None:
         """Buffers for at least ``size`` rows (grown geometrically up to ``capacity``)."""
         have = self._keys.numel()
@@ -200,14 +194,10 @@ class RowReservoir:
                 out[: self._size] = old[: self._size]
             return out
 
-        self._rows = grown(self._rows, rows, store)
+        self._rows = grown(self._rows, rows, _stored_dtype(rows))
         self._labels = grown(self._labels, labels, torch.long)
-        if (
-            reference is not None
-            and ref_store is not None
-            and (self._reference is not None or self._size == 0)
-        ):
-            self._reference = grown(self._reference, reference, ref_store)
+        if reference is not None and (self._reference is not None or self._size == 0):
+            self._reference = grown(self._reference, reference, _stored_dtype(reference))
         keys = torch.zeros(length, dtype=torch.float64)
         keys[: self._size] = self._keys[: self._size]
         order = torch.zeros(length, dtype=torch.long)
@@ -225,9 +215,7 @@ class RowReservoir:
         or other rows: equal keys would mean the same rows)."""
         rows, labels = other.rows, other.labels
         if rows is not None and labels is not None and other.size:
-            ref = other.reference
-            ref_store = None if ref is None else ref.dtype
-            self._insert(other.keys.clone(), rows, labels, ref, rows.dtype, ref_store)
+            self._insert(other.keys.clone(), rows, labels, other.reference)
         self.seen += other.seen
         return self
 
