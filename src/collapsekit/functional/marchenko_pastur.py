@@ -23,8 +23,7 @@ def isotropic_singular_values(n: int, d: int, center: bool = True) -> torch.Tens
     How to read it: this is what "no structure at all" looks like at this size, the curve an
     embedding's spectrum is compared with. Its effective rank is within 0.15% of the mean of
     simulated draws at every size measured, 5 x 768 to 10,000 x 768 (the tests check five of
-    them), closer than one draw is to that
-    mean, and it costs O(d) instead of an eigendecomposition.
+    them), closer than one draw is to that mean, and it costs O(d), not an eigendecomposition.
 
     Degenerate cases: fewer than one degree of freedom (``n = 1`` centred) gives all zeros.
 
