@@ -397,3 +397,14 @@ def test_wide_small_cohort_spectra_from_the_rows_equal_the_moments():
         ck.functional.effective_rank(x64), rel=1e-9
     )
     assert rows.spectrum["data"] == pytest.approx(moments.spectrum["data"], rel=1e-5, abs=1e-12)
+
+
+def test_a_batch_widened_to_float64_mid_stream_is_accepted():
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn(60, 4, generator=g)
+    y = torch.arange(60) % 3
+    a = Analyzer(sample_rows=40)
+    a.update(x[:30], y[:30])
+    a.update(x[30:] * 1e30, y[30:])  # float32 beyond 2^60: accumulated in float64
+    assert a.n_rows == 60 and a.reservoir.size == 40
+    assert a.compute(probe=False, bootstrap=0).metrics["nc1"] > 0

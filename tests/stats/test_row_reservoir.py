@@ -50,3 +50,11 @@ def test_merge_keeps_the_smallest_keys_of_the_union_this_sample_first():
     for r in (a, again):
         r.update(torch.full((30, 1), -1.0), torch.zeros(30, dtype=torch.long))
     assert torch.equal(a.rows, again.rows) and torch.equal(a.keys, again.keys)
+
+
+def test_a_later_batch_of_another_dtype_is_held_in_the_first_ones():
+    # the engine widens a float32 batch of 1e30-sized rows to float64 mid-stream
+    res = RowReservoir(5, seed=0)
+    res.update(torch.randn(3, 2), torch.zeros(3, dtype=torch.long))
+    res.update(torch.randn(6, 2, dtype=torch.float64), torch.ones(6, dtype=torch.long))
+    assert res.size == 5 and res.rows.dtype == torch.float32

@@ -141,7 +141,7 @@ class RowReservoir:
     ) -> None:
         """Add the candidates (``keys`` with their rows) that make the cut: the ``capacity``
         smallest keys of the held and the new ones. Rows are kept in float32 (float64 stays
-        float64)."""
+        float64), in the dtype of the first rows held."""
         size, cap = self._size, self.capacity
         held = self._keys[:size]
         if size + keys.numel() <= cap:
@@ -162,14 +162,14 @@ class RowReservoir:
             if bool((slots < size).any()):
                 self._in_order = False
             keep_size = cap
-        store = _stored_dtype(rows)
         self._reserve(keep_size, rows, labels, reference)
         assert self._rows is not None and self._labels is not None
         dev_enter = enter.to(rows.device)
         self._keys[slots] = keys[enter]
         self._order[slots] = self._next + torch.arange(enter.numel())
         self._next += int(enter.numel())
-        self._rows[slots.to(self._rows.device)] = rows.index_select(0, dev_enter).to(store)
+        # in the held rows' dtype (set by the first batch), whatever this batch's
+        self._rows[slots.to(self._rows.device)] = rows.index_select(0, dev_enter).to(self._rows)
         lab = labels.index_select(0, enter.to(labels.device))
         self._labels[slots.to(self._labels.device)] = lab.to(self._labels.device)
         if self._reference is not None and reference is not None:
