@@ -804,8 +804,6 @@ class _Computation:
         ``baseline_silhouette`` is None, the baseline (``isotropic_null`` with or without its
         silhouette)."""
         a, cs, n, d = self.a, self.cs, self.n, self.d
-        mu = self.means
-        second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
         spectra_prov = self.exact1
         if self.all_in_sample and n < d and self.sample_x is not None:
             # fewer rows than dimensions, every row held: the N x N Gram of the rows gives the
@@ -818,6 +816,8 @@ class _Computation:
             )
             spectra_prov = self.sampled
         else:
+            mu = self.means
+            second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
             # the two spectra are independent factorisations: side by side, one thread each
             s, s_raw = map_independent(
                 lambda cov: singular_values_from_covariance(cov, n),
