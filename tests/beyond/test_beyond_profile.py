@@ -60,9 +60,14 @@ def test_one_pass_equals_per_layer_metrics_and_ncc():
         nearest = ((fn[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
         assert row["ncc_accuracy"] == pytest.approx((nearest == y.numpy()).mean()), name
         assert row["dim"] == f.shape[1] and row["num_samples"] == len(y)
+    fuzziness = [profile.layers[n]["separation_fuzziness"] for n in names]
+    assert profile.separation_law == pytest.approx(separation_law_fit(fuzziness))
+    # balanced classes: D = K x NC1, so the NC1 fit has the same slope (rho) and r2
     nc1 = [profile.layers[n]["nc1"] for n in names]
-    expected = separation_law_fit(nc1)
-    assert profile.separation_law == pytest.approx(expected)
+    assert fuzziness == pytest.approx([4 * v for v in nc1], rel=1e-9)
+    by_nc1 = analyze_layers(model, batches, layers=names, separation_metric="nc1")
+    assert by_nc1.separation_law == pytest.approx(separation_law_fit(nc1))
+    assert by_nc1.separation_law["rho"] == pytest.approx(profile.separation_law["rho"], rel=1e-9)
     assert model.training is False  # net() was put in eval above by manual_features
     model.train()
     analyze_layers(model, batches, layers=["4"])

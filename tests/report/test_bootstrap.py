@@ -30,12 +30,16 @@ def test_intervals_are_seeded_and_cover_every_metric_with_a_hook():
     a = bootstrap.bootstrap_intervals(x, yt, ref, 20, HOOKS, seed=5)
     b = bootstrap.bootstrap_intervals(x, yt, ref, 20, HOOKS, seed=5)
     assert a == b
-    assert set(a) == set(HOOKS) == {
-        "effective_rank",
-        "std_of_l2_normalized",
-        "centroid_similarity",
-        "silhouette",
-        "nc1",
-        "cdnv",
-        "linear_cka",
-    }
+    assert (
+        set(a)
+        == set(HOOKS)
+        == {
+            "effective_rank",
+            "std_of_l2_normalized",
+            "centroid_similarity",
+            "silhouette",
+            "nc1",
+            "cdnv",
+            "linear_cka",
+        }
+    )

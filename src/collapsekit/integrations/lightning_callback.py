@@ -3,20 +3,17 @@ label-free self-supervised monitors RankMe, alpha-ReQ and LiDAR."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE, alpha_req_from_eigenvalues
-from collapsekit.functional.effective_rank import entropy_rank
-from collapsekit.functional.rankme import rankme_from_singular_values
-from collapsekit.functional.spectrum import singular_values_from_covariance
+from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.integrations.collapse_monitor import check_thresholds
 from collapsekit.integrations.feature_capture import FeatureCapture
 from collapsekit.integrations.torchmetrics_metric import NeuralCollapseMetric
+from collapsekit.metrics import MetricContext, Options, evaluate
 from collapsekit.report.history import append_history
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.lidar_stats import LiDARStats
@@ -31,6 +28,10 @@ except ImportError:  # pragma: no cover - exercised only without the extra
             "collapsekit.integrations.lightning_callback needs Lightning: "
             "pip install 'collapsekit[lightning]'"
         ) from _exc
+
+
+#: the label-free monitors logged every epoch (``track_ssl``)
+SSL_KEYS = ("effective_rank", "rankme", "alpha_req")
 
 
 def labels_from_batch(batch: Any) -> torch.Tensor:
@@ -145,23 +146,14 @@ class CollapseCallback(pl.Callback):
             append_history(self.history, row)
 
     def _ssl_values(self, stats: ClassStats) -> dict[str, float]:
-        """Effective rank, RankMe and alpha-ReQ from the streamed covariance."""
-        n = stats.num_samples
-        if n < 2:
+        """Effective rank, RankMe and alpha-ReQ of the streamed rows, through the registry
+        (the same computation as ``analyze`` and the monitor)."""
+        if stats.num_samples < 2:
             return {}
-        total = stats.total_cov()
-        sv = singular_values_from_covariance(total, n)
-        present = stats.present_classes()
-        mean = stats.class_means().T @ stats.counts[present].double() / n
-        out = {
-            "effective_rank": entropy_rank(sv),
-            "rankme": rankme_from_singular_values(
-                singular_values_from_covariance(total + torch.outer(mean, mean), n)
-            ),
-        }
-        with contextlib.suppress(ValueError):  # too few eigenvalues for the fit range
-            out["alpha_req"] = alpha_req_from_eigenvalues(sv.square(), self.alpha_fit_range)
-        return out
+        options = Options(alpha_fit_range=self.alpha_fit_range)
+        ctx = MetricContext.from_class_stats(stats, options=options)
+        values, _ = evaluate(ctx, SSL_KEYS)
+        return values
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if self._capture is not None:

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from collapsekit.functional.neural_collapse import NC_KEYS
+from collapsekit.metrics import MetricContext, evaluate, resolve
+from collapsekit.metrics.registry import keys
 from collapsekit.stats.class_stats import ClassStats
 
 try:
@@ -29,6 +30,13 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     ) from _exc
 
 _STATE_NAMES = ("counts", "shift", "resid_sum", "resid_sq", "scatter")
+#: what the metric reports: the registry's neural-collapse metrics that are exact from the
+#: class moments alone (NC4 needs a second pass and NC5 out-of-distribution rows)
+NC_METRIC_KEYS = tuple(
+    s.key
+    for s in resolve(keys("neural collapse", by="section"))
+    if s.exactness == "one pass" and s.needs <= {"classes", "weights"}
+)
 
 
 class NeuralCollapseMetric(Metric):
@@ -110,12 +118,12 @@ class NeuralCollapseMetric(Metric):
 
     def compute(self) -> dict[str, float]:
         stats = self.to_class_stats()
-        if self._batch_value and int((stats.counts > 0).sum()) < 2:
-            keys = [k for k in NC_KEYS if k not in ("ncc_agreement", "ood_orthogonality")]
-            if self.weights is None:
-                keys.remove("self_duality")
-            return {"num_samples": float(stats.num_samples), **dict.fromkeys(keys, math.nan)}
-        return {
-            "num_samples": float(stats.num_samples),
-            **stats.neural_collapse(weights=self.weights),
-        }
+        if int((stats.counts > 0).sum()) < 2:
+            if not self._batch_value:
+                stats.neural_collapse()  # raises the documented "at least 2 classes" error
+            names = [k for k in NC_METRIC_KEYS if self.weights is not None or k != "self_duality"]
+            return {"num_samples": float(stats.num_samples), **dict.fromkeys(names, math.nan)}
+        # the registry's computation over these class moments (as every entry point)
+        ctx = MetricContext.from_class_stats(stats, weights=self.weights)
+        values, _ = evaluate(ctx, NC_METRIC_KEYS)
+        return {"num_samples": float(stats.num_samples), **values}

@@ -11,6 +11,7 @@ from collapsekit.report.figure_data import spans_decades
 
 #: (metric key, axis label, log allowed) drawn when present, one axis each
 PROFILE_PANELS = (
+    ("separation_fuzziness", "D  Tr(SS_W SS_B⁺)", True),
     ("nc1", "NC1  Tr(Σ_W Σ_B⁺) / K", True),
     ("effective_rank", "effective rank", True),
     ("ncc_accuracy", "nearest-centroid accuracy", False),
@@ -24,7 +25,8 @@ def _layers(profile: Any) -> tuple[dict[str, Mapping[str, Any]], Mapping[str, An
             "profile: expected a LayerProfile or a mapping {layer name: {'nc1': ..., "
             f"'effective_rank': ...}}, received {type(profile).__name__}"
         )
-    law = getattr(profile, "separation_law", None) or {}
+    law = dict(getattr(profile, "separation_law", None) or {})
+    law.setdefault("metric", getattr(profile, "separation_metric", "nc1"))
     return {str(k): v for k, v in layers.items()}, law
 
 
@@ -38,7 +40,9 @@ def plot_layer_profile(profile: Any) -> Any:
     ``{layer name: {"nc1": ..., "effective_rank": ...}}``.
 
     With a profile that carries He & Su's separation-law fit (``separation_law`` with
-    ``slope`` and ``intercept``), the fitted geometric decay of NC1 is drawn dashed.
+    ``slope`` and ``intercept``), the fitted geometric decay is drawn dashed on the panel of
+    the metric it was fitted to (``profile.separation_metric``: the separation fuzziness D by
+    default; a plain mapping is read as fitted to NC1).
 
     How to read it: in a well-trained network NC1 falls layer after layer (a straight line
     on the log axis: the law of data separation, He & Su 2023); a layer where it stops
@@ -81,7 +85,7 @@ def plot_layer_profile(profile: Any) -> Any:
         )
         drawn = [p[1] for p in shown]
         slope, intercept = _number(law.get("slope")), _number(law.get("intercept"))
-        if key == "nc1" and math.isfinite(slope) and math.isfinite(intercept):
+        if key == law["metric"] and math.isfinite(slope) and math.isfinite(intercept):
             fit = [math.exp(intercept + slope * i) for i in positions]
             ax.plot(
                 positions,

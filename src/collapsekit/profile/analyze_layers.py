@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from collapsekit._validation import check_labels
-from collapsekit.functional.effective_rank import entropy_rank
-from collapsekit.functional.spectrum import singular_values_from_covariance
+from collapsekit.metrics import MetricContext, evaluate, keys
 from collapsekit.profile.layer_profile import LayerProfile
 from collapsekit.profile.separation_law import separation_law_fit
 from collapsekit.stats.class_stats import ClassStats
@@ -73,6 +72,7 @@ def analyze_layers(
     capture: Literal["output", "input"] = "output",
     batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
     second_pass: bool = True,
+    separation_metric: Literal["separation_fuzziness", "nc1"] = "separation_fuzziness",
 ) -> LayerProfile:
     """Collapse metrics of every named layer, from one pass of the model over ``loader``.
 
@@ -90,9 +90,10 @@ def analyze_layers(
     list, a DataLoader: anything whose ``iter()`` is not itself) and ``second_pass`` is true;
     otherwise it is NaN and ``profile.notes`` says so.
 
-    ``profile.separation_law``: He & Su's law of data separation fitted to log NC1 against the
-    layer index (in the order of ``layers``): ``rho = exp(slope)`` and ``r2``. He & Su measure
-    the separation fuzziness D = Tr(SS_w SS_b^+); NC1 = D / K here (same slope, same rho).
+    ``profile.separation_law``: He & Su's law of data separation fitted to the log of the
+    separation fuzziness D = Tr(SS_W SS_B^+) (``separation_fuzziness``) against the layer index
+    (in the order of ``layers``): ``rho = exp(slope)`` and ``r2``. ``separation_metric="nc1"``
+    fits NC1 instead (the same slope only for exactly balanced classes, where D = K x NC1).
 
     Args:
         model: any module; it is put in eval mode for the passes (its mode is restored) and run
@@ -106,6 +107,9 @@ def analyze_layers(
         num_classes: number of classes; ``None`` grows it from the labels seen.
         capture: ``"output"`` (default) or ``"input"`` of each named layer.
         second_pass: set False to skip the NCC pass.
+        separation_metric: the per-layer value the separation law is fitted to:
+            ``"separation_fuzziness"`` (He & Su's D, the default) or ``"nc1"`` (equal to D/K
+            only for exactly balanced classes).
 
     Reference: He & Su, "A law of data separation in deep learning", PNAS 2023; Papyan, Han &
     Donoho, PNAS 2020 (NC1, NC4).
@@ -123,6 +127,11 @@ def analyze_layers(
         (['cdnv', 'dim', 'effective_rank'], True)
     """
     names = _check_layers(model, layers)
+    if separation_metric not in ("separation_fuzziness", "nc1"):
+        raise ValueError(
+            "separation_metric: expected 'separation_fuzziness' or 'nc1', received "
+            f"{separation_metric!r}"
+        )
     if not (callable(pool) or pool in _POOLS):
         raise ValueError(f"pool: expected one of {_POOLS} or a callable, received {pool!r}")
     if capture not in ("output", "input"):
@@ -161,20 +170,18 @@ def analyze_layers(
     for name in names:
         stats = state.stats[name]
         row: dict[str, float] = {"dim": float(stats.dim), "num_samples": float(stats.num_samples)}
+        row.update(dict.fromkeys(keys("profile"), math.nan))
         if stats.num_samples >= 2:
-            sv = singular_values_from_covariance(stats.total_cov(), stats.num_samples)
-            row["effective_rank"] = entropy_rank(sv)
-        if int((stats.counts > 0).sum()) >= 2:
-            nc = stats.neural_collapse()
-            row.update(nc1=nc["nc1"], nc1_quotient=nc["nc1_quotient"], cdnv=nc["cdnv"])
-        else:
-            row.update(nc1=math.nan, nc1_quotient=math.nan, cdnv=math.nan)
+            # the registry's layer-profile metrics over this layer's class moments
+            values, _ = evaluate(MetricContext.from_class_stats(stats), keys("profile"))
+            row.update(values)
+        if int((stats.counts > 0).sum()) < 2:
             profile_notes.append(f"layer {name!r}: fewer than two classes, no NC metrics")
         row["ncc_accuracy"] = ncc.get(name, math.nan)
         table[name] = row
-    law = separation_law_fit([table[n]["nc1"] for n in names])
+    law = separation_law_fit([table[n][separation_metric] for n in names])
     pool_name = pool if isinstance(pool, str) else getattr(pool, "__name__", "custom")
-    return LayerProfile(table, law, pool_name, profile_notes)
+    return LayerProfile(table, law, pool_name, profile_notes, separation_metric)
 
 
 # ---------------------------------------------------------------------- internals

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROFILE_KEYS = ("nc1", "nc1_quotient", "cdnv", "effective_rank", "ncc_accuracy")
+from collapsekit.metrics import keys
+
+#: per-layer keys: the registry's layer-profile metrics and the nearest-centre accuracy
+PROFILE_KEYS = (*keys("profile"), "ncc_accuracy")
 
 
 @dataclass
@@ -20,7 +23,8 @@ class LayerProfile:
         layers: ``{layer name: {"nc1", "nc1_quotient", "cdnv", "effective_rank",
             "ncc_accuracy", "dim", "num_samples"}}`` in the order the layers were requested
             (``ncc_accuracy`` is NaN when the loader could not be iterated a second time).
-        separation_law: He & Su's fit of log NC1 against the layer index (see
+        separation_law: He & Su's fit of log D (or NC1, see ``separation_metric``) against
+            the layer index (see
             :func:`collapsekit.profile.separation_law.separation_law_fit`): ``rho``, ``slope``,
             ``intercept``, ``r2``, ``num_layers``.
         pool: the pooling rule applied to maps with more than two dimensions.
@@ -31,6 +35,8 @@ class LayerProfile:
     separation_law: dict[str, float]
     pool: str = "avg"
     notes: list[str] = field(default_factory=list)
+    #: the per-layer metric the separation law was fitted to
+    separation_metric: str = "separation_fuzziness"
 
     @property
     def names(self) -> list[str]:
@@ -44,6 +50,7 @@ class LayerProfile:
                 "separation_law": self.separation_law,
                 "pool": self.pool,
                 "notes": list(self.notes),
+                "separation_metric": self.separation_metric,
             }
         )
 
@@ -55,13 +62,14 @@ class LayerProfile:
         return text
 
     def table(self) -> str:
-        """A plain-text table: layer, NC1, CDNV, effective rank, NCC accuracy, plus the fit."""
-        rows = [("layer", "dim", "NC1", "CDNV", "eff. rank", "NCC acc.")]
+        """A plain-text table: layer, D, NC1, CDNV, effective rank, NCC accuracy, plus the fit."""
+        rows = [("layer", "dim", "D", "NC1", "CDNV", "eff. rank", "NCC acc.")]
         for name, m in self.layers.items():
             rows.append(
                 (
                     name,
                     str(int(m.get("dim", 0))),
+                    _fmt(m.get("separation_fuzziness")),
                     _fmt(m.get("nc1")),
                     _fmt(m.get("cdnv")),
                     _fmt(m.get("effective_rank"), 3),
@@ -72,13 +80,17 @@ class LayerProfile:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
         law = self.separation_law
         lines.append(
-            f"separation law (He & Su 2023, log NC1 vs layer index): rho = {_fmt(law.get('rho'))}"
+            f"separation law (He & Su 2023, log {self._law_label()} vs layer index): "
+            f"rho = {_fmt(law.get('rho'))}"
             f", r2 = {_fmt(law.get('r2'), 3)} over {int(law.get('num_layers', 0) or 0)} layers"
         )
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table()
+
+    def _law_label(self) -> str:
+        return "D" if self.separation_metric == "separation_fuzziness" else "NC1"
 
     def to_svg(self, width: int = 640, height: int = 300) -> str:
         """An inline SVG figure: log10 NC1 per layer with the fitted law, effective rank bars."""
@@ -89,13 +101,23 @@ class LayerProfile:
         esc = html.escape
         head = "".join(
             f"<th>{esc(h)}</th>"
-            for h in ("layer", "dim", "NC1", "NC1 quotient", "CDNV", "effective rank", "NCC acc.")
+            for h in (
+                "layer",
+                "dim",
+                "D",
+                "NC1",
+                "NC1 quotient",
+                "CDNV",
+                "effective rank",
+                "NCC acc.",
+            )
         )
         body = []
         for name, m in self.layers.items():
             cells = [
                 esc(name),
                 str(int(m.get("dim", 0))),
+                _fmt(m.get("separation_fuzziness")),
                 _fmt(m.get("nc1")),
                 _fmt(m.get("nc1_quotient")),
                 _fmt(m.get("cdnv")),
@@ -115,13 +137,15 @@ th:first-child, td:first-child {{ text-align: left; }}
 .law {{ background: #f4f6fa; padding: 0.6em 1em; border-radius: 4px; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
-<p class="law">Law of data separation (He &amp; Su 2023), fitted to log NC1 against the layer
+<p class="law">Law of data separation (He &amp; Su 2023), fitted to log {self._law_label()}
+against the layer
 index: <b>rho = {_fmt(law.get("rho"))}</b> per layer (below 1: each layer separates the classes
 further), <b>r2 = {_fmt(law.get("r2"), 3)}</b> over {int(law.get("num_layers", 0) or 0)} layers
 (close to 1: every layer contributes the same factor).</p>
 {self.to_svg()}
 <table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
-<p>NC1 = Tr(&Sigma;<sub>W</sub> &Sigma;<sub>B</sub><sup>+</sup>)/K (lower: tighter classes);
+<p>D = Tr(SS<sub>W</sub> SS<sub>B</sub><sup>+</sup>), the separation fuzziness (class-size
+weighted); NC1 = Tr(&Sigma;<sub>W</sub> &Sigma;<sub>B</sub><sup>+</sup>)/K (lower: tighter classes);
 CDNV: class-distance normalised variance; effective rank: exp of the entropy of the normalised
 singular values of the centred features; NCC acc.: accuracy of the nearest class mean rule.
 Maps with more than two dimensions are pooled with rule <code>{esc(self.pool)}</code>.</p>
@@ -156,8 +180,10 @@ def _svg(profile: LayerProfile, width: int, height: int) -> str:
 
     names = profile.names
     index = [float(i) for i in range(len(names))]
-    nc1 = [float(profile.layers[k].get("nc1", math.nan)) for k in names]
-    series = {"NC1": (index, nc1)}
+    key = profile.separation_metric
+    label = profile._law_label()
+    fitted_to = [float(profile.layers[k].get(key, math.nan)) for k in names]
+    series = {label: (index, fitted_to)}
     law = profile.separation_law
     slope, intercept = law.get("slope"), law.get("intercept")
     if isinstance(slope, float) and isinstance(intercept, float) and math.isfinite(slope):
@@ -166,9 +192,9 @@ def _svg(profile: LayerProfile, width: int, height: int) -> str:
     half = max(280, width // 2)
     left = line_chart(
         series,
-        "NC1 per layer (log scale)",
+        f"{label} per layer (log scale)",
         "layer index (0 = " + (html.escape(names[0]) if names else "-") + ")",
-        "NC1",
+        label,
         log_y=True,
         width=half,
         height=height,
