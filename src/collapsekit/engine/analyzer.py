@@ -49,12 +49,12 @@ from collapsekit.functional.uniformity import uniformity
 from collapsekit.report.bootstrap import bootstrap_intervals
 from collapsekit.report.null_model import isotropic_null
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import Thresholds, decide
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
+from collapsekit.verdict import Thresholds, decide
 
 #: Largest cohort for which ``compute`` bootstraps by default (``bootstrap=None``).
 AUTO_BOOTSTRAP_MAX_ROWS = 500

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from collapsekit.report.verdict import THRESHOLDS
+from collapsekit.verdict import THRESHOLDS
 
 if TYPE_CHECKING:
     from collapsekit.report.report import Report
@@ -28,7 +28,7 @@ class PanelSpec:
     """One tracking panel: one quantity (``ylabel``), one or more series of it.
 
     ``log``: True, False or None (log when the values are positive and span more than a
-    decade). ``thresholds``: names of :data:`collapsekit.report.verdict.THRESHOLDS` entries
+    decade). ``thresholds``: names of :data:`collapsekit.verdict.THRESHOLDS` entries
     drawn as dashed lines.
     """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from collapsekit.report.verdict import Verdict
+from collapsekit.verdict import Verdict
 
 _EVIDENCE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "merged classes": (

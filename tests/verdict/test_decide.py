@@ -22,7 +22,8 @@ from collapsekit.functional.neural_collapse import neural_collapse
 from collapsekit.report.findings_html import render_findings
 from collapsekit.report.null_model import isotropic_null, per_class_rank_null
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import (
+from collapsekit.stats.class_stats import ClassStats
+from collapsekit.verdict import (
     HEALTHY,
     MERGED,
     NEURAL,
@@ -33,7 +34,6 @@ from collapsekit.report.verdict import (
     decide,
     merged_pairs,
 )
-from collapsekit.stats.class_stats import ClassStats
 from references import blobs, simplex_etf
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from collapsekit import analyze
-from collapsekit.report.verdict import (
+from collapsekit.verdict import (
     CLASS,
     COLLAPSED_CLASS,
     COMPLETE,
@@ -238,7 +238,7 @@ def test_battery_minilm_two_topics_merged():
     import importlib.util
     import pathlib
 
-    path = pathlib.Path(__file__).parents[1] / "examples" / "text_embeddings.py"
+    path = pathlib.Path(__file__).parents[2] / "examples" / "text_embeddings.py"
     spec = importlib.util.spec_from_file_location("text_embeddings", path)
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)

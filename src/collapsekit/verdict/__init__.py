@@ -1,0 +1,41 @@
+"""The plain verdict: healthy, or which kind of collapse, with findings, evidence and thresholds."""
+
+from collapsekit.verdict.decide import (
+    CLASS,
+    COLLAPSED_CLASS,
+    COMPLETE,
+    DIMENSIONAL,
+    FINDING_KINDS,
+    HEALTHY,
+    LABELS,
+    MERGED,
+    MINORITY,
+    NEURAL,
+    PARTIAL,
+    THRESHOLDS,
+    Evidence,
+    Thresholds,
+    Verdict,
+    decide,
+    merged_pairs,
+)
+
+__all__ = [
+    "CLASS",
+    "COLLAPSED_CLASS",
+    "COMPLETE",
+    "DIMENSIONAL",
+    "FINDING_KINDS",
+    "HEALTHY",
+    "LABELS",
+    "MERGED",
+    "MINORITY",
+    "NEURAL",
+    "PARTIAL",
+    "THRESHOLDS",
+    "Evidence",
+    "Thresholds",
+    "Verdict",
+    "decide",
+    "merged_pairs",
+]
