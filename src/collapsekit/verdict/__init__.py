@@ -1,6 +1,16 @@
-"""The plain verdict: healthy, or which kind of collapse, with findings, evidence and thresholds."""
+"""The plain verdict: healthy, or which kind of collapse, with findings, evidence and thresholds.
 
-from collapsekit.verdict.decide import (
+* :func:`decide` runs the rules (:mod:`collapsekit.verdict.rules`, one module per label and per
+  finding kind) over one :class:`~collapsekit.verdict.context.VerdictContext`;
+* :class:`Thresholds` / :data:`THRESHOLDS`: every threshold of the rules;
+* :class:`Verdict`, :class:`Evidence`, :class:`Finding`: what a report carries (JSON shape of
+  collapsekit 0.2.0).
+"""
+
+from collapsekit.verdict.decide import decide
+from collapsekit.verdict.evidence import Evidence
+from collapsekit.verdict.findings import Finding
+from collapsekit.verdict.labels import (
     CLASS,
     COLLAPSED_CLASS,
     COMPLETE,
@@ -12,13 +22,9 @@ from collapsekit.verdict.decide import (
     MINORITY,
     NEURAL,
     PARTIAL,
-    THRESHOLDS,
-    Evidence,
-    Thresholds,
-    Verdict,
-    decide,
-    merged_pairs,
 )
+from collapsekit.verdict.thresholds import THRESHOLDS, Thresholds
+from collapsekit.verdict.verdict import Verdict, merged_pairs
 
 __all__ = [
     "CLASS",
@@ -34,6 +40,7 @@ __all__ = [
     "PARTIAL",
     "THRESHOLDS",
     "Evidence",
+    "Finding",
     "Thresholds",
     "Verdict",
     "decide",
