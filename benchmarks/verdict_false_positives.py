@@ -62,7 +62,7 @@ def main() -> None:
             labels[v.label] += 1
             if v.label != right:
                 wrong[f"{CONFIGS[i % len(CONFIGS)]} -> {v.label}"] += 1
-            for kind in {f["kind"] for f in v.findings}:
+            for kind in {f.kind for f in v.findings}:
                 findings[kind] += 1
         secs = time.perf_counter() - start
         print(f"\n## {scenario} ({a.draws} draws, {secs:.0f} s); right label: {right}")

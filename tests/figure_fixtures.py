@@ -3,7 +3,7 @@
 import math
 
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import Verdict
+from collapsekit.verdict import Verdict
 
 CLASS_NAMES = ["cat", "dog", "ship", "truck"]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from collapsekit import Report, analyze, neural_collapse
-from collapsekit.report.verdict import CLASS, COMPLETE, DIMENSIONAL, HEALTHY, NEURAL
+from collapsekit.verdict import CLASS, COMPLETE, DIMENSIONAL, HEALTHY, NEURAL
 from references import blobs, simplex_etf
 
 

@@ -8,9 +8,9 @@ from collapsekit.functional.neural_collapse import neural_collapse
 from collapsekit.functional.regression_collapse import regression_collapse
 from collapsekit.profile import LayerProfile, analyze_layers
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import Thresholds
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.ncc_agreement import NCCAgreement
+from collapsekit.verdict import Thresholds
 
 __version__ = "0.2.0"
 

@@ -16,7 +16,7 @@ from collapsekit._validation import check_positive_int
 from collapsekit.engine.analyzer import AUTO_BOOTSTRAP_MAX_ROWS, Analyzer, Progress
 from collapsekit.engine.sources import Batch, batch_source
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import Thresholds
+from collapsekit.verdict import Thresholds
 
 __all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "analyze"]
 

@@ -135,7 +135,7 @@ def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, mon
 
 def test_report_to_json_is_atomic(tmp_path, monkeypatch) -> None:
     from collapsekit.report.report import Report
-    from collapsekit.report.verdict import Verdict
+    from collapsekit.verdict import Verdict
 
     report = Report(metrics={"nc1": 0.5}, verdict=Verdict("healthy", "ok", [], {}))
     target = tmp_path / "r.json"

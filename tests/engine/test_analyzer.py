@@ -288,7 +288,7 @@ def test_findings_and_thresholds_survive_json_and_reach_the_report(data, tmp_pat
     rules = ck.Thresholds().replace(neural_nc1=0.05)
     r = analyze(X, names, bootstrap=0, probe=False, thresholds=rules)
     assert r.verdict.label == "partial class collapse"
-    assert [f["classes"] for f in r.verdict.findings] == [["c", "e"]]
+    assert [f.classes for f in r.verdict.findings] == [("c", "e")]
     assert r.verdict.thresholds["neural_nc1"] == 0.05
     back = ck.Report.from_json(r.to_json())
     assert back.verdict.findings == r.verdict.findings

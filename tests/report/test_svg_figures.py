@@ -10,6 +10,7 @@ import pytest
 
 from collapsekit.report.html import render_history, render_report, render_summary
 from collapsekit.report.svg import format_tick, line_chart, linear_ticks, log_bounds, log_ticks
+from collapsekit.verdict import Finding
 from figure_fixtures import CLASS_NAMES, small_history, small_report
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -131,11 +132,11 @@ def test_provenance_column_and_findings_render_when_present():
     assert "how computed" not in page and "id='findings'" not in page
     report.provenance = {"nc1": "exact over all 400 rows", "effective_rank": "sample of 200 rows"}
     report.verdict.findings = [
-        {
-            "kind": "merged classes",
-            "classes": ["cat", "dog"],
-            "evidence": {"largest_statistic": 0.8, "threshold": 1.7, "null_mean": 1.0},
-        }
+        Finding(
+            "merged classes",
+            ("cat", "dog"),
+            {"largest_statistic": 0.8, "threshold": 1.7, "null_mean": 1.0},
+        )
     ]
     page = render_report(report)
     assert "how computed" in page and "exact over all 400 rows" in page

@@ -239,7 +239,7 @@ def _report_for(
     thresholds: list[str] | None = None,
 ) -> Any:
     """Stream the file (and its paired reference) through the engine, batch by batch."""
-    from collapsekit.report.verdict import Thresholds
+    from collapsekit.verdict import Thresholds
 
     rules = Thresholds.from_strings(thresholds) if thresholds else None
     from collapsekit.analyze import analyze

@@ -34,12 +34,12 @@ from collapsekit.engine.labels import LabelEncoder
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import Thresholds
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
+from collapsekit.verdict import Thresholds
 
 __all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "CENTROID_MATRIX_MAX_CLASSES", "Analyzer", "Progress"]
 _STATE_VERSION = 1

@@ -24,8 +24,8 @@ from collapsekit.metrics.spectrum import spectra
 from collapsekit.report.bootstrap import bootstrap_intervals
 from collapsekit.report.null_model import isotropic_null
 from collapsekit.report.report import Report
-from collapsekit.report.verdict import Thresholds, decide
 from collapsekit.stats.class_stats import ClassStats
+from collapsekit.verdict import Thresholds, decide
 
 if TYPE_CHECKING:
     from collapsekit.engine.analyzer import Analyzer

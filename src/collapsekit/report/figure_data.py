@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from collapsekit.metrics import panels as registry_panels
-from collapsekit.report.verdict import THRESHOLDS
+from collapsekit.verdict import THRESHOLDS
 
 if TYPE_CHECKING:
     from collapsekit.report.report import Report
@@ -29,7 +29,7 @@ class PanelSpec:
     """One tracking panel: one quantity (``ylabel``), one or more series of it.
 
     ``log``: True, False or None (log when the values are positive and span more than a
-    decade). ``thresholds``: names of :data:`collapsekit.report.verdict.THRESHOLDS` entries
+    decade). ``thresholds``: names of :data:`collapsekit.verdict.THRESHOLDS` entries
     drawn as dashed lines.
     """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from collapsekit.report.verdict import Verdict
+from collapsekit.verdict import Verdict
 
 _EVIDENCE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "merged classes": (
@@ -55,12 +55,12 @@ def render_findings(verdict: Verdict, max_classes: int = 40) -> str:
     else:
         parts.append("<ul class='findings'>")
         for f in verdict.findings:
-            kind = str(f.get("kind", ""))
-            classes = [str(c) for c in f.get("classes", [])]
+            kind = str(f.kind)
+            classes = [str(c) for c in f.classes]
             shown = ", ".join(html.escape(c) for c in classes[:max_classes])
             if len(classes) > max_classes:
                 shown += f" (+{len(classes) - max_classes} more)"
-            ev = f.get("evidence", {})
+            ev = f.evidence
             cells = "".join(
                 f"<tr><td>{html.escape(title)}</td><td>{_fmt(ev[key])}</td></tr>"
                 for key, title in _EVIDENCE_KEYS.get(kind, ())

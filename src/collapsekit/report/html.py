@@ -17,7 +17,7 @@ from collapsekit.report.figure_data import (
 from collapsekit.report.findings_html import render_findings
 from collapsekit.report.metric_docs import doc_anchor, doc_section
 from collapsekit.report.svg import RefLine, bar_chart, heatmap, line_chart
-from collapsekit.report.verdict import merged_pairs
+from collapsekit.verdict import merged_pairs
 
 if TYPE_CHECKING:
     from collapsekit.report.report import Report

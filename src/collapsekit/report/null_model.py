@@ -2,7 +2,7 @@
 
 "Isotropic Gaussian rows with the same N, D and class sizes, labels assigned at random" is what
 an embedding that carries no structure at all looks like. Each rule of
-:func:`collapsekit.report.verdict.decide` reads a metric *relative to its value here*, so the same
+:func:`collapsekit.verdict.decide` reads a metric *relative to its value here*, so the same
 rule means the same thing for 14 slides in 1,536 dimensions and for 50,000 sentences in 384.
 
 How each null value is obtained (all seeded, so a report is reproducible):

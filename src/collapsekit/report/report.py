@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from collapsekit.report.safe_write import write_text_atomic
-from collapsekit.report.verdict import Verdict
+from collapsekit.verdict import Verdict
 
 REPORT_SCHEMA = "collapsekit-report/1"
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from collapsekit import analyze
-from collapsekit.report.verdict import (
+from collapsekit.verdict import (
     CLASS,
     COLLAPSED_CLASS,
     COMPLETE,
@@ -28,7 +28,7 @@ from references import blobs, simplex_etf
 
 
 def _kinds(report):
-    return sorted((f["kind"], tuple(f["classes"])) for f in report.verdict.findings)
+    return sorted((f.kind, f.classes) for f in report.verdict.findings)
 
 
 @functools.cache
@@ -163,8 +163,8 @@ def test_battery_synthetic(case):
 
 def test_battery_class_collapse_lists_one_merged_group_of_all_classes():
     report = _class_collapse()
-    groups = [f["classes"] for f in report.verdict.findings if f["kind"] == MERGED]
-    assert groups == [["0", "1", "2", "3"]]
+    groups = [f.classes for f in report.verdict.findings if f.kind == MERGED]
+    assert groups == [("0", "1", "2", "3")]
 
 
 def test_battery_noise_cases_state_what_did_not_run():
@@ -238,7 +238,7 @@ def test_battery_minilm_two_topics_merged():
     import importlib.util
     import pathlib
 
-    path = pathlib.Path(__file__).parents[1] / "examples" / "text_embeddings.py"
+    path = pathlib.Path(__file__).parents[2] / "examples" / "text_embeddings.py"
     spec = importlib.util.spec_from_file_location("text_embeddings", path)
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
@@ -253,11 +253,11 @@ def test_battery_minilm_two_topics_merged():
     labels[rng.choice(cooking, size=len(cooking) // 2, replace=False)] = 4
     names = [*example.TOPICS, "cooking (2nd label)"]
     report = analyze(emb, labels, bootstrap=0, probe=False, class_names=names)
-    merged = [f["classes"] for f in report.verdict.findings if f["kind"] == MERGED]
+    merged = [f.classes for f in report.verdict.findings if f.kind == MERGED]
     assert report.verdict.label == PARTIAL, report.verdict.summary
-    assert merged == [["cooking", "cooking (2nd label)"]]
+    assert merged == [("cooking", "cooking (2nd label)")]
     # and the intact corpus is not flagged
     intact = analyze(
         emb, example.corpus()[1], bootstrap=0, probe=False, class_names=list(example.TOPICS)
     )
-    assert not [f for f in intact.verdict.findings if f["kind"] == MERGED]
+    assert not [f for f in intact.verdict.findings if f.kind == MERGED]

@@ -1,0 +1,116 @@
+"""The rules one by one over hand-made contexts, and the tables decide() runs them from."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from collapsekit.verdict import (
+    CLASS,
+    COMPLETE,
+    DIMENSIONAL,
+    LABELS,
+    MERGED,
+    MINORITY,
+    NEURAL,
+    THRESHOLDS,
+    Finding,
+    decide,
+)
+from collapsekit.verdict.context import VerdictContext
+from collapsekit.verdict.rules import FINDING_RULES, LABEL_RULES, REPORT_ORDER
+from collapsekit.verdict.rules.class_collapse import class_collapse
+from collapsekit.verdict.rules.complete_collapse import complete_collapse
+from collapsekit.verdict.rules.minority_collapse import minority_collapse
+from collapsekit.verdict.rules.neural_collapse import neural_collapse
+from collapsekit.verdict.rules.prerequisites import class_prerequisites
+
+
+def test_tables_hold_every_rule_once_and_every_label():
+    assert sorted(label for label, _ in LABEL_RULES) == sorted(LABELS)
+    rules = [rule for _, rule in LABEL_RULES] + list(FINDING_RULES) + [class_prerequisites]
+    assert sorted(r.__name__ for r in REPORT_ORDER) == sorted(r.__name__ for r in rules)
+    assert LABEL_RULES[-1][1](VerdictContext({}, {})).fired  # healthy closes the order
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.0, 2.0])
+def test_complete_collapse_fires_strictly_below_its_ratio(factor):
+    base = 0.2
+    spread = factor * THRESHOLDS.complete_spread_ratio * base
+    r = complete_collapse(
+        VerdictContext({"std_of_l2_normalized": spread}, {"std_of_l2_normalized": base})
+    )
+    assert r.fired == (factor < 1.0)
+    assert r.evidence[0].value == pytest.approx(spread / base)
+    assert bool(r.summary) == r.fired
+
+
+def test_rules_that_need_labels_stay_silent_without_them():
+    ctx = VerdictContext({"nc1": 0.0, "etf_error": 0.0, "equinorm": 0.0}, {})
+    for rule in (*FINDING_RULES, class_collapse, neural_collapse):
+        assert rule(ctx) == type(rule(ctx))()
+    assert len(class_prerequisites(ctx).not_run) == 5
+
+
+def test_class_collapse_from_one_merged_group_over_a_probe_above_chance():
+    counts = torch.tensor([40, 40, 40])
+    group = Finding(MERGED, ("0", "1", "2"), {"threshold": 1.5})
+    metrics, base = {"linear_probe_accuracy": 0.9}, {"linear_probe_accuracy": 1 / 3}
+    ctx = VerdictContext(metrics, base, has_labels=True, counts=counts)
+    assert not class_collapse(ctx).fired
+    r = class_collapse(ctx.with_findings((group,)))
+    assert r.fired and "every class falls in one merged group" in r.summary
+    assert [e.metric for e in r.evidence] == [
+        "linear_probe_accuracy",
+        "merged group covers every class",
+    ]
+    assert [e.fired for e in r.evidence] == [False, True]
+
+
+def test_neural_collapse_needs_enough_rows_and_reads_a_missing_null_as_inf():
+    m = {"nc1": 0.05, "etf_error": 0.2, "equinorm": 0.1}
+    few = VerdictContext(m, {}, has_labels=True, counts=torch.tensor([1, 5, 5]))
+    assert neural_collapse(few).not_run == ("neural collapse (a class has 1 row(s); needs 2)",)
+    r = neural_collapse(VerdictContext(m, {}, has_labels=True, counts=torch.tensor([5, 5, 5])))
+    assert r.fired and [e.baseline for e in r.evidence] == [math.inf, math.inf, None]
+    tight = VerdictContext(m, {"nc1": 0.1}, has_labels=True)  # 0.1 x null = 0.01 < 0.05
+    assert not neural_collapse(tight).fired
+
+
+def test_minority_collapse_fires_on_aligned_minority_rows_only():
+    counts = torch.tensor([200, 200, 10, 10, 10])
+    w = torch.eye(5, dtype=torch.float64)
+    w[2:] = torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0]) + 0.01 * torch.arange(3.0)[:, None]
+    names = ("a", "b", "c", "d", "e")
+    ctx = VerdictContext({}, {}, has_labels=True, counts=counts, names=names, weights=w)
+    r = minority_collapse(ctx)
+    assert r.fired and [(f.kind, f.classes) for f in r.findings] == [(MINORITY, ("c", "d", "e"))]
+    assert r.findings[0].evidence["minority_mean_cos"] > 0.99
+    spread = VerdictContext(
+        {}, {}, has_labels=True, counts=counts, names=names, weights=torch.eye(5)
+    )
+    assert minority_collapse(spread) == type(r)()
+    with pytest.raises(ValueError, match="weights: expected one classifier row per class"):
+        minority_collapse(
+            VerdictContext({}, {}, has_labels=True, counts=counts, weights=torch.ones(5))
+        )
+
+
+def test_first_label_wins_and_evidence_follows_the_documented_order():
+    metrics = {"std_of_l2_normalized": 0.001, "effective_rank": 1.0, "nc1": 0.001,
+               "etf_error": 0.01, "equinorm": 0.01, "silhouette": -0.5}  # fmt: skip
+    base = {"std_of_l2_normalized": 0.2, "effective_rank": 30.0, "silhouette": 0.0}
+    v = decide(metrics, base, class_counts=[10, 10, 10])
+    assert v.label == COMPLETE
+    assert [e.indicates for e in v.evidence] == [
+        COMPLETE,
+        CLASS,
+        NEURAL,
+        NEURAL,
+        NEURAL,
+        DIMENSIONAL,
+    ]
+    assert all(e.fired for e in v.evidence)
+    assert v.tests_not_run[0] == "merged classes (no class statistics)"
