@@ -10,6 +10,7 @@ import itertools
 
 import numpy as np
 from scipy.spatial.distance import cdist
+from scipy.special import logsumexp
 
 
 def nc_reference(X, y, W=None, b=None, X_ood=None, global_mean="class", rtol=None):
@@ -90,3 +91,71 @@ def blobs(n, k, d, seed=0, sep=3.0, offset=0.0, noise=1.0, imbalance=False):
         rng.shuffle(y)
     X = offset + centers[y] + noise * rng.standard_normal((n, d))
     return X, y
+
+
+def ref_erank(X, center=True):
+    X = np.asarray(X, np.float64)
+    if center:
+        X = X - X.mean(0)
+    s = np.linalg.svd(X, compute_uv=False)
+    s = s[s > s.max() * 1e-12] if s.max() > 0 else s[:0]
+    if len(s) == 0:
+        return 0.0
+    p = s / s.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def ref_rankme(X, eps=1e-7):
+    s = np.linalg.svd(np.asarray(X, np.float64), compute_uv=False)
+    p = s / s.sum() + eps
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def ref_centroid_similarity(X, y):
+    X = np.asarray(X, np.float64)
+    mus = [X[y == c].mean(0) for c in np.unique(y)]
+    cos = [a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in itertools.combinations(mus, 2)]
+    return float(np.mean(cos))
+
+
+def ref_loo(X, y):
+    sims = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        if len(np.unique(y[keep])) < 2:
+            continue
+        sims.append(ref_centroid_similarity(X[keep], y[keep]))
+    return float(np.std(sims))
+
+
+def ref_uniformity(X, t=2.0):
+    U = np.asarray(X, np.float64)
+    U = U / np.linalg.norm(U, axis=1, keepdims=True)
+    i, j = np.triu_indices(len(U), 1)
+    d2 = ((U[i] - U[j]) ** 2).sum(1)
+    return float(logsumexp(-t * d2) - np.log(len(d2)))
+
+
+def ref_cka_gram(X, Y, debiased=False):
+    """Gram-matrix CKA exactly as in the Kornblith et al. notebook (gram_linear, center_gram)."""
+
+    def center_gram(gram, unbiased):
+        gram = gram.copy()
+        n = gram.shape[0]
+        if unbiased:
+            np.fill_diagonal(gram, 0)
+            means = np.sum(gram, 0) / (n - 2)
+            means -= np.sum(means) / (2 * (n - 1))
+            gram -= means[:, None]
+            gram -= means[None, :]
+            np.fill_diagonal(gram, 0)
+        else:
+            means = np.mean(gram, 0)
+            means -= np.mean(means) / 2
+            gram -= means[:, None]
+            gram -= means[None, :]
+        return gram
+
+    gx = center_gram(X @ X.T, debiased)
+    gy = center_gram(Y @ Y.T, debiased)
+    return float(gx.ravel() @ gy.ravel() / (np.linalg.norm(gx) * np.linalg.norm(gy)))

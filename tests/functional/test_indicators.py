@@ -1,88 +1,25 @@
 """Representation-collapse indicators against float64 references, scikit-learn and known answers."""
 
-import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
-from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import silhouette_samples as sk_silhouette_samples
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from collapsekit import functional as F
-from references import blobs
-
-
-# ---------------------------------------------------------------- references from the formulas
-def ref_erank(X, center=True):
-    X = np.asarray(X, np.float64)
-    if center:
-        X = X - X.mean(0)
-    s = np.linalg.svd(X, compute_uv=False)
-    s = s[s > s.max() * 1e-12] if s.max() > 0 else s[:0]
-    if len(s) == 0:
-        return 0.0
-    p = s / s.sum()
-    return float(np.exp(-(p * np.log(p)).sum()))
-
-
-def ref_rankme(X, eps=1e-7):
-    s = np.linalg.svd(np.asarray(X, np.float64), compute_uv=False)
-    p = s / s.sum() + eps
-    return float(np.exp(-(p * np.log(p)).sum()))
-
-
-def ref_centroid_similarity(X, y):
-    X = np.asarray(X, np.float64)
-    mus = [X[y == c].mean(0) for c in np.unique(y)]
-    cos = [a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in itertools.combinations(mus, 2)]
-    return float(np.mean(cos))
-
-
-def ref_loo(X, y):
-    sims = []
-    for i in range(len(y)):
-        keep = np.arange(len(y)) != i
-        if len(np.unique(y[keep])) < 2:
-            continue
-        sims.append(ref_centroid_similarity(X[keep], y[keep]))
-    return float(np.std(sims))
-
-
-def ref_uniformity(X, t=2.0):
-    U = np.asarray(X, np.float64)
-    U = U / np.linalg.norm(U, axis=1, keepdims=True)
-    i, j = np.triu_indices(len(U), 1)
-    d2 = ((U[i] - U[j]) ** 2).sum(1)
-    return float(logsumexp(-t * d2) - np.log(len(d2)))
-
-
-def ref_cka_gram(X, Y, debiased=False):
-    """Gram-matrix CKA exactly as in the Kornblith et al. notebook (gram_linear, center_gram)."""
-
-    def center_gram(gram, unbiased):
-        gram = gram.copy()
-        n = gram.shape[0]
-        if unbiased:
-            np.fill_diagonal(gram, 0)
-            means = np.sum(gram, 0) / (n - 2)
-            means -= np.sum(means) / (2 * (n - 1))
-            gram -= means[:, None]
-            gram -= means[None, :]
-            np.fill_diagonal(gram, 0)
-        else:
-            means = np.mean(gram, 0)
-            means -= np.mean(means) / 2
-            gram -= means[:, None]
-            gram -= means[None, :]
-        return gram
-
-    gx = center_gram(X @ X.T, debiased)
-    gy = center_gram(Y @ Y.T, debiased)
-    return float(gx.ravel() @ gy.ravel() / (np.linalg.norm(gx) * np.linalg.norm(gy)))
+from references import (
+    blobs,
+    ref_centroid_similarity,
+    ref_cka_gram,
+    ref_erank,
+    ref_loo,
+    ref_rankme,
+    ref_uniformity,
+)
 
 
 # ---------------------------------------------------------------- effective rank / rankme
