@@ -91,6 +91,8 @@ class MetricContext:
     notes: list[str] = field(default_factory=list)
     values: dict[str, float] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
+    #: the metrics asked for (None: every metric); shared work computes only what they need
+    requested: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         cs = self.class_stats
@@ -174,6 +176,10 @@ class MetricContext:
         if self.row_pass is not None or self.sample is not None:
             have.add("rows")
         return frozenset(have)
+
+    def wants(self, key: str) -> bool:
+        """Whether ``key`` was asked for (shared computations skip the parts nobody reads)."""
+        return self.requested is None or key in self.requested
 
     def cached(self, name: str, build: Callable[[], Any]) -> Any:
         """``build()`` once per context; shared work of several metrics."""

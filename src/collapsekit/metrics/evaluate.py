@@ -37,7 +37,10 @@ def evaluate(
     """
     kinds = None if exactness is None else set(exactness)
     provenance: dict[str, str] = {}
-    for s in applicable(ctx, resolve(metrics)):
+    specs = resolve(metrics)
+    if metrics is not None:
+        ctx.requested = frozenset(s.key for s in specs)
+    for s in applicable(ctx, specs):
         if kinds is not None and s.exactness not in kinds:
             continue
         got = s.compute(ctx)

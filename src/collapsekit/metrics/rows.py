@@ -51,13 +51,15 @@ def _row_scores(ctx: MetricContext) -> RowSums:
     labelled = ctx.row_pass is None or ctx.row_pass_labelled
     per_row = labelled and ctx.units is not None
     acc = RowSums()
-    do_sil = per_row and ctx.k < ctx.n
-    do_loo = per_row and (ctx.n > 2 or int(ctx.counts.max()) > 1)
+    do_sil = per_row and ctx.k < ctx.n and ctx.wants("silhouette")
+    do_loo = (
+        per_row and (ctx.n > 2 or int(ctx.counts.max()) > 1) and ctx.wants("loo_centroid_stability")
+    )
     totals = None if ctx.units is None else ctx.units.class_unit_sums[torch.tensor(ctx.ids)]
     mu_g = ctx.class_stats.global_mean_vector()
     centred = ctx.means - mu_g
     sim0 = centroid_similarity_from_means(ctx.means)
-    clf = ctx.classifier
+    clf = ctx.classifier if ctx.wants("ncc_agreement") else None
 
     def consume(x: torch.Tensor, yc: torch.Tensor) -> None:
         if do_sil and totals is not None:

@@ -26,7 +26,8 @@ def _padded(s: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def spectra(ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """``(centred, raw, provenance)`` singular values of the N rows, each of length D."""
+    """``(centred, raw, provenance)`` singular values of the N rows, each of length D. The raw
+    (uncentred) spectrum is only computed when RankMe is asked for (else it is empty)."""
     return ctx.cached("spectra", lambda: _spectra(ctx))
 
 
@@ -37,21 +38,20 @@ def _spectra(ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor, str]:
         # fewer rows than dimensions, every row held: the N x N Gram of the rows gives the
         # same spectra far more cheaply than the D x D moments (14 slides x 1,536 dims)
         rows = sample.x.to(cs.device)
-        s, s_raw = map_independent(
+        parts = map_independent(
             lambda center: _padded(singular_values(rows, center=center), d),
-            [True, False],
+            [True, False] if ctx.wants("rankme") else [True],
             cs.device,
         )
-        return s, s_raw, ctx.sampled
-    counts = cs.counts[cs.present_classes()].double()
-    mu = cs.class_means()
-    second = cs.within_scatter() + (mu * counts[:, None]).T @ mu
+        return parts[0], parts[-1] if len(parts) > 1 else parts[0][:0], ctx.sampled
+    covs = [cs.total_cov()]
+    if ctx.wants("rankme"):
+        counts = cs.counts[cs.present_classes()].double()
+        mu = cs.class_means()
+        covs.append((cs.within_scatter() + (mu * counts[:, None]).T @ mu) / n)
     # the two spectra are independent factorisations: side by side, one thread each
-    s, s_raw = map_independent(
-        lambda cov: singular_values_from_covariance(cov, n),
-        [cs.total_cov(), second / n],
-        cs.device,
-    )
+    parts = map_independent(lambda cov: singular_values_from_covariance(cov, n), covs, cs.device)
+    s, s_raw = parts[0], parts[-1] if len(parts) > 1 else parts[0][:0]
     # N rows span at most N - 1 centred (N uncentred) dimensions: the eigenvalues past that
     # rank are the moments' round-off, not spectrum
     s[max(n - 1, 0) :] = 0.0
