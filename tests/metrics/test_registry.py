@@ -299,3 +299,26 @@ def test_known_answers_simplex_etf_and_rank_one():
     # identical rows in two classes: no between-class spread, NC1 and D are infinite
     same = ck.analyze(torch.ones(20, 3), torch.arange(20) % 2, bootstrap=0, probe=False)
     assert math.isinf(same.metrics["nc1"]) and math.isinf(same.metrics["separation_fuzziness"])
+
+
+def test_cli_reports_the_same_values(data, one_shot, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from collapsekit.cli.main import app
+
+    for name, value in (("x", data["x"]), ("y", data["y"]), ("w", data["w"]), ("r", data["ref"])):
+        np.save(tmp_path / f"{name}.npy", value.numpy())
+    out = tmp_path / "report.json"
+    args = ["analyze", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy")]
+    args += ["--weights", str(tmp_path / "w.npy"), "--reference", str(tmp_path / "r.npy")]
+    args += ["--bootstrap", "0", "--batch-size", "64", "--json", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())["metrics"]
+    needs_ood = {s.key for s in REGISTRY if "ood" in s.needs}  # the CLI takes no OoD rows yet
+    for key, value in one_shot.metrics.items():
+        if key in needs_ood:
+            continue
+        assert metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
