@@ -81,7 +81,10 @@ def main() -> None:
                 t_subset, _ = timed(
                     lambda x=x, y=y, tgt=tgt, m=subset: analyze(x, y, reference=tgt, metrics=m)
                 )
-                best = [min(b, t) for b, t in zip(best, (t_monai, t_compat, t_suite, t_subset))]
+                best = [
+                    min(b, t)
+                    for b, t in zip(best, (t_monai, t_compat, t_suite, t_subset), strict=True)
+                ]
             t_monai, t_compat, t_suite, t_subset = best
             assert isinstance(theirs, dict) and isinstance(ours, dict)
             worst = max(
