@@ -129,8 +129,8 @@ def test_rows_whose_squares_overflow_leave_the_state_untouched():
     stats = ClassStats(3, 4)
     stats.update(torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
     before = stats.state_dict()
-    huge = torch.full((2, 4), 3e19)
-    with pytest.raises(ValueError, match="squares fit in float32"):
+    huge = torch.full((2, 4), 3e160, dtype=torch.float64)
+    with pytest.raises(ValueError, match="squares fit in float64"):
         stats.update(huge, torch.tensor([0, 1]))
     for key, value in before.items():
         if isinstance(value, torch.Tensor):
