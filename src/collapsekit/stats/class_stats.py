@@ -2,11 +2,11 @@
 
 The state is exact to float64 whatever the input dtype and offset. Every row is stored relative
 to a per-class *shift* ``s_c`` (the mean of the class's first batch, rounded to float32), so the
-residuals ``e_i = h_i - s_{y_i}`` are small; they are formed and multiplied in float64 (the
-stored values converted first, exactly). The state holds, per class ``c``, the count ``n_c``,
-the residual sum ``r_c = sum_i e_i`` and the residual square sum ``q_c = sum_i ||e_i||^2``,
-and, pooled over classes, the residual scatter ``S = sum_i e_i e_i^T`` (one D x D float64 GEMM
-per batch). From these:
+residuals ``e_i = h_i - s_{y_i}`` are small; they are formed in the input's precision
+(float32 for narrower input) and multiplied in float64. The state holds, per class ``c``, the
+count ``n_c``, the residual sum ``r_c = sum_i e_i`` and the residual square sum
+``q_c = sum_i ||e_i||^2``, and, pooled over classes, the residual scatter
+``S = sum_i e_i e_i^T`` (one D x D float64 GEMM per batch). From these:
 
 * class means ``mu_c = s_c + r_c / n_c``;
 * within-class scatter ``sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T = S - sum_c r_c r_c^T / n_c``
@@ -20,7 +20,9 @@ data that floor *is* the spectrum's tail: rank-3 data in 768 dimensions read as 
 rank 3.23 instead of 3.00. With float64 products the floor is that of the float64
 eigensolver (about ``D * 1e-16`` of the largest eigenvalue), the same as a float64 SVD of the
 stored values resolves through its Gram matrix. Cost: the float64 GEMM runs at about half the
-float32 rate on CPU (``benchmarks/README.md``, section G).
+float32 rate on CPU (``benchmarks/README.md``, section G); the residuals, their sums and
+squares stay in float32, whose rounding (relative to each residual, unbiased) moves no
+eigenvalue by more than the storage round-off of the values does.
 
 Changing the shifts is exact algebra (``_reshift``), which is what makes ``merge`` and
 ``all_reduce`` exact.
@@ -36,6 +38,7 @@ import torch
 
 from collapsekit._threads import small_work_threads
 from collapsekit._validation import (
+    accumulation_dtype,
     as_tensor,
     check_features,
     check_labels,
@@ -113,10 +116,10 @@ class ClassStats(TensorState):
         tile_bytes: memory budget of the tiled pairwise class statistics.
 
     Cost per batch: the ``D x D`` float64 Gram product of the residuals (from its upper blocks
-    on CPU when D >= 256, :func:`~collapsekit.stats._gram.add_gram_`) plus O(N D) float64
-    elementwise work that touches only the classes present in the batch; memory: ``K x D``
-    (float32 shifts, float64 residual sums) plus ``D x D`` float64, plus float64 scratch
-    buffers of about two batches reused between batches.
+    on CPU when D >= 256, :func:`~collapsekit.stats._gram.add_gram_`) plus O(N D) elementwise work
+    that touches only the classes present in the batch; memory: ``K x D`` (float32 shifts,
+    float64 residual sums) plus ``D x D`` float64, plus scratch buffers of about two batches
+    reused between batches.
 
     Example:
         >>> import torch
@@ -190,14 +193,14 @@ class ClassStats(TensorState):
         y = check_labels(labels, x.shape[0], self.num_classes, "labels", self.device)
         if x.shape[0] == 0:
             return
-        # float64 whatever the input (exact conversion): see the module docstring
-        x = x.to(torch.float64)
+        cdt = accumulation_dtype(x)
+        x = x.to(cdt)
         flops = 2.0 * x.shape[0] * self.dim * self.dim
         with small_work_threads(flops, self.device), full_precision_matmul(self.device):
             self._accumulate(x, y)
 
     def _accumulate(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """The body of :meth:`update` on validated ``x`` (float64) and ``y``.
+        """The body of :meth:`update` on validated ``x`` (compute dtype) and ``y``.
 
         Per batch: one stable sort of the labels (classes as contiguous segments), the shifts
         of classes seen for the first time (the mean of their rows in this batch, one segment
@@ -208,7 +211,7 @@ class ClassStats(TensorState):
         fresh ones cost as much in page faults as the work). Everything is checked before the
         state changes: a batch with a NaN or overflowing row is rejected whole.
         """
-        f64, dev = torch.float64, self.device
+        cdt, dev = x.dtype, self.device
         b, d = x.shape
         ws = self._workspace
         sorted_y, order = torch.sort(y, stable=True)
@@ -220,7 +223,7 @@ class ClassStats(TensorState):
         if new_ids.numel():
             # shift of a class seen for the first time: the mean of its rows in this batch
             # (any value close to the class mean serves: the algebra is exact for every shift,
-            # but the closer, the smaller the residuals and the rounding of their sums).
+            # but the closer, the smaller the residual sums and their float32 rounding).
             # Written now so one gather serves every row, restored if validation fails.
             old_shift = self.shift.index_select(0, new_ids)
             new_counts = batch_counts[is_new]
@@ -230,19 +233,22 @@ class ClassStats(TensorState):
             )
             self.shift.index_copy_(0, new_ids, new_mean.to(torch.float32))
         try:
-            shifts = ws.get("shifts", (b, d), torch.float32, dev)
-            torch.index_select(self.shift, 0, y, out=shifts)
-            # float32 stored values minus float32 shifts: exact in float64
-            resid = torch.sub(x, shifts, out=ws.get("resid", (b, d), f64, dev))
-            squares = torch.mul(resid, resid, out=ws.get("squares", (b, d), f64, dev))
-            row_sq = torch.sum(squares, dim=1, out=ws.get("row_sq", (b,), f64, dev))
+            resid = ws.get("resid", (b, d), cdt, dev)
+            if cdt == torch.float32:
+                torch.index_select(self.shift, 0, y, out=resid)
+            else:
+                resid.copy_(self.shift.index_select(0, y))
+            torch.sub(x, resid, out=resid)
+            squares = ws.get("squares", (b, d), cdt, dev)
+            torch.mul(resid, resid, out=squares)
+            row_sq = torch.sum(squares, dim=1, out=ws.get("row_sq", (b,), cdt, dev))
             if not bool(torch.isfinite(row_sq).all()):
                 # a NaN row also spoils the new-class shift of its class: name the rows
                 bad_rows = ~torch.isfinite(x).all(dim=1)
                 if not bool(bad_rows.any()):
                     raise ValueError(
-                        "features: expected values whose squares fit in float64, received rows "
-                        "that overflow; rescale the features"
+                        "features: expected values whose squares fit in float32, received rows "
+                        "that overflow; rescale the features or pass float64"
                     )
                 raise_nonfinite_rows("features", bad_rows)
         except BaseException:
@@ -251,18 +257,28 @@ class ClassStats(TensorState):
             raise
         # validated: commit
         self.counts.index_add_(0, present, batch_counts)
-        # residual sums: embedding_bag sums each class's segment of the sorted rows without an
-        # N x D index tensor
+        # residual sums: per-batch partial sums in the compute dtype (residuals are centred
+        # near zero with random signs, so the float32 rounding is unbiased and of the order of
+        # 1e-7 of one residual per row), accumulated across batches in float64. embedding_bag
+        # sums each class's segment of the sorted rows without an N x D index tensor.
         partial = torch.nn.functional.embedding_bag(order, resid, starts, mode="sum")
+        if cdt != torch.float64:
+            partial = ws.get("partial64", tuple(partial.shape), torch.float64, dev).copy_(partial)
         self.resid_sum.index_add_(0, present, partial)
-        self.resid_sq.index_add_(0, y, row_sq)
+        self.resid_sq.index_add_(0, y, row_sq.to(torch.float64))
         for chunk, chunk_sq in zip(
             resid.split(self.chunk_size), squares.split(self.chunk_size), strict=True
         ):
-            # BLAS accumulates each dot product left to right, a rounding biased on residuals
-            # with few significant bits (a large offset); torch's cascade column sums are
-            # not: they set the diagonal.
-            add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
+            # float64 products whatever the input (module docstring). For float64 input,
+            # torch's cascade column sums set the diagonal (BLAS accumulates left to right, a
+            # rounding biased on residuals with few significant bits). For float32 input the
+            # GEMM's own float64 diagonal: the float32 squares' rounding (~1e-7 of each
+            # diagonal entry) would lift every tail eigenvalue.
+            if chunk.dtype == torch.float64:
+                add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
+            else:
+                wide = ws.get("resid64", tuple(chunk.shape), torch.float64, dev).copy_(chunk)
+                add_gram_(self.scatter, wide)
 
     # ------------------------------------------------------------------ exact re-expression
     def _reshift(self, new_shift: torch.Tensor) -> None:
