@@ -247,8 +247,9 @@ class ClassStats(TensorState):
                 bad_rows = ~torch.isfinite(x).all(dim=1)
                 if not bool(bad_rows.any()):
                     raise ValueError(
-                        "features: expected values whose squares fit in float32, received rows "
-                        "that overflow; rescale the features or pass float64"
+                        f"features: expected values whose squares fit in {str(cdt)[6:]}, "
+                        "received rows that overflow; rescale the features"
+                        + (" or pass float64" if cdt != torch.float64 else "")
                     )
                 raise_nonfinite_rows("features", bad_rows)
         except BaseException:
