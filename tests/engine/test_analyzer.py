@@ -408,3 +408,75 @@ def test_a_batch_widened_to_float64_mid_stream_is_accepted():
     a.update(x[30:] * 1e30, y[30:])  # float32 beyond 2^60: accumulated in float64
     assert a.n_rows == 60 and a.reservoir.size == 40
     assert a.compute(probe=False, bootstrap=0).metrics["nc1"] > 0
+
+
+# ---------------------------------------------------------------- spectra of float32 input
+def _float64_svd_reference(x, fit_range):
+    """Spectral metrics of numpy's float64 SVD of the stored values (independent of the engine)."""
+    x64 = x.double().numpy()
+    s = np.linalg.svd(x64 - x64.mean(0), compute_uv=False)
+    raw = np.linalg.svd(x64, compute_uv=False)
+
+    def entropy(v, eps=0.0):
+        p = v / v.sum() + eps
+        p = p[p > 0]
+        return float(np.exp(-(p * np.log(p)).sum()))
+
+    lam = s[fit_range[0] - 1 : fit_range[1]] ** 2
+    ranks = np.arange(fit_range[0], fit_range[0] + lam.size)
+    slope = np.polyfit(np.log(ranks), np.log(lam), 1)[0]
+    n, d = x.shape
+    return {
+        "effective_rank": entropy(s),
+        "effective_rank_score": 1.0 - entropy(s) / min(n - 1, d),
+        "rankme": entropy(raw[: min(n, d)], 1e-7),
+        "alpha_req": -float(slope),
+    }
+
+
+def _spectrum_case(kind):
+    g = torch.Generator().manual_seed(11)
+    if kind == "full rank, offset 1e4":
+        x = 1e4 + torch.randn(2000, 256, generator=g, dtype=torch.float64)
+        return x.to(torch.float32), (11, 100), 1e-6
+    rank, dim, offset, rel = {
+        "rank 3 in 768": (3, 768, 0.0, 1e-4),
+        "rank 10 in 128": (10, 128, 0.0, 1e-4),
+        "rank 5 in 768, offset 10": (5, 768, 10.0, 1e-4),
+        "rank 5 in 768, offset 100": (5, 768, 100.0, 1e-3),
+    }[kind]
+    a = torch.randn(2000, rank, generator=g, dtype=torch.float64)
+    x = a @ torch.randn(rank, dim, generator=g, dtype=torch.float64) + offset
+    return x.to(torch.float32), (2, rank), rel
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "full rank, offset 1e4",
+        "rank 3 in 768",
+        "rank 10 in 128",
+        "rank 5 in 768, offset 10",
+        "rank 5 in 768, offset 100",
+    ],
+)
+def test_spectra_of_float32_input_match_a_float64_svd_of_the_stored_values(kind):
+    # rank-deficient data: the tail is the float32 storage round-off, below the float64
+    # eigensolver's floor on a D x D moment; offset 100 puts it closer (docs/metrics.md)
+    x, fit_range, rel = _spectrum_case(kind)
+    ref = _float64_svd_reference(x, fit_range)
+    keys = ["effective_rank", "effective_rank_score", "rankme"]
+    routes = {
+        "in memory": analyze(x, bootstrap=0, probe=False).metrics,
+        "streamed": analyze(
+            iter([(b,) for b in x.split(700)]), bootstrap=0, probe=False, sample_rows=500
+        ).metrics,
+    }
+    streamed = Analyzer(sample_rows=500, alpha_fit_range=fit_range)
+    for b in x.split(700):
+        streamed.update(b)
+    routes["exact_metrics"] = streamed.exact_metrics()
+    for route, got in routes.items():
+        checked = [*keys, "alpha_req"] if route == "exact_metrics" else keys
+        for key in checked:
+            assert got[key] == pytest.approx(ref[key], rel=rel), (route, key)

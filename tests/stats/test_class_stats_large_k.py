@@ -129,9 +129,10 @@ def test_rows_whose_squares_overflow_leave_the_state_untouched():
     stats = ClassStats(3, 4)
     stats.update(torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
     before = stats.state_dict()
-    huge = torch.full((2, 4), 3e19)
-    with pytest.raises(ValueError, match="squares fit in float32"):
-        stats.update(huge, torch.tensor([0, 1]))
+    for value, dtype in ((3e19, torch.float32), (3e160, torch.float64)):
+        huge = torch.full((2, 4), value, dtype=dtype)
+        with pytest.raises(ValueError, match=f"squares fit in {str(dtype)[6:]}"):
+            stats.update(huge, torch.tensor([0, 1]))
     for key, value in before.items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(stats.state_dict()[key], value), key

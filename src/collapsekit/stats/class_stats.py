@@ -1,17 +1,28 @@
 """Streaming sufficient statistics of labelled features, in one pass.
 
-The state is exact to float64 whatever the input dtype and offset: every row is stored relative
+The state is exact to float64 whatever the input dtype and offset. Every row is stored relative
 to a per-class *shift* ``s_c`` (the mean of the class's first batch, rounded to float32), so the
-residuals ``e_i = h_i - s_{y_i}`` are small and a float32 GEMM on them loses nothing that
-matters. The state holds, per class ``c``, the count ``n_c``, the residual sum
-``r_c = sum_i e_i`` and the residual square sum ``q_c = sum_i ||e_i||^2``, and, pooled over
-classes, the residual scatter ``S = sum_i e_i e_i^T`` (one D x D GEMM per batch). From these:
+residuals ``e_i = h_i - s_{y_i}`` are small; they are formed in the input's precision
+(float32 for narrower input) and multiplied in float64. The state holds, per class ``c``, the
+count ``n_c``, the residual sum ``r_c = sum_i e_i`` and the residual square sum
+``q_c = sum_i ||e_i||^2``, and, pooled over classes, the residual scatter
+``S = sum_i e_i e_i^T`` (one D x D float64 GEMM per batch). From these:
 
 * class means ``mu_c = s_c + r_c / n_c``;
 * within-class scatter ``sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T = S - sum_c r_c r_c^T / n_c``
   (the correction is small because ``s_c`` is close to ``mu_c``: no catastrophic cancellation,
   even at 1e4 offset with 1e-2 noise or deep in the terminal phase where Sigma_B >> Sigma_W);
 * per-class squared deviation ``sum_{i in c} ||h_i - mu_c||^2 = q_c - ||r_c||^2 / n_c``.
+
+Why float64 products even for float32 input: a float32 GEMM leaves a round-off floor near
+``1e-7`` of the largest eigenvalue in every direction, and on rank-deficient (collapsed)
+data that floor *is* the spectrum's tail: rank-3 data in 768 dimensions read as effective
+rank 3.23 instead of 3.00. With float64 products the floor is that of the float64
+eigensolver (about ``D * 1e-16`` of the largest eigenvalue), the same as a float64 SVD of the
+stored values resolves through its Gram matrix. Cost: the float64 GEMM runs at about half the
+float32 rate on CPU (``benchmarks/README.md``, section G); the residuals, their sums and
+squares stay in float32, whose rounding (relative to each residual, unbiased) moves no
+eigenvalue by more than the storage round-off of the values does.
 
 Changing the shifts is exact algebra (``_reshift``), which is what makes ``merge`` and
 ``all_reduce`` exact.
@@ -56,8 +67,8 @@ def validated_global_mean(value: Any) -> GlobalMean:
 
 
 def _check_scatter(scatter: torch.Tensor, label: str) -> None:
-    """A D x D float64 scatter must be symmetric and PSD up to round-off (it is accumulated
-    from float32 GEMMs, so the tolerance is float32's)."""
+    """A D x D float64 scatter must be symmetric and PSD up to round-off (the tolerance is
+    float32's, so states written by versions that used float32 products still load)."""
     scale = float(scatter.abs().max()) if scatter.numel() else 0.0
     if scale == 0.0:
         return
@@ -99,13 +110,13 @@ class ClassStats(TensorState):
         device: where the state lives; ``None`` adopts the device of the first batch.
         global_mean: ``"class"`` (default, Papyan et al. 2020): ``mu_G`` is the mean of the class
             means; ``"sample"``: the sample mean of all rows.
-        chunk_size: rows per float32 GEMM; each chunk's scatter is added to the float64 state.
+        chunk_size: rows per float64 GEMM; each chunk's scatter is added to the state.
         rtol: eigenvalues of Sigma_B below ``rtol * largest`` are dropped from its
             pseudo-inverse (default ``max(K, D) * eps(float64)``).
         tile_bytes: memory budget of the tiled pairwise class statistics.
 
-    Cost per batch: the ``D x D`` Gram product of the residuals (from its upper blocks on CPU
-    when D >= 256, :func:`~collapsekit.stats._gram.add_gram_`) plus O(N D) elementwise work
+    Cost per batch: the ``D x D`` float64 Gram product of the residuals (from its upper blocks
+    on CPU when D >= 256, :func:`~collapsekit.stats._gram.add_gram_`) plus O(N D) elementwise work
     that touches only the classes present in the batch; memory: ``K x D`` (float32 shifts,
     float64 residual sums) plus ``D x D`` float64, plus scratch buffers of about two batches
     reused between batches.
@@ -194,7 +205,7 @@ class ClassStats(TensorState):
         Per batch: one stable sort of the labels (classes as contiguous segments), the shifts
         of classes seen for the first time (the mean of their rows in this batch, one segment
         mean), one gather-and-subtract for the residuals, one squared pass, per-class residual
-        sums by segment (``embedding_bag``), the float32 GEMM. Only the classes present in the
+        sums by segment (``embedding_bag``), the float64 GEMM. Only the classes present in the
         batch are touched, so the bookkeeping is O(N D) whatever K; the temporaries live in
         buffers reused from batch to batch (:class:`~collapsekit.stats._workspace.Workspace`:
         fresh ones cost as much in page faults as the work). Everything is checked before the
@@ -236,8 +247,9 @@ class ClassStats(TensorState):
                 bad_rows = ~torch.isfinite(x).all(dim=1)
                 if not bool(bad_rows.any()):
                     raise ValueError(
-                        "features: expected values whose squares fit in float32, received rows "
-                        "that overflow; rescale the features or pass float64"
+                        f"features: expected values whose squares fit in {str(cdt)[6:]}, "
+                        "received rows that overflow; rescale the features"
+                        + (" or pass float64" if cdt != torch.float64 else "")
                     )
                 raise_nonfinite_rows("features", bad_rows)
         except BaseException:
@@ -258,10 +270,16 @@ class ClassStats(TensorState):
         for chunk, chunk_sq in zip(
             resid.split(self.chunk_size), squares.split(self.chunk_size), strict=True
         ):
-            # BLAS accumulates each dot product left to right; on residuals with few
-            # significant bits (a large offset) its float32 rounding is biased (~2e-6 on the
-            # diagonal). torch's cascade column sums are not: they set the diagonal.
-            add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
+            # float64 products whatever the input (module docstring). For float64 input,
+            # torch's cascade column sums set the diagonal (BLAS accumulates left to right, a
+            # rounding biased on residuals with few significant bits). For float32 input the
+            # GEMM's own float64 diagonal: the float32 squares' rounding (~1e-7 of each
+            # diagonal entry) would lift every tail eigenvalue.
+            if chunk.dtype == torch.float64:
+                add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
+            else:
+                wide = ws.get("resid64", tuple(chunk.shape), torch.float64, dev).copy_(chunk)
+                add_gram_(self.scatter, wide)
 
     # ------------------------------------------------------------------ exact re-expression
     def _reshift(self, new_shift: torch.Tensor) -> None:
