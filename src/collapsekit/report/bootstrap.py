@@ -46,7 +46,8 @@ def bootstrap_intervals(
 
     Example:
         >>> import torch
-        >>>         >>> x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
+        >>> from collapsekit.functional.effective_rank import effective_rank
+        >>> x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
         >>> hooks = {"effective_rank": lambda r: effective_rank(r.x)}
         >>> lo, hi = bootstrap_intervals(x, None, None, 50, hooks)["effective_rank"]
         >>> 1.0 <= lo <= hi <= 5.0
