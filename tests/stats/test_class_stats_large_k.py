@@ -129,13 +129,25 @@ def test_rows_whose_squares_overflow_leave_the_state_untouched():
     stats = ClassStats(3, 4)
     stats.update(torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
     before = stats.state_dict()
-    for value, dtype in ((3e19, torch.float32), (3e160, torch.float64)):
-        huge = torch.full((2, 4), value, dtype=dtype)
-        with pytest.raises(ValueError, match=f"squares fit in {str(dtype)[6:]}"):
-            stats.update(huge, torch.tensor([0, 1]))
+    huge = torch.full((2, 4), 3e160, dtype=torch.float64)
+    with pytest.raises(ValueError, match="squares fit in float64"):
+        stats.update(huge, torch.tensor([0, 1]))
     for key, value in before.items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(stats.state_dict()[key], value), key
+
+
+def test_float32_rows_near_the_top_of_their_range_are_accumulated_in_float64():
+    # float32 residuals are formed in float64, whose squares of float32 values cannot overflow
+    x = torch.tensor([[3e19, 1e19], [2e19, -1e19], [1.0, 2.0], [3.0, 4.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    stats = ClassStats(2, 2)
+    stats.update(x, y)
+    x64 = x.double()
+    means = torch.stack([x64[:2].mean(0), x64[2:].mean(0)])
+    assert torch.allclose(stats.class_means(), means, rtol=1e-12)
+    within = sum((r - means[c]).outer(r - means[c]) for r, c in zip(x64, y.tolist(), strict=True))
+    assert torch.allclose(stats.within_scatter(), within, rtol=1e-12)
 
 
 def test_pair_sums_near_a_simplex_etf_keep_the_tiny_spreads():

@@ -2,11 +2,13 @@
 
 The state is exact to float64 whatever the input dtype and offset. Every row is stored relative
 to a per-class *shift* ``s_c`` (the mean of the class's first batch, rounded to float32), so the
-residuals ``e_i = h_i - s_{y_i}`` are small; they are formed in the input's precision
-(float32 for narrower input) and multiplied in float64. The state holds, per class ``c``, the
-count ``n_c``, the residual sum ``r_c = sum_i e_i`` and the residual square sum
-``q_c = sum_i ||e_i||^2``, and, pooled over classes, the residual scatter
-``S = sum_i e_i e_i^T`` (one D x D float64 GEMM per batch). From these:
+residuals ``e_i = h_i - s_{y_i}`` are small; they are formed and multiplied in float64. The
+state holds, per class ``c``, the count ``n_c``, the residual sum ``r_c = sum_i e_i`` and the
+residual square sum ``q_c = sum_i ||e_i||^2``, and, pooled over classes, the residual scatter
+``S = sum_i e_i e_i^T`` (one D x D float64 GEMM per batch). For float32 (and narrower) input
+the residuals are formed in float64, where the difference of two float32 values is exact, so
+nothing is rounded to float32 and the state is independent of the shifts, the batch split and
+the merge order (to float64 summation order). From these:
 
 * class means ``mu_c = s_c + r_c / n_c``;
 * within-class scatter ``sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T = S - sum_c r_c r_c^T / n_c``
@@ -21,8 +23,9 @@ rank 3.23 instead of 3.00. With float64 products the floor is that of the float6
 eigensolver (about ``D * 1e-16`` of the largest eigenvalue), the same as a float64 SVD of the
 stored values resolves through its Gram matrix. Cost: the float64 GEMM runs at about half the
 float32 rate on CPU (``benchmarks/README.md``, section G); the residuals, their sums and
-squares stay in float32, whose rounding (relative to each residual, unbiased) moves no
-eigenvalue by more than the storage round-off of the values does.
+squares are float64 as well (exact residuals: the same rows give the same values through every
+entry point and batch split, about 1e-12 relative, where float32 residuals around a
+first-batch shift gave 1e-8).
 
 Changing the shifts is exact algebra (``_reshift``), which is what makes ``merge`` and
 ``all_reduce`` exact.
@@ -232,6 +235,9 @@ class ClassStats(TensorState):
                 new_rows, x, new_counts.cumsum(0) - new_counts, mode="mean"
             )
             self.shift.index_copy_(0, new_ids, new_mean.to(torch.float32))
+        if cdt == torch.float32:
+            self._accumulate_exact(x, y, present, batch_counts, new_ids, old_shift)
+            return
         try:
             resid = ws.get("resid", (b, d), cdt, dev)
             if cdt == torch.float32:
@@ -280,6 +286,38 @@ class ClassStats(TensorState):
             else:
                 wide = ws.get("resid64", tuple(chunk.shape), torch.float64, dev).copy_(chunk)
                 add_gram_(self.scatter, wide)
+
+    def _accumulate_exact(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        present: torch.Tensor,
+        batch_counts: torch.Tensor,
+        new_ids: torch.Tensor,
+        old_shift: torch.Tensor | None,
+    ) -> None:
+        """Float32 rows: residuals formed in float64 (exact: the difference of two float32
+        values within 2^29 of each other is a float64), their squares, sums and products in
+        float64, chunk by chunk. Nothing is rounded to float32 on the way, so the state does
+        not depend on the shifts, the batch split or the merge order beyond float64 summation
+        order (the same rows give the same metrics to about 1e-12 whatever the entry point).
+        The float64 squares of float32 values cannot overflow: only NaN/Inf rows are refused.
+        """
+        ws, dev, d = self._workspace, self.device, self.dim
+        bad_rows = ~torch.isfinite(x).all(dim=1)
+        if bool(bad_rows.any()):
+            if old_shift is not None:
+                self.shift.index_copy_(0, new_ids, old_shift)  # the state is left untouched
+            raise_nonfinite_rows("features", bad_rows)
+        self.counts.index_add_(0, present, batch_counts)
+        for xc, yc in zip(x.split(self.chunk_size), y.split(self.chunk_size), strict=True):
+            wide = ws.get("resid64", (xc.shape[0], d), torch.float64, dev).copy_(xc)
+            wide.sub_(self.shift.index_select(0, yc))
+            squares = ws.get("squares64", (xc.shape[0], d), torch.float64, dev)
+            torch.mul(wide, wide, out=squares)
+            self.resid_sq.index_add_(0, yc, squares.sum(dim=1))
+            self.resid_sum.index_add_(0, yc, wide)
+            add_gram_(self.scatter, wide, diagonal=squares.sum(dim=0))
 
     # ------------------------------------------------------------------ exact re-expression
     def _reshift(self, new_shift: torch.Tensor) -> None:
