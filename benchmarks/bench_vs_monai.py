@@ -19,7 +19,7 @@ import torch
 
 from collapsekit import analyze
 from collapsekit.integrations.monai import compute_embedding_collapse
-from collapsekit.report import null_model
+from collapsekit.inference import null_model
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:

@@ -19,8 +19,8 @@ from collapsekit.functional.class_separation import (
     pairwise_separation_from_moments,
 )
 from collapsekit.functional.neural_collapse import neural_collapse
-from collapsekit.report.findings_html import render_findings
-from collapsekit.report.null_model import isotropic_null, per_class_rank_null
+from collapsekit.inference.null_model import isotropic_null, per_class_rank_null
+from collapsekit.render.findings_html import render_findings
 from collapsekit.report.report import Report
 from collapsekit.report.verdict import (
     HEALTHY,
@@ -292,7 +292,7 @@ def test_weights_not_aligned_to_the_classes_skip_minority_collapse():
 
 
 def test_null_is_cached_and_hands_out_copies():
-    from collapsekit.report import null_model
+    from collapsekit.inference import null_model
 
     null_model._CACHE.clear()
     counts = torch.tensor([50, 40, 30])
@@ -308,7 +308,7 @@ def test_null_is_cached_and_hands_out_copies():
 
 
 def test_null_per_class_sizes_at_least_ten_percent_apart():
-    from collapsekit.report.null_model import _representative_sizes
+    from collapsekit.inference.null_model import _representative_sizes
 
     assert _representative_sizes(torch.tensor([970, 1000, 1010, 1030]), 8) == [1000]
     picked = _representative_sizes(torch.arange(2, 5000), 8)

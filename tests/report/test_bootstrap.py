@@ -1,6 +1,6 @@
 import torch
 
-import collapsekit.report.bootstrap as bootstrap
+import collapsekit.inference.bootstrap as bootstrap
 from references import blobs
 
 

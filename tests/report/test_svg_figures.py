@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from collapsekit.report.html import render_history, render_report, render_summary
-from collapsekit.report.svg import format_tick, line_chart, linear_ticks, log_bounds, log_ticks
+from collapsekit.render.html import render_history, render_report, render_summary
+from collapsekit.render.svg import format_tick, line_chart, linear_ticks, log_bounds, log_ticks
 from figure_fixtures import CLASS_NAMES, small_history, small_report
 
 NS = "{http://www.w3.org/2000/svg}"

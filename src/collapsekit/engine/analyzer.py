@@ -20,7 +20,9 @@ import torch
 from collapsekit._threads import map_independent
 from collapsekit._validation import (
     as_tensor,
+    check_count,
     check_features,
+    check_level,
     check_positive_int,
     raise_nonfinite_rows,
     rows_are_finite,
@@ -46,8 +48,8 @@ from collapsekit.functional.silhouette import cosine_silhouette_rows
 from collapsekit.functional.spectrum import singular_values, singular_values_from_covariance
 from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized_from_moments
 from collapsekit.functional.uniformity import uniformity
-from collapsekit.report.bootstrap import bootstrap_intervals
-from collapsekit.report.null_model import isotropic_null
+from collapsekit.inference.bootstrap import bootstrap_intervals
+from collapsekit.inference.null_model import isotropic_null
 from collapsekit.report.report import Report
 from collapsekit.report.verdict import Thresholds, decide
 from collapsekit.stats.class_scatter import PerClassScatter
@@ -111,23 +113,6 @@ def _padded(s: torch.Tensor, d: int) -> torch.Tensor:
     return torch.cat([s, s.new_zeros(max(0, d - s.numel()))])
 
 
-def _check_level(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise ValueError(
-            f"interval_level: expected a probability strictly between 0 and 1 (e.g. 0.95), "
-            f"received {value!r}"
-        )
-    return float(value)
-
-
-def _check_count(value: Any, name: str, minimum: int, allow_none: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, received {value!r}")
-    return value
-
-
 class Analyzer:
     """Streaming analysis of embeddings: feed batches, get a :class:`Report`.
 
@@ -182,7 +167,7 @@ class Analyzer:
         self.exact_per_class = bool(exact_per_class)
         self.alpha_fit_range = alpha_fit_range
         self.sample_rows = check_positive_int(sample_rows, "sample_rows")
-        self.seed = _check_count(seed, "seed", 0)
+        self.seed = check_count(seed, "seed", 0)
         if global_mean not in ("class", "sample"):
             raise ValueError(f"global_mean: expected 'class' or 'sample', received {global_mean!r}")
         self.global_mean: Literal["class", "sample"] = global_mean
@@ -634,10 +619,10 @@ class Analyzer:
             raise ValueError(
                 f"features: expected at least 2 rows before compute(), received {self.n_rows}"
             )
-        interval_level = _check_level(interval_level)
-        bootstrap = _check_count(bootstrap, "bootstrap", 0, allow_none=True)
-        probe_folds = _check_count(probe_folds, "probe_folds", 2)
-        uniformity_rows = _check_count(uniformity_rows, "uniformity_rows", 2, allow_none=True)
+        interval_level = check_level(interval_level)
+        bootstrap = check_count(bootstrap, "bootstrap", 0, allow_none=True)
+        probe_folds = check_count(probe_folds, "probe_folds", 2)
+        uniformity_rows = check_count(uniformity_rows, "uniformity_rows", 2, allow_none=True)
         return _Computation(self, progress).run(
             weights,
             bias,

@@ -15,8 +15,8 @@ from collapsekit.functional.effective_rank import entropy_rank
 from collapsekit.functional.rankme import rankme_from_singular_values
 from collapsekit.functional.spectrum import singular_values_from_covariance
 from collapsekit.integrations.collapse_monitor import check_thresholds
-from collapsekit.integrations.feature_capture import FeatureCapture
 from collapsekit.integrations.torchmetrics_metric import NeuralCollapseMetric
+from collapsekit.io.feature_capture import FeatureCapture
 from collapsekit.report.history import append_history
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.lidar_stats import LiDARStats

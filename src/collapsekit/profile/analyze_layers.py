@@ -11,9 +11,9 @@ from torch import nn
 
 from collapsekit._validation import check_labels
 from collapsekit.functional.effective_rank import entropy_rank
+from collapsekit.functional.separation_law import separation_law_fit
 from collapsekit.functional.spectrum import singular_values_from_covariance
 from collapsekit.profile.layer_profile import LayerProfile
-from collapsekit.profile.separation_law import separation_law_fit
 from collapsekit.stats.class_stats import ClassStats
 
 PoolRule = Literal["avg", "max", "flatten"]
