@@ -18,8 +18,8 @@ from collections.abc import Callable
 import torch
 
 from collapsekit import analyze
-from collapsekit.integrations.monai import compute_embedding_collapse
 from collapsekit.inference import null_model
+from collapsekit.integrations.monai import compute_embedding_collapse
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:

@@ -1,4 +1,4 @@
-"""Issue 11: readers accept every valid layout and refuse bad files with one clear message."""
+"""Readers accept every valid layout and refuse bad files with one clear message."""
 
 from __future__ import annotations
 
