@@ -41,11 +41,15 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     (
         "collapsekit.engine.analyzer",
         "collapsekit.report.verdict",
-    ): "the Analyzer runs decide() to put the verdict into the Report it returns",
+    ): "Analyzer.compute checks at run time that thresholds is a Thresholds",
     (
-        "collapsekit.engine.analyzer",
+        "collapsekit.engine.computation",
         "collapsekit.report.report",
-    ): "the Analyzer assembles the Report it returns",
+    ): "compute_report assembles the Report the engine returns",
+    (
+        "collapsekit.engine.computation",
+        "collapsekit.report.verdict",
+    ): "compute_report runs decide() to put the verdict into the Report",
     (
         "collapsekit.report.report",
         "collapsekit.render.html",

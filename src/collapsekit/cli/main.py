@@ -440,21 +440,6 @@ def analyze_cmd(
     guarded(lambda: _write_outputs(report, json_out, html_out, f"collapsekit: {embeddings.name}"))
 
 
-COMPARE_KEYS = (
-    "effective_rank",
-    "effective_rank_score",
-    "rankme",
-    "std_of_l2_normalized",
-    "uniformity",
-    "centroid_similarity",
-    "silhouette",
-    "linear_probe_accuracy",
-    "nc1",
-    "cdnv",
-    "etf_error",
-)
-
-
 @app.command("compare")
 def compare_cmd(
     a: Path = typer.Argument(..., help="Embeddings before (e.g. the pre-trained model)."),
@@ -533,10 +518,13 @@ def compare_cmd(
 
     result = guarded(run)
     ra, rb = result.pop("reports")
+    from collapsekit.metrics import keys as metric_keys
+
+    compare_keys = metric_keys("compare")  # the registry's compare flag
     table = Table(title=escape(f"collapsekit compare: {a.name} -> {b.name}"))
     for col in ("metric", a.name, b.name, "change"):
         table.add_column(escape(col), justify="left" if col == "metric" else "right")
-    for k in COMPARE_KEYS:
+    for k in compare_keys:
         if k in ra.metrics and k in rb.metrics:
             va, vb = ra.metrics[k], rb.metrics[k]
             table.add_row(k, f"{va:.4g}", f"{vb:.4g}", f"{vb - va:+.4g}")
@@ -547,8 +535,8 @@ def compare_cmd(
     change = "unchanged" if ra.verdict.label == rb.verdict.label else "changed"
     labels_shown = escape(f"{ra.verdict.label} -> {rb.verdict.label} ({change})")
     out.print(f"[bold]Verdict:[/] {labels_shown}", highlight=False)
-    result["metrics_a"] = {k: ra.metrics[k] for k in COMPARE_KEYS if k in ra.metrics}
-    result["metrics_b"] = {k: rb.metrics[k] for k in COMPARE_KEYS if k in rb.metrics}
+    result["metrics_a"] = {k: ra.metrics[k] for k in compare_keys if k in ra.metrics}
+    result["metrics_b"] = {k: rb.metrics[k] for k in compare_keys if k in rb.metrics}
 
     def write() -> None:
         from collapsekit.io.safe_write import write_text_atomic

@@ -46,6 +46,7 @@ def analyze(
     thresholds: Thresholds | None = None,
     device: torch.device | str | None = None,
     progress: Progress | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> Report:
     """Analyse embeddings and return a :class:`Report` with a verdict.
 
@@ -80,6 +81,9 @@ def analyze(
         batch_size: rows per batch when ``source`` is a matrix.
         progress: ``progress(stage, rows_done, rows_total_or_None)`` after each batch.
         thresholds: the verdict's rules (:class:`collapsekit.Thresholds`), echoed in the report.
+        metrics: compute only these metrics (registry keys, ``collapsekit.metrics.keys()``)
+            and what they depend on; ``None`` (default): every metric the inputs allow. The
+            verdict then judges what was computed and lists the tests it could not run.
 
     Example:
         >>> import torch
@@ -142,4 +146,5 @@ def analyze(
         uniformity_rows=uniformity_rows,
         thresholds=thresholds,
         progress=report_progress,
+        metrics=metrics,
     )

@@ -10,16 +10,13 @@ exact class statistics. ``report.provenance`` says which is which.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from collapsekit._threads import map_independent
 from collapsekit._validation import (
-    as_tensor,
     check_count,
     check_features,
     check_level,
@@ -27,41 +24,28 @@ from collapsekit._validation import (
     raise_nonfinite_rows,
     rows_are_finite,
 )
+from collapsekit.engine.computation import (
+    AUTO_BOOTSTRAP_MAX_ROWS,
+    CENTROID_MATRIX_MAX_CLASSES,
+    Request,
+    compute_report,
+    exact_only,
+    metric_list,
+)
 from collapsekit.engine.labels import LabelEncoder
-from collapsekit.functional._common import l2_normalize
-from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE, alpha_req_from_eigenvalues
-from collapsekit.functional.centroid_similarity import (
-    centroid_similarity_from_means,
-    leave_one_out_similarities_from_means,
-)
-from collapsekit.functional.effective_rank import (
-    entropy_rank,
-    per_class_effective_rank,
-    score_from_singular_values,
-)
-from collapsekit.functional.linear_cka import linear_cka_from_moments
-from collapsekit.functional.linear_probe import linear_probe_accuracy
-from collapsekit.functional.ncc_agreement import ncc_predictions
-from collapsekit.functional.neco import neco_basis_from_moments, neco_from_basis
-from collapsekit.functional.rankme import rankme_from_singular_values
-from collapsekit.functional.silhouette import cosine_silhouette_rows
-from collapsekit.functional.spectrum import singular_values, singular_values_from_covariance
-from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized_from_moments
-from collapsekit.functional.uniformity import uniformity
-from collapsekit.inference.bootstrap import bootstrap_intervals
-from collapsekit.inference.null_model import isotropic_null
-from collapsekit.report.report import Report
-from collapsekit.report.verdict import Thresholds, decide
+from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
+from collapsekit.metrics import Options
+from collapsekit.report.verdict import Thresholds
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
 
-#: Largest cohort for which ``compute`` bootstraps by default (``bootstrap=None``).
-AUTO_BOOTSTRAP_MAX_ROWS = 500
-#: Largest number of classes for which the report keeps the K x K centroid-cosine matrix.
-CENTROID_MATRIX_MAX_CLASSES = 64
+if TYPE_CHECKING:  # annotations only
+    from collapsekit.report.report import Report
+
+__all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "CENTROID_MATRIX_MAX_CLASSES", "Analyzer", "Progress"]
 _STATE_VERSION = 1
 
 Progress = Callable[[str, int, int | None], None]
@@ -106,11 +90,6 @@ def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
     if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
         return x.double()
     return x
-
-
-def _padded(s: torch.Tensor, d: int) -> torch.Tensor:
-    """Singular values padded with zeros to D (the length the D x D moments give)."""
-    return torch.cat([s, s.new_zeros(max(0, d - s.numel()))])
 
 
 class Analyzer:
@@ -559,6 +538,7 @@ class Analyzer:
         *,
         bias: Any = None,
         ncc_batches: SecondPass | None = None,
+        metrics: Sequence[str] | None = None,
     ) -> dict[str, float]:
         """Only the metrics that are exact from the one-pass statistics (no sample, baseline
         or verdict): cheap enough to log every epoch or every N steps. With ``weights`` and
@@ -576,7 +556,15 @@ class Analyzer:
             raise ValueError(
                 f"features: expected at least 2 rows before exact_metrics(), received {self.n_rows}"
             )
-        return _exact_only(self, weights, ood_features, bias, ncc_batches)
+        request = Request(
+            weights=weights,
+            bias=bias,
+            ood_features=ood_features,
+            second_pass=ncc_batches,
+            metrics=metric_list(metrics),
+            options=Options(alpha_fit_range=self.alpha_fit_range, seed=self.seed),
+        )
+        return exact_only(self, request)
 
     def compute(
         self,
@@ -592,6 +580,7 @@ class Analyzer:
         uniformity_rows: int | None = 4_096,
         thresholds: Thresholds | None = None,
         progress: Progress | None = None,
+        metrics: Sequence[str] | None = None,
     ) -> Report:
         """The :class:`Report` of every row seen so far.
 
@@ -608,6 +597,9 @@ class Analyzer:
                 (``None``: all sampled rows).
             thresholds: the verdict's rules (:class:`collapsekit.Thresholds`); echoed in the
                 report.
+            metrics: compute only these metrics (registry keys, see
+                ``collapsekit.metrics.keys()``) and what they depend on; ``None``: all. The
+                verdict then judges what was computed and lists the tests it could not run.
         """
         if thresholds is not None and not isinstance(thresholds, Thresholds):
             raise TypeError(
@@ -619,524 +611,34 @@ class Analyzer:
             raise ValueError(
                 f"features: expected at least 2 rows before compute(), received {self.n_rows}"
             )
-        interval_level = check_level(interval_level)
-        bootstrap = check_count(bootstrap, "bootstrap", 0, allow_none=True)
-        probe_folds = check_count(probe_folds, "probe_folds", 2)
-        uniformity_rows = check_count(uniformity_rows, "uniformity_rows", 2, allow_none=True)
-        return _Computation(self, progress).run(
-            weights,
-            bias,
-            ood_features,
-            second_pass,
-            bootstrap,
-            interval_level,
-            probe,
-            probe_folds,
-            uniformity_rows,
-            thresholds,
-        )
-
-
-def _exact_only(
-    analyzer: Analyzer,
-    weights: Any,
-    ood_features: Any,
-    bias: Any,
-    ncc_batches: SecondPass | None,
-) -> dict[str, float]:
-    comp = _Computation(analyzer, None)
-    w_all, w_rows, b = comp._classifier(weights, bias)
-    comp.exact_stage(w_all, w_rows, ood_features)
-    if ncc_batches is not None and w_all is not None and analyzer.labelled and comp.k >= 2:
-        comp._row_metrics(ncc_batches, w_all, w_rows, b, per_row=False)
-    return dict(comp.metrics)
-
-
-class _Computation:
-    """One ``compute()``: the exact statistics in reporting order, then every metric."""
-
-    def __init__(self, analyzer: Analyzer, progress: Progress | None) -> None:
-        self.a = analyzer
-        self.progress = progress or (lambda stage, done, total: None)
-        cs = analyzer.class_stats
-        assert cs is not None and analyzer.dim is not None
-        self.cs = cs
-        self.n, self.d = analyzer.n_rows, analyzer.dim
-        present = cs.present_classes().tolist()  # dense ids, ascending
-        if analyzer.labelled:
-            canon = [i for i in analyzer.encoder.canonical_order() if i in set(present)]
-        else:
-            canon = present
-        self.ids = canon  # dense ids in reporting order
-        pos_in_present = {c: i for i, c in enumerate(present)}
-        self.perm = torch.tensor([pos_in_present[c] for c in canon], dtype=torch.long)
-        names = analyzer.encoder.names if analyzer.labelled else ["all"]
-        self.names = [names[c] for c in canon]
-        dev = cs.device
-        self.pos = torch.full((analyzer.capacity,), -1, dtype=torch.long, device=dev)
-        self.pos[torch.tensor(canon, dtype=torch.long, device=dev)] = torch.arange(
-            len(canon), device=dev
-        )
-        self.counts = cs.counts[torch.tensor(canon, device=dev)]
-        self.means = cs.class_means()[self.perm.to(dev)]
-        self.k = len(canon)
-        self.notes: list[str] = []
-        self.metrics: dict[str, float] = {}
-        self.provenance: dict[str, str] = {}
-        self.exact1 = f"exact over all {self.n} rows (one pass)"
-        self.exact2 = f"exact over all {self.n} rows (second pass)"
-        res = analyzer.reservoir
-        self.m = res.size
-        self.all_in_sample = self.m == self.n
-        self.sample_x = res.rows
-        self.sample_y = None if res.labels is None else self.pos[res.labels.to(dev)]
-        self.sample_ref = res.reference
-        if self.all_in_sample:
-            self.sampled = f"exact over all {self.n} rows (every row held in the sample)"
-        else:
-            self.sampled = f"sample of {self.m} rows of {self.n} (seeded, uniform)"
-
-    def put(self, key: str, value: float, provenance: str) -> None:
-        self.metrics[key] = float(value)
-        self.provenance[key] = provenance
-
-    # ------------------------------------------------------------------ stages
-    def run(
-        self,
-        weights: Any,
-        bias: Any,
-        ood_features: Any,
-        second_pass: SecondPass | None,
-        bootstrap: int | None,
-        level: float,
-        probe: bool,
-        probe_folds: int,
-        uniformity_rows: int | None,
-        thresholds: Thresholds | None = None,
-    ) -> Report:
-        a, n, d = self.a, self.n, self.d
-        w_all, w_rows, b = self._classifier(weights, bias)
-        plan = self._probe_plan(probe, probe_folds) if a.labelled and self.k >= 2 else None
-        s, centroid_cos, per_class, baseline = self.exact_stage(
-            w_all, w_rows, ood_features, baseline_silhouette=plan is None
-        )
-        assert baseline is not None
-        base, base_spectrum = baseline
-        if a.labelled and self.k >= 2:
-            self._row_metrics(second_pass, w_all, w_rows, b)
-            if plan is not None:
-                self._probe(*plan, probe_folds)
-        self._uniformity(uniformity_rows)
-        intervals, resamples = self._intervals(bootstrap, level)
-        spectrum = (s / s.sum().clamp_min(1e-300)).tolist()
-        inputs = {
-            "n": n,
-            "d": d,
-            "dtype": a.input_dtype,
-            "num_classes": self.k if a.labelled else 0,
-            "class_counts": (
-                {nm: int(c) for nm, c in zip(self.names, self.counts.tolist(), strict=True)}
-                if a.labelled
-                else {}
+        request = Request(
+            weights=weights,
+            bias=bias,
+            ood_features=ood_features,
+            second_pass=second_pass,
+            bootstrap=check_count(bootstrap, "bootstrap", 0, allow_none=True),
+            interval_level=check_level(interval_level),
+            thresholds=thresholds,
+            metrics=metric_list(metrics),
+            options=Options(
+                alpha_fit_range=self.alpha_fit_range,
+                uniformity_rows=check_count(uniformity_rows, "uniformity_rows", 2, allow_none=True),
+                probe=bool(probe),
+                probe_folds=check_count(probe_folds, "probe_folds", 2),
+                seed=self.seed,
             ),
-            "class_names": self.names if a.labelled else None,
-            "labels": bool(a.labelled),
-            "weights": weights is not None,
-            "reference": a.cross is not None,
-            "ood_features": ood_features is not None,
-            "bootstrap_resamples": resamples,
-            "sample_rows": self.m,
-            "passes": 2 if second_pass is not None else 1,
-            "notes": self.notes,
-        }
-        return Report(
-            metrics=self.metrics,
-            verdict=decide(
-                self.metrics,
-                base,
-                thresholds,
-                stats=self._canonical_stats(),
-                class_names=self.names if a.labelled else None,
-                per_class_rank=per_class,
-                weights=None if w_all is None or w_rows is None else w_all[w_rows],
-                class_counts=self.counts if a.labelled else None,
-                labels=bool(a.labelled),
-            ),
-            inputs=inputs,
-            intervals=intervals,
-            interval_level=level,
-            baseline=base,
-            spectrum={"data": spectrum[:512], "isotropic": base_spectrum[:512]},
-            centroid_cosine=centroid_cos,
-            per_class_effective_rank=per_class,
-            provenance=self.provenance,
         )
+        return compute_report(self, request, progress)
 
-    def exact_stage(
-        self,
-        w_all: torch.Tensor | None,
-        w_rows: torch.Tensor | None,
-        ood_features: Any,
-        baseline_silhouette: bool | None = None,
-    ) -> tuple[
-        torch.Tensor,
-        list[list[float]] | None,
-        dict[str, float],
-        tuple[dict[str, float], list[float]] | None,
-    ]:
-        """Every metric exact from the one-pass statistics; returns the centred singular
-        values, the centroid-cosine matrix (K <= 64), the per-class ranks and, unless
-        ``baseline_silhouette`` is None, the baseline (``isotropic_null`` with or without its
-        silhouette)."""
-        a, cs, n, d = self.a, self.cs, self.n, self.d
-        spectra_prov = self.exact1
-        if self.all_in_sample and n < d and self.sample_x is not None:
-            # fewer rows than dimensions, every row held: the N x N Gram of the rows gives the
-            # same spectra far more cheaply than the D x D moments (14 slides x 1,536 dims)
-            rows = self.sample_x.to(cs.device)
-            s, s_raw = map_independent(
-                lambda center: _padded(singular_values(rows, center=center), d),
-                [True, False],
-                cs.device,
-            )
-            spectra_prov = self.sampled
-        else:
-            mu = self.means
-            second = cs.within_scatter() + (mu * self.counts.double()[:, None]).T @ mu
-            # the two spectra are independent factorisations: side by side, one thread each
-            s, s_raw = map_independent(
-                lambda cov: singular_values_from_covariance(cov, n),
-                [cs.total_cov(), second / n],
-                cs.device,
-            )
-            # N rows span at most N - 1 centred (N uncentred) dimensions: the eigenvalues past
-            # that rank are the moments' float32 round-off, not spectrum
-            s[max(n - 1, 0) :] = 0.0
-            s_raw[n:] = 0.0
-        baseline = None
-        if baseline_silhouette is not None:
-            self.progress("baseline", 0, None)
-            baseline = self._baseline(baseline_silhouette)
-        self.put("effective_rank", entropy_rank(s), spectra_prov)
-        self.put("effective_rank_score", score_from_singular_values(s, n, d), spectra_prov)
-        with contextlib.suppress(ValueError):  # fewer than two eigenvalues in the fit range
-            alpha = alpha_req_from_eigenvalues(s.square(), self.a.alpha_fit_range)
-            self.put("alpha_req", alpha, spectra_prov)
-        # RankMe over the min(N, D) singular values of the rows (as functional.rankme)
-        self.put("rankme", rankme_from_singular_values(s_raw[: min(n, d)]), spectra_prov)
-        units = a.units
-        assert units is not None
-        self.put(
-            "std_of_l2_normalized",
-            std_of_l2_normalized_from_moments(units.n, units.dev_sum, units.dev_sq_sum),
-            self.exact1,
-        )
-        if units.zero_rows:
-            self.notes.append(
-                f"{units.zero_rows} all-zero row(s) have no direction: they count as zero "
-                "vectors in the spread and silhouette"
-            )
-        centroid_cos = None
-        per_class: dict[str, float] = {}
-        if a.labelled and self.k >= 2:
-            centroid_cos = self._class_metrics(w_all, w_rows, ood_features)
-            per_class = self._per_class_ranks()
-        elif a.labelled:
-            self.notes.append("a single class: class-separation metrics need two or more")
-        if a.cross is not None:
-            moments = a.cross.moments()
-            self.put("linear_cka", linear_cka_from_moments(moments), self.exact1)
-            if n >= 4:
-                self.put("linear_cka_debiased", linear_cka_from_moments(moments, True), self.exact1)
-        return s, centroid_cos, per_class, baseline
-
-    def _classifier(
-        self, weights: Any, bias: Any
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-        """(all weight rows, the weight row of each reported class, bias)."""
-        if weights is None:
-            if bias is not None:
-                raise ValueError("bias: expected weights with it (NC3/NC4 need the classifier)")
-            return None, None, None
-        if not self.a.labelled:
-            raise ValueError("weights: expected labels as well (NC3/NC4 compare classes)")
-        w = check_features(weights, "weights", self.d, self.cs.device)
-        rows = self.a.encoder.weight_rows(self.ids, w.shape[0])
-        b = None
-        if bias is not None:
-            b = as_tensor(bias, "bias", self.cs.device).double().flatten()
-            if b.numel() != w.shape[0]:
-                raise ValueError(
-                    f"bias: expected {w.shape[0]} values (one per weight row), received {b.numel()}"
-                )
-            if not bool(torch.isfinite(b).all()):
-                raise ValueError("bias: expected finite values, received NaN or Inf")
-        return w, torch.tensor(rows, dtype=torch.long, device=self.cs.device), b
-
-    def _class_metrics(
-        self, w_all: torch.Tensor | None, w_rows: torch.Tensor | None, ood_features: Any
-    ) -> list[list[float]] | None:
-        cs, dev = self.cs, self.cs.device
-        w_dense = None
-        if w_all is not None and w_rows is not None:
-            w_dense = torch.zeros(self.a.capacity, self.d, dtype=w_all.dtype, device=dev)
-            w_dense[torch.tensor(self.ids, device=dev)] = w_all[w_rows]
-        ood, ood_mean, ood_prov = None, None, self.exact1
-        if ood_features is not None:
-            ood = check_features(ood_features, "ood_features", self.d, dev)
-            ood_mean = ood.double().mean(0)
-            ood_prov = f"exact over all {self.n} rows and {ood.shape[0]} OoD rows"
-        nc = cs.neural_collapse(weights=w_dense, ood_mean=ood_mean)
-        for key, value in nc.items():
-            self.put(key, value, ood_prov if key == "ood_orthogonality" else self.exact1)
-        if ood is not None:
-            self._neco(ood, ood_prov)
-        self.put("centroid_similarity", centroid_similarity_from_means(self.means), self.exact1)
-        self.put("chance_accuracy", float(self.counts.max()) / self.n, self.exact1)
-        if self.k <= CENTROID_MATRIX_MAX_CLASSES:
-            unit = l2_normalize(self.means)
-            return (unit @ unit.T).tolist()
-        return None
-
-    def _neco(self, ood: torch.Tensor, provenance: str) -> None:
-        """NECO (Ammar et al. 2024) next to NC5: the mean share of each row's norm inside the
-        top-(K-1) principal subspace of the in-distribution rows (standardised, as the
-        authors' code), for the OoD rows (exact) and the in-distribution sample."""
-        cov = self.cs.total_cov()
-        mean = (self.means * self.counts.double()[:, None]).sum(0) / self.n
-        dim = min(self.k - 1, self.n, self.d)
-        basis = neco_basis_from_moments(cov, mean, cov.diagonal(), self.n, dim)
-        self.put("neco_ood_mean", float(neco_from_basis(ood, basis).mean()), provenance)
-        if self.sample_x is not None:
-            id_scores = neco_from_basis(self.sample_x.to(self.cs.device), basis)
-            self.put("neco_id_mean", float(id_scores.mean()), self.sampled)
-
-    def _per_class_ranks(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        pc = self.a.per_class
-        if pc is not None and not self.all_in_sample:
-            for c, name in zip(self.ids, self.names, strict=True):
-                nc = int(pc.counts[c])
-                if nc >= 2:
-                    s = singular_values_from_covariance(pc.class_covariance(c), nc)
-                    out[name] = entropy_rank(s)
-            prov = self.exact1
-        else:
-            assert self.sample_x is not None and self.sample_y is not None
-            # every row in memory: the rows' own (n_c x n_c when smaller) Gram is the cheaper
-            # exact route; otherwise an estimate from the sampled rows
-            ranks = per_class_effective_rank(self.sample_x, self.sample_y)
-            out = {self.names[c]: v for c, v in sorted(ranks.items())}
-            prov = self.sampled
-            if self.a.per_class_note and not self.all_in_sample:
-                self.notes.append(self.a.per_class_note)
-        for name, value in out.items():
-            self.put(f"per_class_effective_rank_{name}", value, prov)
-        if out:
-            self.put("per_class_effective_rank_min", min(out.values()), prov)
-        return out
-
-    def _row_metrics(
-        self,
-        second_pass: SecondPass | None,
-        w_all: torch.Tensor | None,
-        w_rows: torch.Tensor | None,
-        b: torch.Tensor | None,
-        per_row: bool = True,
-    ) -> None:
-        """Cosine silhouette, leave-one-out stability and NC4 from rows against the exact
-        class statistics: every row (second pass) or the sampled rows. ``per_row=False``:
-        NC4 alone."""
-        units = self.a.units
-        assert units is not None
-        dev = self.cs.device
-        totals = units.class_unit_sums[torch.tensor(self.ids, device=dev)]
-        mu_g = self.cs.global_mean_vector()
-        centred = self.means - mu_g
-        sim0 = self.metrics["centroid_similarity"]
-        acc = {
-            "sil": 0.0,
-            "sil_n": 0,
-            "loo": 0.0,
-            "loo_sq": 0.0,
-            "loo_n": 0,
-            "agree": 0,
-            "ncc_n": 0,
-        }
-        do_sil = per_row and self.k < self.n
-        do_loo = per_row and (self.n > 2 or int(self.counts.max()) > 1)
-
-        def consume(x_batch: torch.Tensor, y_batch: torch.Tensor) -> None:
-            # sub-chunks bound the (rows x K) float64 temporaries whatever the batch size
-            for x, yc in zip(x_batch.split(4096), y_batch.split(4096), strict=True):
-                consume_chunk(x, yc)
-
-        def consume_chunk(x: torch.Tensor, yc: torch.Tensor) -> None:
-            if do_sil:
-                sil = cosine_silhouette_rows(l2_normalize(x), yc, totals, self.counts)
-                acc["sil"] += float(sil.sum())
-                acc["sil_n"] += int(sil.numel())
-            if do_loo:
-                sims = leave_one_out_similarities_from_means(x, yc, self.means, self.counts)
-                sims = sims[~torch.isnan(sims)] - sim0
-                acc["loo"] += float(sims.sum())
-                acc["loo_sq"] += float(sims.square().sum())
-                acc["loo_n"] += int(sims.numel())
-            if w_all is not None and w_rows is not None:
-                clf, nearest = ncc_predictions(x, centred, mu_g, w_all, b)
-                acc["agree"] += int((clf == w_rows[nearest]).sum())
-                acc["ncc_n"] += int(clf.numel())
-
-        if second_pass is not None:
-            done = 0
-            for x_raw, y_raw, _ in second_pass():
-                x = check_features(x_raw, "features", self.d, dev)
-                if per_row:
-                    consume(x, self.pos[self._encode_again(y_raw, x)])
-                else:  # NC4 compares two predictions: the rows' labels are not needed
-                    consume(x, torch.zeros(x.shape[0], dtype=torch.long, device=dev))
-                done += x.shape[0]
-                self.progress("pass 2", done, self.n)
-            if done != self.n:
-                raise ValueError(
-                    f"source: expected the second pass to give the same {self.n} rows, received "
-                    f"{done}; a source read twice must not change between passes"
-                )
-            prov = self.exact2
-        else:
-            assert self.sample_x is not None and self.sample_y is not None
-            for lo in range(0, self.m, 8192):
-                consume(self.sample_x[lo : lo + 8192].to(dev), self.sample_y[lo : lo + 8192])
-            prov = (
-                self.sampled
-                if self.all_in_sample
-                else f"{self.sampled}; each row scored against the exact class statistics"
-            )
-        if acc["sil_n"]:
-            self.put("silhouette", acc["sil"] / acc["sil_n"], prov)
-        if acc["loo_n"]:
-            mean_dev = acc["loo"] / acc["loo_n"]
-            var = max(acc["loo_sq"] / acc["loo_n"] - mean_dev**2, 0.0)
-            self.put("loo_centroid_stability", math.sqrt(var), prov)
-        if acc["ncc_n"]:
-            self.put("ncc_agreement", acc["agree"] / acc["ncc_n"], prov)
-
-    def _encode_again(self, y_raw: Any, x: torch.Tensor) -> torch.Tensor:
+    def encode_again(self, y_raw: Any, x: torch.Tensor) -> torch.Tensor:
+        """Labels of a second pass, encoded as in the first (no new classes allowed)."""
         if y_raw is None:
             raise ValueError("labels: expected labels in the second pass, as in the first")
-        known = self.a.encoder.num_classes
-        y = self.a.encoder.encode(y_raw, x.device, x.shape[0])
-        if self.a.encoder.num_classes != known:
+        known = self.encoder.num_classes
+        y = self.encoder.encode(y_raw, x.device, x.shape[0])
+        if self.encoder.num_classes != known:
             raise ValueError(
                 "labels: the second pass holds classes the first did not; a source read twice "
                 "must not change between passes"
             )
         return y
-
-    def _probe_plan(self, probe: bool, probe_folds: int) -> tuple[int, int] | None:
-        """``(folds, smallest class in the sample)`` when the probe can run, else ``None``
-        (with a note saying why)."""
-        if not probe:
-            return None
-        assert self.sample_y is not None
-        counts = torch.bincount(self.sample_y, minlength=self.k)
-        counts = counts[counts > 0]
-        if counts.numel() < 2:
-            self.notes.append("linear probe skipped: the sample holds fewer than two classes")
-            return None
-        smallest = int(counts.min())
-        folds = min(probe_folds, smallest)
-        if folds < 2:
-            self.notes.append("linear probe skipped: a class has a single row in the sample")
-            return None
-        return folds, smallest
-
-    def _probe(self, folds: int, smallest: int, probe_folds: int) -> None:
-        assert self.sample_x is not None and self.sample_y is not None
-        self.progress("sample: linear probe", 0, self.m)
-        acc = linear_probe_accuracy(self.sample_x, self.sample_y, folds=folds, seed=self.a.seed)
-        self.progress("sample: linear probe", self.m, self.m)
-        self.put("linear_probe_accuracy", acc, self.sampled)
-        if folds < probe_folds:
-            self.notes.append(
-                f"linear probe used {folds} folds (smallest class has {smallest} rows)"
-            )
-
-    def _uniformity(self, uniformity_rows: int | None) -> None:
-        assert self.sample_x is not None
-        x = self.sample_x
-        prov = self.sampled
-        nonzero = (x != 0).any(dim=1)
-        if not bool(nonzero.all()):  # a zero row has no direction on the sphere
-            dropped = int((~nonzero).sum())
-            x = x[nonzero]
-            self.notes.append(
-                f"uniformity leaves out {dropped} all-zero row(s) of the sample (no direction)"
-            )
-            if x.shape[0] < 2:
-                self.notes.append("uniformity skipped: fewer than two rows with a direction")
-                return
-            prov = f"sample of {x.shape[0]} non-zero rows of {self.n}"
-        if uniformity_rows is not None and x.shape[0] > uniformity_rows:
-            g = torch.Generator().manual_seed(self.a.seed)
-            x = x[torch.randperm(x.shape[0], generator=g)[:uniformity_rows].to(x.device)]
-            prov = f"sample of {uniformity_rows} rows of {self.n} (seeded, uniform)"
-            self.notes.append(f"uniformity estimated on {uniformity_rows} random rows of {self.n}")
-        self.put("uniformity", uniformity(x), prov)
-
-    def _canonical_stats(self) -> ClassStats | None:
-        """The class statistics with class j = the j-th reported class (names order)."""
-        if not self.a.labelled or self.k < 2:
-            return None
-        cs = self.cs
-        out = ClassStats(
-            self.k,
-            self.d,
-            device=cs.device,
-            global_mean=cs.global_mean,
-            rtol=cs.rtol,
-            tile_bytes=cs.tile_bytes,
-        )
-        ids = torch.tensor(self.ids, dtype=torch.long, device=cs.device)
-        out.counts, out.shift = cs.counts[ids].clone(), cs.shift[ids].clone()
-        out.resid_sum, out.resid_sq = cs.resid_sum[ids].clone(), cs.resid_sq[ids].clone()
-        out.scatter = cs.scatter.clone()
-        return out
-
-    def _baseline(self, with_silhouette: bool) -> tuple[dict[str, float], list[float]]:
-        counts = self.counts if self.a.labelled else None
-        return isotropic_null(
-            self.n, self.d, counts, self.a.seed, self.cs.device, with_silhouette=with_silhouette
-        )
-
-    def _intervals(
-        self, bootstrap: int | None, level: float
-    ) -> tuple[dict[str, tuple[float, float]], int]:
-        resamples = (
-            bootstrap
-            if bootstrap is not None
-            else (200 if self.n <= AUTO_BOOTSTRAP_MAX_ROWS else 0)
-        )
-        if not resamples:
-            return {}, 0
-        if not self.all_in_sample:
-            self.notes.append(
-                f"bootstrap intervals skipped: they need every row in the sample (N = {self.n} > "
-                f"sample_rows = {self.m}); raise sample_rows to get them"
-            )
-            return {}, 0
-        assert self.sample_x is not None
-        y = self.sample_y if self.a.labelled and self.k >= 2 else None
-        raw = bootstrap_intervals(
-            self.sample_x, y, self.sample_ref, resamples, self.a.seed, level, self.metrics
-        )
-        out: dict[str, tuple[float, float]] = {}
-        for key, (lo, hi) in raw.items():
-            value = self.metrics.get(key)
-            if value is None:
-                continue
-            if lo <= value <= hi:
-                out[key] = (lo, hi)
-            else:  # a non-finite estimate or spread
-                self.notes.append(f"no interval for {key}: the bootstrap gave no finite spread")
-        return out, resamples

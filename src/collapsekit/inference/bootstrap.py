@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
 import torch
 
-from collapsekit.functional.centroid_similarity import centroid_similarity
-from collapsekit.functional.effective_rank import entropy_rank
-from collapsekit.functional.linear_cka import linear_cka
-from collapsekit.functional.neural_collapse import neural_collapse
-from collapsekit.functional.silhouette import silhouette
-from collapsekit.functional.spectrum import singular_values
-from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized
+from collapsekit.metrics.spec import BootstrapFn, Resample
 
 
 def resample_indices(n: int, y: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
@@ -32,11 +26,17 @@ def bootstrap_intervals(
     y: torch.Tensor | None,
     reference: object,
     resamples: int,
+    hooks: Mapping[str, BootstrapFn],
     seed: int = 0,
     level: float = 0.95,
-    estimates: dict[str, float] | None = None,
+    estimates: Mapping[str, float] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile intervals over ``resamples`` stratified resamples of the rows.
+
+    ``hooks`` maps each metric key to its value on one :class:`Resample` (the registry's
+    ``MetricSpec.bootstrap``); work several hooks share (the neural-collapse moments) is done
+    once per resample through ``Resample.cached``. A hook that raises ValueError on a
+    degenerate resample (zero variance, a single class) skips that resample for that key.
 
     With ``estimates`` (the values computed on all rows), each interval is re-centred on its
     estimate: ``[est - (median - q_lo), est + (q_hi - median)]``. Resampling with replacement
@@ -44,14 +44,11 @@ def bootstrap_intervals(
     every resample); the re-centred interval keeps the bootstrap's spread without its bias, and
     always contains the estimate.
 
-    Covers effective_rank, std_of_l2_normalized, and with labels centroid_similarity,
-    silhouette, nc1 and cdnv; with a reference, linear_cka (rows resampled in pairs).
-
     Example:
         >>> import torch
-        >>> x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
-        >>> ci = bootstrap_intervals(x, None, None, resamples=50)
-        >>> lo, hi = ci["effective_rank"]
+        >>>         >>> x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
+        >>> hooks = {"effective_rank": lambda r: effective_rank(r.x)}
+        >>> lo, hi = bootstrap_intervals(x, None, None, 50, hooks)["effective_rank"]
         >>> 1.0 <= lo <= hi <= 5.0
         True
     """
@@ -62,43 +59,19 @@ def bootstrap_intervals(
         ref = torch.as_tensor(reference).to(x.device)
     k = 0 if y is None else int(torch.unique(y).numel())
     paired = ref is not None and ref.shape[0] == n
-    # one entry per group of metrics that share their work: neural_collapse runs once per
-    # resample and serves both nc1 and cdnv
-    Stat = Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], dict[str, float]]
-    groups: list[Stat] = [
-        lambda xs, ys, rs: {"effective_rank": entropy_rank(singular_values(xs))},
-        lambda xs, ys, rs: {"std_of_l2_normalized": std_of_l2_normalized(xs)},
-    ]
-    keys = ["effective_rank", "std_of_l2_normalized"]
-    if k >= 2:
-        groups.append(lambda xs, ys, rs: {"centroid_similarity": centroid_similarity(xs, ys)})
-        keys.append("centroid_similarity")
-        if k < n:
-            groups.append(lambda xs, ys, rs: {"silhouette": silhouette(xs, ys)})
-            keys.append("silhouette")
-
-        def nc_pair(xs: torch.Tensor, ys: torch.Tensor | None, rs: object) -> dict[str, float]:
-            nc = neural_collapse(xs, ys)
-            return {"nc1": nc["nc1"], "cdnv": nc["cdnv"]}
-
-        groups.append(nc_pair)
-        keys += ["nc1", "cdnv"]
-    if paired:
-        groups.append(lambda xs, ys, rs: {"linear_cka": linear_cka(xs, rs)})
-        keys.append("linear_cka")
-    values: dict[str, list[float]] = {key: [] for key in keys}
+    values: dict[str, list[float]] = {key: [] for key in hooks}
     for _ in range(resamples):
         idx = resample_indices(n, y if k >= 2 else None, g).to(x.device)
-        xs = x[idx]
-        ys = y[idx] if y is not None else None
-        rs = ref[idx] if ref is not None and paired else None
-        for fn in groups:
+        sample = Resample(
+            x[idx],
+            y[idx] if y is not None and k >= 2 else None,
+            ref[idx] if ref is not None and paired else None,
+        )
+        for key, fn in hooks.items():
             try:
-                got = fn(xs, ys, rs)
+                values[key].append(float(fn(sample)))
             except ValueError:
                 continue  # a degenerate resample (e.g. zero variance) is skipped
-            for key, value in got.items():
-                values[key].append(value)
     alpha = (1.0 - level) / 2.0
     out: dict[str, tuple[float, float]] = {}
     for key, vals in values.items():

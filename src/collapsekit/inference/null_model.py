@@ -52,6 +52,7 @@ from collapsekit.functional.marchenko_pastur import isotropic_singular_values
 from collapsekit.functional.neural_collapse import neural_collapse_from_moments
 from collapsekit.functional.silhouette import silhouette
 from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized
+from collapsekit.metrics.registry import keys
 
 #: Cap on simulated rows (cost): the spread and centroid-similarity nulls use at most this many.
 NULL_MAX_ROWS = 5_000
@@ -60,15 +61,6 @@ NULL_SILHOUETTE_MAX_ROWS = 5_000
 #: Cap on K * min(K, D) doubles for the simulated class means (128 MiB).
 NULL_MAX_MEAN_ENTRIES = 2**24
 
-NC_NULL_KEYS = (
-    "nc1",
-    "nc1_quotient",
-    "cdnv",
-    "equinorm",
-    "equiangularity",
-    "max_angle",
-    "etf_error",
-)
 _PER_CLASS_KEY = re.compile(r"^per_class_effective_rank_n(\d+)$")
 
 
@@ -112,7 +104,7 @@ def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[s
         class_sq_deviation=sq_dev,
         global_mean=means.mean(0),
     )
-    res = {key: float(out[key]) for key in NC_NULL_KEYS if key in out}
+    res = {key: float(out[key]) for key in keys("null") if key in out}
     # nc1_quotient = tr(Sigma_W) / tr(Sigma_B) needs the full D-dimensional within trace
     centred = means - means.mean(0)
     tr_b = float(centred.square().sum()) / k

@@ -14,7 +14,7 @@ import torch
 from collapsekit._validation import check_labels, check_positive_int
 from collapsekit.engine.analyzer import Analyzer
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
-from collapsekit.functional.neural_collapse import NC_KEYS
+from collapsekit.metrics import keys
 from collapsekit.report.history import append_history
 from collapsekit.stats.lidar_stats import LiDARStats
 
@@ -55,14 +55,9 @@ def check_thresholds(
     return alerts
 
 
-#: What a monitor row keeps of the engine's exact metrics (besides ``num_samples``, ``lidar``).
-MONITOR_KEYS = (
-    "effective_rank",
-    "rankme",
-    "std_of_l2_normalized",
-    "alpha_req",
-    *NC_KEYS,
-)
+#: What a monitor row keeps of the engine's exact metrics (the registry's ``monitor``;
+#: besides ``num_samples`` and ``lidar``).
+MONITOR_KEYS = keys("monitor")
 
 
 class CollapseMonitor:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from collapsekit.metrics import panels as registry_panels
 from collapsekit.report.verdict import THRESHOLDS
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ class PanelSpec:
     thresholds: tuple[str, ...] = ()
 
 
-#: Papyan-style panels (Papyan, Han & Donoho 2020, Fig. 2-7), one quantity per axis
-TRACK_PANELS: tuple[PanelSpec, ...] = (
+#: panels of quantities that are not collapse metrics (training loss and accuracy)
+_TRAINING_PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("Training loss", "loss", ("train_loss", "val_loss", "test_loss")),
     PanelSpec(
         "Accuracy",
@@ -48,31 +49,13 @@ TRACK_PANELS: tuple[PanelSpec, ...] = (
         ("train_accuracy", "train_acc", "val_accuracy", "test_accuracy"),
         log=False,
     ),
-    PanelSpec(
-        "Within-class variability (NC1)", "Tr(Σ_W Σ_B⁺) / K", ("nc1",), None, ("neural_nc1",)
-    ),
-    PanelSpec("Trace quotient (NC1)", "Tr(Σ_W) / Tr(Σ_B)", ("nc1_quotient",)),
-    PanelSpec("Class-distance normalised variance (NC1)", "CDNV", ("cdnv",)),
-    PanelSpec(
-        "Equinorm (NC2)", "std / mean of centroid norms", ("equinorm",), None, ("neural_equinorm",)
-    ),
-    PanelSpec("Equiangularity (NC2)", "std of centroid cosines", ("equiangularity",)),
-    PanelSpec("Max-angle (NC2)", "mean |cos + 1/(K-1)|", ("max_angle",)),
-    PanelSpec(
-        "Distance to simplex ETF (NC2)", "ETF error", ("etf_error",), None, ("neural_etf_error",)
-    ),
-    PanelSpec("Self-duality (NC3)", "‖W/‖W‖ − M/‖M‖‖", ("self_duality",)),
-    PanelSpec(
-        "Nearest-centroid agreement (NC4)",
-        "NCC agreement",
-        ("ncc_agreement",),
-        False,
-        ("neural_ncc_agreement",),
-    ),
-    PanelSpec("Effective dimensions", "dimensions", ("effective_rank", "rankme")),
-    PanelSpec(
-        "Spread of L2-normalised embeddings", "std of unit vectors", ("std_of_l2_normalized",)
-    ),
+)
+
+#: Papyan-style panels (Papyan, Han & Donoho 2020, Fig. 2-7), one quantity per axis: the
+#: training panels, then every registry metric with a ``panel``, grouped by panel title
+TRACK_PANELS: tuple[PanelSpec, ...] = _TRAINING_PANELS + tuple(
+    PanelSpec(panel.title, panel.ylabel, keys, panel.log, panel.thresholds)
+    for panel, keys in registry_panels()
 )
 
 

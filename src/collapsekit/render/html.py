@@ -7,7 +7,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from collapsekit.functional.neural_collapse import NC_KEYS
+from collapsekit.metrics import keys
 from collapsekit.render.figure_data import (
     class_names,
     per_class_ranks,
@@ -131,7 +131,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
             )
         )
     parts.append("</div>")
-    nc_keys = [k for k in NC_KEYS if k in report.metrics]
+    nc_keys = [k for k in keys("neural collapse", by="section") if k in report.metrics]
     has_how = bool(getattr(report, "provenance", None))
     how_th = "<th class='how'>how computed</th>" if has_how else ""
 
@@ -294,17 +294,8 @@ def render_compare(result: dict[str, Any], a: Report, b: Report) -> str:
     return _page("collapsekit compare", body)
 
 
-#: metrics shown in the notebook summary, when present
-SUMMARY_KEYS = (
-    "effective_rank",
-    "rankme",
-    "std_of_l2_normalized",
-    "nc1",
-    "etf_error",
-    "ncc_agreement",
-    "linear_probe_accuracy",
-    "silhouette",
-)
+#: metrics shown in the notebook summary, when present (the registry's ``in_summary``)
+SUMMARY_KEYS = keys("in_summary")
 
 _VERDICT_COLORS = {"healthy": "#e3f6e3", "neural collapse": "#e4ecfb"}
 

@@ -9,49 +9,26 @@ from __future__ import annotations
 
 import re
 
-from collapsekit.functional.neural_collapse import NC_KEYS
+from collapsekit.metrics import doc_anchors
 
 #: Where the reference lives, relative to the repository root.
 DOCS_PATH = "docs/metrics.md"
 
-#: Keys with a section of their own in docs/metrics.md (anchor = key).
-DOCUMENTED_KEYS: frozenset[str] = frozenset(
-    {
-        *NC_KEYS,
-        "effective_rank",
-        "effective_rank_score",
-        "per_class_effective_rank",
-        "rankme",
-        "centroid_similarity",
-        "loo_centroid_stability",
-        "silhouette",
-        "linear_cka",
-        "linear_probe_accuracy",
-        "chance_accuracy",
-        "uniformity",
-        "std_of_l2_normalized",
-        "verdict",
-        "alpha_req",
-        "lidar",
-        "regression_collapse",
-        "neco",
-        "layer_profile",
-        "monitors",
-    }
-)
+#: Sections of docs/metrics.md that describe something other than a registry metric.
+_OTHER_SECTIONS = ("verdict", "lidar", "regression_collapse", "layer_profile", "monitors")
+#: Keys with a section of their own in docs/metrics.md (anchor = key): every registry metric's
+#: anchor, and the other sections.
+DOCUMENTED_KEYS: frozenset[str] = frozenset({*doc_anchors().values(), *_OTHER_SECTIONS})
 
 _MONAI_ANCHOR = "monai-embeddingcollapsemetric"
 _ALIASES = {
-    "linear_cka_debiased": "linear_cka",
-    "per_class_effective_rank_min": "per_class_effective_rank",
+    **{key: anchor for key, anchor in doc_anchors().items() if key != anchor},
     "separation": _MONAI_ANCHOR,
     "domain_shift": _MONAI_ANCHOR,
     "aggregate": _MONAI_ANCHOR,
     "nrc1": "regression_collapse",
     "nrc2": "regression_collapse",
     "nrc3": "regression_collapse",
-    "neco_ood_mean": "neco",
-    "neco_id_mean": "neco",
 }
 _PREFIXES = (
     ("per_class_effective_rank_", "per_class_effective_rank"),
