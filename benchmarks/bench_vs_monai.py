@@ -20,8 +20,8 @@ from collections.abc import Callable
 import torch
 
 from collapsekit import analyze
+from collapsekit.inference import null_model
 from collapsekit.integrations.monai import compute_embedding_collapse
-from collapsekit.report import null_model
 
 #: the collapsekit metrics that answer MONAI's indicators (``analyze(metrics=...)``)
 MONAI_INDICATORS = [

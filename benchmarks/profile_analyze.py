@@ -16,7 +16,7 @@ import time
 import torch
 
 from collapsekit import analyze
-from collapsekit.report import null_model
+from collapsekit.inference import null_model
 
 
 def main() -> None:

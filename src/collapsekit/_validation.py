@@ -235,3 +235,40 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
         allowed = " or ".join(repr(c) for c in choices)
         raise ValueError(f"{name}: expected {allowed}, received {value!r}")
     return value
+
+
+def check_level(value: Any) -> float:
+    """``interval_level`` as a float strictly between 0 and 1 (the coverage of an interval).
+
+    Example:
+        >>> check_level(0.95)
+        0.95
+        >>> check_level(1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: interval_level: expected a probability strictly between 0 and 1 ...
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ValueError(
+            f"interval_level: expected a probability strictly between 0 and 1 (e.g. 0.95), "
+            f"received {value!r}"
+        )
+    return float(value)
+
+
+def check_count(value: Any, name: str, minimum: int, allow_none: bool = False) -> Any:
+    """An integer count ``>= minimum`` (``None`` passes through when ``allow_none``).
+
+    Example:
+        >>> check_count(3, "probe_folds", 2), check_count(None, "bootstrap", 0, allow_none=True)
+        (3, None)
+        >>> check_count(1, "probe_folds", 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: probe_folds: expected an integer >= 2, received 1
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, received {value!r}")
+    return value

@@ -19,12 +19,12 @@ from torch import nn
 
 from collapsekit._threads import one_thread
 from collapsekit._validation import check_positive_int
-from collapsekit.analyze import analyze
+from collapsekit.engine.analyze import analyze
 from collapsekit.integrations.collapse_monitor import CollapseMonitor
-from collapsekit.integrations.feature_capture import FeatureCapture
+from collapsekit.io.feature_capture import FeatureCapture
+from collapsekit.io.safe_write import write_text_atomic
+from collapsekit.render.html import render_history
 from collapsekit.report.history import HISTORY_NAME
-from collapsekit.report.html import render_history
-from collapsekit.report.safe_write import write_text_atomic
 
 
 def load_digits_data(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

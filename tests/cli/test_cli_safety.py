@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from collapsekit.cli import main as cli
 from collapsekit.cli.main import app
+from collapsekit.io.safe_write import write_text_atomic
 from collapsekit.report.history import TornHistoryWarning, append_history, read_history
-from collapsekit.report.safe_write import write_text_atomic
 
 runner = CliRunner()
 

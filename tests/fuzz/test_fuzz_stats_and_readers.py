@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from collapsekit import ClassStats
 from collapsekit._validation import as_tensor
-from collapsekit.cli.readers import InputError, open_embeddings, read_labels
+from collapsekit.io.readers import InputError, open_embeddings, read_labels
 from fuzz.strategies import FUZZ, check_error, check_outcome, labelled
 from fuzz.test_fuzz_functional import _nc_allowed
 

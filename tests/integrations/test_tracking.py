@@ -10,7 +10,7 @@ from torch import nn
 
 from collapsekit import ClassStats, functional
 from collapsekit.integrations.collapse_monitor import CollapseMonitor, CollapseWarning
-from collapsekit.integrations.feature_capture import FeatureCapture
+from collapsekit.io.feature_capture import FeatureCapture
 from collapsekit.report.history import read_history
 from references import blobs
 

@@ -20,7 +20,7 @@ from collapsekit.functional.linear_probe import stratified_folds
 from collapsekit.integrations.collapse_monitor import CollapseMonitor
 from collapsekit.integrations.torchmetrics_metric import NC_METRIC_KEYS, NeuralCollapseMetric
 from collapsekit.metrics import REGISTRY, keys, resolve, spec
-from collapsekit.report.metric_docs import doc_section
+from collapsekit.render.metric_docs import doc_section
 from collapsekit.stats.class_stats import ClassStats
 from references import (
     nc_reference,
@@ -270,9 +270,9 @@ def test_metrics_selects_what_is_computed(data):
 def test_derived_lists_come_from_the_specs():
     from collapsekit.integrations.collapse_monitor import MONITOR_KEYS
     from collapsekit.profile.layer_profile import PROFILE_KEYS
-    from collapsekit.report.figure_data import TRACK_PANELS
-    from collapsekit.report.html import SUMMARY_KEYS
-    from collapsekit.report.metric_docs import DOCUMENTED_KEYS
+    from collapsekit.render.figure_data import TRACK_PANELS
+    from collapsekit.render.html import SUMMARY_KEYS
+    from collapsekit.render.metric_docs import DOCUMENTED_KEYS
 
     assert MONITOR_KEYS == keys("monitor")
     assert SUMMARY_KEYS == keys("in_summary")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from collapsekit import analyze
-from collapsekit.report.findings_html import render_findings
+from collapsekit.render.findings_html import render_findings
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.verdict import (
     HEALTHY,

@@ -107,14 +107,14 @@ def check_outputs(
     outputs: list[tuple[str, Path | None]], inputs: list[Path | None], force: bool
 ) -> None:
     """Refuse (before any work) to write a report over an input file unless ``--force``."""
-    from collapsekit.report.safe_write import refuse_overwriting_inputs
+    from collapsekit.io.safe_write import refuse_overwriting_inputs
 
     refuse_overwriting_inputs(outputs, inputs, force)
 
 
 def _print_version(value: bool) -> None:
     if value:
-        from collapsekit import __version__
+        from collapsekit._version import __version__
 
         out.print(f"collapsekit {__version__}", highlight=False)
         raise typer.Exit()
@@ -190,7 +190,7 @@ def _load_bias(bias: str | None, weights: Path | None) -> np.ndarray | None:
     """A bias vector from its own file, or from an entry of the weights file."""
     if bias is None:
         return None
-    from collapsekit.cli.readers import _pick, _read_mapping
+    from collapsekit.io.readers import _pick, _read_mapping
 
     candidate = Path(bias)
     if candidate.exists():
@@ -242,8 +242,8 @@ def _report_for(
     from collapsekit.verdict import Thresholds
 
     rules = Thresholds.from_strings(thresholds) if thresholds else None
-    from collapsekit.analyze import analyze
-    from collapsekit.cli.readers import load_matrix, open_embeddings, read_labels
+    from collapsekit.engine.analyze import analyze
+    from collapsekit.io.readers import load_matrix, open_embeddings, read_labels
 
     source = open_embeddings(path, key, labels_key)
     n = source.shape[0]
@@ -473,7 +473,7 @@ def compare_cmd(
     )
 
     def run() -> dict[str, Any]:
-        from collapsekit.cli.readers import open_embeddings
+        from collapsekit.io.readers import open_embeddings
 
         sa, sb = open_embeddings(a, key, labels_key), open_embeddings(b, key, labels_key)
         if sa.shape[0] != sb.shape[0]:
@@ -539,8 +539,8 @@ def compare_cmd(
     result["metrics_b"] = {k: rb.metrics[k] for k in compare_keys if k in rb.metrics}
 
     def write() -> None:
-        from collapsekit.report.html import render_compare
-        from collapsekit.report.safe_write import write_text_atomic
+        from collapsekit.io.safe_write import write_text_atomic
+        from collapsekit.render.html import render_compare
 
         if json_out:
             text = json.dumps(
@@ -567,9 +567,9 @@ def track_cmd(
     """Plot per-epoch collapse history (Papyan-style curves) to HTML."""
 
     def run() -> Path:
+        from collapsekit.io.safe_write import write_text_atomic
+        from collapsekit.render.html import render_history
         from collapsekit.report.history import read_history
-        from collapsekit.report.html import render_history
-        from collapsekit.report.safe_write import write_text_atomic
 
         target = html_out or ((logdir if logdir.is_dir() else logdir.parent) / "tracking.html")
         inputs = sorted(logdir.glob("*.jsonl")) if logdir.is_dir() else [logdir]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from collapsekit._validation import (
+    check_count,
     check_features,
+    check_level,
     check_positive_int,
     raise_nonfinite_rows,
     rows_are_finite,
@@ -33,13 +35,15 @@ from collapsekit.engine.computation import (
 from collapsekit.engine.labels import LabelEncoder
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
-from collapsekit.report.report import Report
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
 from collapsekit.verdict import Thresholds
+
+if TYPE_CHECKING:  # annotations only
+    from collapsekit.report.report import Report
 
 __all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "CENTROID_MATRIX_MAX_CLASSES", "Analyzer", "Progress"]
 _STATE_VERSION = 1
@@ -86,23 +90,6 @@ def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
     if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
         return x.double()
     return x
-
-
-def _check_level(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise ValueError(
-            f"interval_level: expected a probability strictly between 0 and 1 (e.g. 0.95), "
-            f"received {value!r}"
-        )
-    return float(value)
-
-
-def _check_count(value: Any, name: str, minimum: int, allow_none: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, received {value!r}")
-    return value
 
 
 class Analyzer:
@@ -159,7 +146,7 @@ class Analyzer:
         self.exact_per_class = bool(exact_per_class)
         self.alpha_fit_range = alpha_fit_range
         self.sample_rows = check_positive_int(sample_rows, "sample_rows")
-        self.seed = _check_count(seed, "seed", 0)
+        self.seed = check_count(seed, "seed", 0)
         if global_mean not in ("class", "sample"):
             raise ValueError(f"global_mean: expected 'class' or 'sample', received {global_mean!r}")
         self.global_mean: Literal["class", "sample"] = global_mean
@@ -629,17 +616,15 @@ class Analyzer:
             bias=bias,
             ood_features=ood_features,
             second_pass=second_pass,
-            bootstrap=_check_count(bootstrap, "bootstrap", 0, allow_none=True),
-            interval_level=_check_level(interval_level),
+            bootstrap=check_count(bootstrap, "bootstrap", 0, allow_none=True),
+            interval_level=check_level(interval_level),
             thresholds=thresholds,
             metrics=metric_list(metrics),
             options=Options(
                 alpha_fit_range=self.alpha_fit_range,
-                uniformity_rows=_check_count(
-                    uniformity_rows, "uniformity_rows", 2, allow_none=True
-                ),
+                uniformity_rows=check_count(uniformity_rows, "uniformity_rows", 2, allow_none=True),
                 probe=bool(probe),
-                probe_folds=_check_count(probe_folds, "probe_folds", 2),
+                probe_folds=check_count(probe_folds, "probe_folds", 2),
                 seed=self.seed,
             ),
         )

@@ -15,14 +15,14 @@ import torch
 
 from collapsekit._validation import as_tensor, check_features
 from collapsekit.functional._common import l2_normalize
+from collapsekit.inference.bootstrap import bootstrap_intervals
+from collapsekit.inference.null_model import isotropic_null
 from collapsekit.metrics import Classifier, MetricContext, Options, RowSample, evaluate, resolve
 from collapsekit.metrics.context import Progress, RowPass
 from collapsekit.metrics.neural_collapse import check_ood
 from collapsekit.metrics.per_class import per_class_ranks
 from collapsekit.metrics.probe import probe_plan
 from collapsekit.metrics.spectrum import spectra
-from collapsekit.report.bootstrap import bootstrap_intervals
-from collapsekit.report.null_model import isotropic_null
 from collapsekit.report.report import Report
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.verdict import Thresholds, decide

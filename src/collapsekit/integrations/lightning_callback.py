@@ -11,8 +11,8 @@ import torch
 
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.integrations.collapse_monitor import check_thresholds
-from collapsekit.integrations.feature_capture import FeatureCapture
 from collapsekit.integrations.torchmetrics_metric import NeuralCollapseMetric
+from collapsekit.io.feature_capture import FeatureCapture
 from collapsekit.metrics import MetricContext, Options, evaluate
 from collapsekit.report.history import append_history
 from collapsekit.stats.class_stats import ClassStats

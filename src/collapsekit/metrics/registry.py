@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from collapsekit.metrics.spec import MetricSpec, Panel
 
@@ -16,11 +17,11 @@ _NOT_METRICS = {"context", "registry", "spec", "evaluate"}
 
 
 def _collect() -> tuple[MetricSpec, ...]:
-    import collapsekit.metrics as package
-
+    # the package's folder, not the package itself: importing collapsekit.metrics here would be
+    # an import cycle (its __init__ imports this module)
     modules = [
         importlib.import_module(f"collapsekit.metrics.{info.name}")
-        for info in pkgutil.iter_modules(package.__path__)
+        for info in pkgutil.iter_modules([str(Path(__file__).parent)])
         if info.name not in _NOT_METRICS and not info.name.startswith("_")
     ]
     modules.sort(key=lambda m: (getattr(m, "POSITION", 1000), m.__name__))

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from collapsekit.report.svg import format_tick, log_bounds, log_ticks
+from collapsekit.render.axes import format_tick, log_bounds, log_ticks
 
 INSTALL_HINT = "pip install 'collapsekit[plot]'"
 

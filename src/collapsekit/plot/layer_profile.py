@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from collapsekit.plot._matplotlib import linear_axis, log_y_axis, new_figure
-from collapsekit.report.figure_data import spans_decades
+from collapsekit.render.figure_data import spans_decades
 
 #: (metric key, axis label, log allowed) drawn when present, one axis each
 PROFILE_PANELS = (

@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from collapsekit.plot._matplotlib import integer_axis, linear_axis, log_y_axis, new_figure
-from collapsekit.report.figure_data import class_names, per_class_ranks, spectrum_series
+from collapsekit.render.figure_data import class_names, per_class_ranks, spectrum_series
 
 if TYPE_CHECKING:
     from collapsekit.report.report import Report

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from collapsekit.plot._matplotlib import integer_axis, linear_axis, log_y_axis, new_figure
-from collapsekit.report.figure_data import tracking_panels
+from collapsekit.render.figure_data import tracking_panels
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from collapsekit._validation import check_labels
+from collapsekit.functional.separation_law import separation_law_fit
 from collapsekit.metrics import MetricContext, evaluate, keys
 from collapsekit.profile.layer_profile import LayerProfile
-from collapsekit.profile.separation_law import separation_law_fit
 from collapsekit.stats.class_stats import ClassStats
 
 PoolRule = Literal["avg", "max", "flatten"]

@@ -25,7 +25,7 @@ class LayerProfile:
             (``ncc_accuracy`` is NaN when the loader could not be iterated a second time).
         separation_law: He & Su's fit of log D (or NC1, see ``separation_metric``) against
             the layer index (see
-            :func:`collapsekit.profile.separation_law.separation_law_fit`): ``rho``, ``slope``,
+            :func:`collapsekit.functional.separation_law.separation_law_fit`): ``rho``, ``slope``,
             ``intercept``, ``r2``, ``num_layers``.
         pool: the pooling rule applied to maps with more than two dimensions.
         notes: anything the reader should know (skipped second pass, layers with < 2 classes).
@@ -176,7 +176,7 @@ def _json_safe(value: Any) -> Any:
 def _svg(profile: LayerProfile, width: int, height: int) -> str:
     """Two charts with the report's axes (1-2-5 log ticks, integer layer index): NC1 per layer
     with the fitted separation law, and the effective rank per layer."""
-    from collapsekit.report.svg import bar_chart, line_chart
+    from collapsekit.render.svg import bar_chart, line_chart
 
     names = profile.names
     index = [float(i) for i in range(len(names))]

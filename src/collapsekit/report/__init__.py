@@ -1,4 +1,4 @@
-"""Reports: the verdict, bootstrap intervals, JSON and HTML output."""
+"""Reports: the Report data and its JSON, the verdict, and the history file."""
 
 from collapsekit.report.report import REPORT_SCHEMA, Report
 from collapsekit.verdict import THRESHOLDS, Evidence, Verdict, decide

@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from collapsekit.report.safe_write import append_line
+from collapsekit.io.safe_write import append_line
 
 HISTORY_NAME = "history.jsonl"
 

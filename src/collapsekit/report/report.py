@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collapsekit.report.safe_write import write_text_atomic
+from collapsekit._version import __version__
+from collapsekit.io.safe_write import write_text_atomic
 from collapsekit.verdict import Verdict
 
 REPORT_SCHEMA = "collapsekit-report/1"
@@ -55,8 +56,6 @@ class Report:
     schema: str = REPORT_SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
-        from collapsekit import __version__
-
         return _clean(
             {
                 "schema": self.schema,
@@ -115,7 +114,7 @@ class Report:
 
     def to_html(self, path: str | Path | None = None, title: str = "collapsekit report") -> str:
         """A self-contained HTML report (inline SVG plots, no network); written to ``path``."""
-        from collapsekit.report.html import render_report
+        from collapsekit.render.html import render_report
 
         html = render_report(self, title)
         if path is not None:
@@ -124,7 +123,7 @@ class Report:
 
     def _repr_html_(self) -> str:
         """Jupyter display: the verdict, key metrics and the spectrum as inline SVG."""
-        from collapsekit.report.html import render_summary
+        from collapsekit.render.html import render_summary
 
         return render_summary(self)
 

@@ -30,7 +30,7 @@ class VerdictContext:
     Attributes:
         metrics: the flat metrics of the report.
         baseline: their values on the null model
-            (:func:`~collapsekit.report.null_model.isotropic_null`).
+            (:func:`~collapsekit.inference.null_model.isotropic_null`).
         thresholds: the rules' :class:`~collapsekit.verdict.Thresholds`.
         has_labels: whether labels were given.
         counts: rows per dense class id (int64, CPU), or ``None`` without class counts.

@@ -1,7 +1,7 @@
 """The plain verdict: healthy, or which kind of collapse, with findings, evidence and thresholds.
 
 Every rule reads a metric against its value on the null model of
-:mod:`collapsekit.report.null_model` (isotropic Gaussian rows of the same N and D, the same class
+:mod:`collapsekit.inference.null_model` (isotropic Gaussian rows of the same N and D, the same class
 sizes, labels assigned at random), so the same rule reads the same way for 14 slides in 1,536
 dimensions and for 50,000 sentences in 384. Every metric a rule reads is invariant to the scale,
 the rotation and (except the uncentred spread) the offset of the embeddings.
@@ -61,7 +61,7 @@ def decide(
 
     Args:
         metrics: the flat metrics of the report.
-        baseline: the null of :func:`collapsekit.report.null_model.isotropic_null` (same N, D,
+        baseline: the null of :func:`collapsekit.inference.null_model.isotropic_null` (same N, D,
             class sizes).
         thresholds: a :class:`Thresholds` (default: the defaults).
         stats: the :class:`~collapsekit.ClassStats` over all rows (dense class ids); enables the

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from collapsekit.inference.null_model import per_class_rank_null
 from collapsekit.verdict.context import RuleResult, VerdictContext
 from collapsekit.verdict.findings import Finding
 from collapsekit.verdict.labels import COLLAPSED_CLASS
@@ -96,9 +97,6 @@ def _rank_outliers(
 ) -> list[tuple[int, str, dict[str, float]]]:
     """The rank test over the classes ``ok``: ``(class id, reason, evidence)`` of the classes
     it flags."""
-    # imported here: the null model still lives in report/, which imports this package
-    from collapsekit.report.null_model import per_class_rank_null
-
     t = ctx.thresholds
     if not ctx.per_class_rank:
         return []

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from collapsekit.functional.neural_collapse import neural_collapse
-from collapsekit.report.null_model import isotropic_null, per_class_rank_null
+from collapsekit.inference.null_model import isotropic_null, per_class_rank_null
 
 
 @pytest.mark.parametrize(("n", "d", "k"), [(300, 64, 10), (120, 256, 60)])
@@ -53,7 +53,7 @@ def test_null_is_cached_and_hands_out_copies():
 
 
 def test_null_per_class_sizes_at_least_ten_percent_apart():
-    from collapsekit.report.null_model import _representative_sizes
+    from collapsekit.inference.null_model import _representative_sizes
 
     assert _representative_sizes(torch.tensor([970, 1000, 1010, 1030]), 8) == [1000]
     picked = _representative_sizes(torch.arange(2, 5000), 8)

@@ -8,15 +8,15 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from collapsekit.metrics import keys
-from collapsekit.report.figure_data import (
+from collapsekit.render.figure_data import (
     class_names,
     per_class_ranks,
     spectrum_series,
     tracking_panels,
 )
-from collapsekit.report.findings_html import render_findings
-from collapsekit.report.metric_docs import doc_anchor, doc_section
-from collapsekit.report.svg import RefLine, bar_chart, heatmap, line_chart
+from collapsekit.render.findings_html import render_findings
+from collapsekit.render.metric_docs import doc_anchor, doc_section
+from collapsekit.render.svg import RefLine, bar_chart, heatmap, line_chart
 from collapsekit.verdict import merged_pairs
 
 if TYPE_CHECKING:

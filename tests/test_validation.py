@@ -1,4 +1,4 @@
-"""Issue 11: the parameter validators give one clear message naming the argument."""
+"""The parameter validators give one clear message naming the argument."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What each figure shows, decided once for both renderers: the inline SVG of the HTML report
-(:mod:`collapsekit.report.svg`) and the matplotlib figures of :mod:`collapsekit.plot`.
+(:mod:`collapsekit.render.svg`) and the matplotlib figures of :mod:`collapsekit.plot`.
 
 Nothing here draws; it picks the series, the axis scale, the threshold lines, the class names
 and the start of the terminal phase of training from a :class:`Report` or history rows.

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from collapsekit.extract import extract, pool_output
+from collapsekit.io.extract import extract, pool_output
 from collapsekit.stats.class_stats import ClassStats
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from collapsekit import analyze
+from collapsekit.render.html import render_history
 from collapsekit.report.history import append_history, read_history
-from collapsekit.report.html import render_history
 from references import blobs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from collapsekit.analyze import analyze
+from collapsekit.engine.analyze import analyze
 from collapsekit.functional import NC_KEYS
-from collapsekit.report.metric_docs import DOCUMENTED_KEYS, doc_anchor, doc_url
+from collapsekit.render.metric_docs import DOCUMENTED_KEYS, doc_anchor, doc_url
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 SECOND_TABLE = (

@@ -8,15 +8,17 @@ statistics and the row sample, and a second pass when the source can be read aga
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from collapsekit._validation import check_positive_int
 from collapsekit.engine.analyzer import AUTO_BOOTSTRAP_MAX_ROWS, Analyzer, Progress
 from collapsekit.engine.sources import Batch, batch_source
-from collapsekit.report.report import Report
-from collapsekit.verdict import Thresholds
+
+if TYPE_CHECKING:  # annotations only: the engine does not import the layers above it here
+    from collapsekit.report.report import Report
+    from collapsekit.verdict import Thresholds
 
 __all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "analyze"]
 

@@ -1,7 +1,7 @@
 import torch
 
+import collapsekit.inference.bootstrap as bootstrap
 import collapsekit.metrics.neural_collapse as nc_metrics
-import collapsekit.report.bootstrap as bootstrap
 from collapsekit.metrics import REGISTRY
 from references import blobs
 

@@ -1,4 +1,4 @@
-"""Issue 11: spectra of float32 input match a float64 computation on the same stored values."""
+"""Spectra of float32 input match a float64 computation on the same stored values."""
 
 from __future__ import annotations
 

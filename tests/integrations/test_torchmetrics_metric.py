@@ -1,4 +1,4 @@
-"""Issue 11: the torchmetrics metric is exact at an offset and its forward survives one class."""
+"""The torchmetrics metric is exact at an offset and its forward survives one class."""
 
 from __future__ import annotations
 

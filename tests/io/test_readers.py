@@ -1,4 +1,4 @@
-"""Issue 11: readers accept every valid layout and refuse bad files with one clear message."""
+"""Readers accept every valid layout and refuse bad files with one clear message."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from collapsekit.cli.readers import InputError, open_embeddings, read_labels
 from collapsekit.functional import effective_rank
+from collapsekit.io.readers import InputError, open_embeddings, read_labels
 
 
 def test_ragged_parquet_list_column_is_refused(tmp_path) -> None:
