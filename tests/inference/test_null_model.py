@@ -37,7 +37,7 @@ def test_null_is_seeded_and_checks_counts():
 
 
 def test_null_is_cached_and_hands_out_copies():
-    from collapsekit.report import null_model
+    from collapsekit.inference import null_model
 
     null_model._CACHE.clear()
     counts = torch.tensor([50, 40, 30])
