@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ class LayerProfile:
             rows.append(
                 (
                     name,
-                    str(int(m.get("dim", 0))),
+                    _fmt(m.get("dim"), 12),
                     _fmt(m.get("nc1")),
                     _fmt(m.get("cdnv")),
                     _fmt(m.get("effective_rank"), 3),
@@ -73,7 +72,7 @@ class LayerProfile:
         law = self.separation_law
         lines.append(
             f"separation law (He & Su 2023, log NC1 vs layer index): rho = {_fmt(law.get('rho'))}"
-            f", r2 = {_fmt(law.get('r2'), 3)} over {int(law.get('num_layers', 0) or 0)} layers"
+            f", r2 = {_fmt(law.get('r2'), 3)} over {_fmt(law.get('num_layers'))} layers"
         )
         return "\n".join(lines)
 
@@ -86,7 +85,8 @@ class LayerProfile:
 
     def to_html(self, path: str | Path | None = None, title: str = "Layer-wise collapse") -> str:
         """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given."""
-        esc = html.escape
+        from collapsekit.report.svg import esc
+
         head = "".join(
             f"<th>{esc(h)}</th>"
             for h in ("layer", "dim", "NC1", "NC1 quotient", "CDNV", "effective rank", "NCC acc.")
@@ -95,7 +95,7 @@ class LayerProfile:
         for name, m in self.layers.items():
             cells = [
                 esc(name),
-                str(int(m.get("dim", 0))),
+                _fmt(m.get("dim"), 12),
                 _fmt(m.get("nc1")),
                 _fmt(m.get("nc1_quotient")),
                 _fmt(m.get("cdnv")),
@@ -117,7 +117,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 <h1>{esc(title)}</h1>
 <p class="law">Law of data separation (He &amp; Su 2023), fitted to log NC1 against the layer
 index: <b>rho = {_fmt(law.get("rho"))}</b> per layer (below 1: each layer separates the classes
-further), <b>r2 = {_fmt(law.get("r2"), 3)}</b> over {int(law.get("num_layers", 0) or 0)} layers
+further), <b>r2 = {_fmt(law.get("r2"), 3)}</b> over {_fmt(law.get("num_layers"))} layers
 (close to 1: every layer contributes the same factor).</p>
 {self.to_svg()}
 <table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
@@ -134,7 +134,9 @@ Maps with more than two dimensions are pooled with rule <code>{esc(self.pool)}</
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    """A number as text with ``digits`` significant digits; "n/a" for anything else (bool,
+    str, None, NaN), so a value from an edited profile never reaches the page as markup."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return "n/a"
     return f"{value:.{digits}g}"
 
@@ -152,11 +154,11 @@ def _json_safe(value: Any) -> Any:
 def _svg(profile: LayerProfile, width: int, height: int) -> str:
     """Two charts with the report's axes (1-2-5 log ticks, integer layer index): NC1 per layer
     with the fitted separation law, and the effective rank per layer."""
-    from collapsekit.report.svg import bar_chart, line_chart
+    from collapsekit.report.svg import as_float, bar_chart, line_chart
 
     names = profile.names
     index = [float(i) for i in range(len(names))]
-    nc1 = [float(profile.layers[k].get("nc1", math.nan)) for k in names]
+    nc1 = [as_float(profile.layers[k].get("nc1")) for k in names]
     series = {"NC1": (index, nc1)}
     law = profile.separation_law
     slope, intercept = law.get("slope"), law.get("intercept")
@@ -167,13 +169,13 @@ def _svg(profile: LayerProfile, width: int, height: int) -> str:
     left = line_chart(
         series,
         "NC1 per layer (log scale)",
-        "layer index (0 = " + (html.escape(names[0]) if names else "-") + ")",
+        "layer index (0 = " + (str(names[0]) if names else "-") + ")",
         "NC1",
         log_y=True,
         width=half,
         height=height,
     )
-    ranks = [float(profile.layers[k].get("effective_rank", math.nan)) for k in names]
+    ranks = [as_float(profile.layers[k].get("effective_rank")) for k in names]
     right = bar_chart(
         names,
         ranks,

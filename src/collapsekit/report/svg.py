@@ -14,14 +14,47 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: series colours; red is kept for threshold lines, grey for markers
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 REFERENCE_COLOR = "#555555"
 _CHAR_W = 6.2  # approximate width of one character at font-size 11
+
+
+def is_number(v: Any) -> bool:
+    """True for a real number (int, float, numpy scalar), False for bool, str, None and the rest:
+    values read from a report or history file are checked with this before they are formatted.
+
+    Example:
+        >>> [is_number(v) for v in (1, 2.5, float("nan"), True, "3", None)]
+        [True, True, True, False, False, False]
+    """
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def as_float(v: Any) -> float:
+    """``float(v)`` for a real number (see :func:`is_number`), NaN for anything else.
+
+    Example:
+        >>> as_float(3), as_float("<b>")
+        (3.0, nan)
+    """
+    return float(v) if is_number(v) else math.nan
+
+
+def esc(v: Any) -> str:
+    """Any value as HTML-escaped text (quotes included), whatever its type.
+
+    Example:
+        >>> esc("<b x='1'>"), esc(None)
+        ('&lt;b x=&#x27;1&#x27;&gt;', 'None')
+    """
+    return html.escape(str(v))
 
 
 def format_tick(v: float) -> str:
@@ -147,7 +180,7 @@ def log_bounds(lo: float, hi: float) -> tuple[float, float]:
 
 def wants_log(values: Sequence[float], decades: float = 1.0) -> bool:
     """True when every finite value is positive and they span more than ``decades`` decades."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    vals = [as_float(v) for v in values if math.isfinite(as_float(v))]
     if not vals or min(vals) <= 0:
         return False
     return math.log10(max(vals) / min(vals)) > decades
@@ -219,9 +252,9 @@ def line_chart(
     raw: dict[str, list[tuple[float, float]]] = {}
     for name, (xs, ys) in series.items():
         raw[name] = [
-            (float(x), float(y))
+            (as_float(x), as_float(y))
             for x, y in zip(xs, ys, strict=False)
-            if y is not None and math.isfinite(float(y)) and math.isfinite(float(x))
+            if math.isfinite(as_float(y)) and math.isfinite(as_float(x))
         ]
     if log_y is None:
         log_y = wants_log([y for p in raw.values() for _, y in p])
@@ -345,7 +378,10 @@ def bar_chart(
     xlabel: str = "class",
 ) -> str:
     """An SVG bar chart (one bar per named class) with an optional dashed reference line."""
-    vals = [float(v) for v in values]
+    if reference is not None and not math.isfinite(as_float(reference)):
+        reference = None
+    reference = None if reference is None else as_float(reference)
+    vals = [as_float(v) for v in values]
     shown = [v if math.isfinite(v) else 0.0 for v in vals]
     top_v = max([*shown, reference if reference and math.isfinite(reference) else 0.0, 1e-12])
     _, top_v = nice_bounds(0.0, top_v)
@@ -469,7 +505,7 @@ def heatmap(
     out = _svg_open(size, height, title, "chart heatmap")
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
-            fv = float(v) if v is not None else math.nan
+            fv = as_float(v)
             out.append(
                 f'<rect class="cell" x="{left + j * cell:.1f}" y="{top + i * cell:.1f}" '
                 f'width="{cell:.2f}" height="{cell:.2f}" fill="{diverging_color(fv, vmin, vmax)}">'
