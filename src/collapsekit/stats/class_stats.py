@@ -20,6 +20,7 @@ Changing the shifts is exact algebra (``_reshift``), which is what makes ``merge
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -220,7 +221,10 @@ class ClassStats(TensorState):
             new_mean = torch.nn.functional.embedding_bag(
                 new_rows, x, new_counts.cumsum(0) - new_counts, mode="mean"
             )
-            self.shift.index_copy_(0, new_ids, new_mean.to(torch.float32))
+            shift = new_mean.to(torch.float32)  # beyond float32's range (float64 data at
+            # 1e150) the shift is 0 on that axis: any shift is exact, float64 carries the rest
+            shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+            self.shift.index_copy_(0, new_ids, shift)
         try:
             resid = ws.get("resid", (b, d), cdt, dev)
             if cdt == torch.float32:
@@ -235,9 +239,12 @@ class ClassStats(TensorState):
                 # a NaN row also spoils the new-class shift of its class: name the rows
                 bad_rows = ~torch.isfinite(x).all(dim=1)
                 if not bool(bad_rows.any()):
+                    limit = math.sqrt(torch.finfo(cdt).max / max(d, 1))
                     raise ValueError(
-                        "features: expected values whose squares fit in float32, received rows "
-                        "that overflow; rescale the features or pass float64"
+                        f"features: expected values whose squares fit in {str(cdt)[6:]} "
+                        f"(entries below about {limit:.1e}), received rows that overflow; "
+                        "rescale the features"
+                        + (" or pass float64" if cdt != torch.float64 else "")
                     )
                 raise_nonfinite_rows("features", bad_rows)
         except BaseException:
