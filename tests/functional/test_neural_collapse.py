@@ -225,3 +225,17 @@ def test_classifier_with_more_classes_than_the_sample():
     got = neural_collapse(X, y, weights=W)
     ref = nc_reference(X, y, W)
     assert_close(got, ref)
+
+
+def test_coincident_class_means_give_inf_as_documented():
+    """All class means equal: NC1 is inf (spread within classes, none between them), and
+    docs/metrics.md says so."""
+    from collapsekit.report.metric_docs import doc_section
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    x = torch.randn(60, 4, generator=g, dtype=torch.float64)
+    x -= torch.stack([x[y == c].mean(0) for c in range(3)])[y]  # every class mean at 0
+    assert math.isinf(neural_collapse(x, y)["nc1"])
+    section = doc_section("nc1") or ""
+    assert "All class means exactly equal: `inf`" in section
