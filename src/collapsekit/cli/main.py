@@ -73,7 +73,8 @@ def guarded(fn: Callable[[], T]) -> T:
     except typer.Exit:
         raise
     except KeyboardInterrupt:
-        fail("interrupted")
+        err.print("collapsekit: interrupted", highlight=False)
+        raise typer.Exit(130) from None
     except Exception as exc:
         if STATE["debug"]:
             raise
@@ -631,7 +632,11 @@ def demo_cmd(
 
 
 def run() -> None:
-    """Console-script entry point; ``--debug`` is accepted anywhere on the line."""
+    """Console-script entry point; ``--debug`` is accepted anywhere on the line. Ctrl-C
+    prints one line and exits 130 (:func:`collapsekit.cli.install_interrupt_handler`)."""
+    from collapsekit.cli import install_interrupt_handler
+
+    install_interrupt_handler()
     args = sys.argv[1:]
     if "--debug" in args:
         STATE["debug"] = True
