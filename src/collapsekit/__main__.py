@@ -1,6 +1,6 @@
 """``python -m collapsekit`` runs the command-line tool."""
 
-from collapsekit.cli.main import run
+from collapsekit.cli import run
 
 if __name__ == "__main__":
     run()

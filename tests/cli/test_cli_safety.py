@@ -171,6 +171,21 @@ def test_bad_numeric_options_give_one_error_line(files, args, option) -> None:
     assert option in line
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "-0.5"])
+def test_max_memory_mb_one_rule(files, value) -> None:
+    """0, negatives and non-finite budgets get the same message, before any work."""
+    emb, lab = files
+    res = runner.invoke(app, ["analyze", str(emb), "-l", str(lab), "--max-memory-mb", value])
+    line = _one_error_line(res)
+    assert "--max-memory-mb: expected a positive number of MB" in line
+
+
+def test_max_memory_mb_fraction_is_a_budget(files) -> None:
+    emb, lab = files
+    res = runner.invoke(app, ["analyze", str(emb), "-l", str(lab), "--max-memory-mb", "0.5"])
+    assert res.exit_code == 0, res.output
+
+
 def test_demo_epochs_zero_is_refused(tmp_path) -> None:
     line = _one_error_line(
         runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--epochs", "0"])

@@ -351,3 +351,17 @@ def test_cdnv_reference_at_tiny_scale_against_numpy() -> None:
     pairs = [(a, b) for a in range(3) for b in range(a + 1, 3)]
     ref = np.mean([(var[a] + var[b]) / (2 * ((means[a] - means[b]) ** 2).sum()) for a, b in pairs])
     assert neural_collapse(x * 1e-160, y)["cdnv"] == pytest.approx(ref, rel=1e-3)
+
+
+def test_coincident_class_means_give_inf_as_documented():
+    """All class means equal: NC1 is inf (spread within classes, none between them), and
+    docs/metrics.md says so."""
+    from collapsekit.render.metric_docs import doc_section
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    x = torch.randn(60, 4, generator=g, dtype=torch.float64)
+    x -= torch.stack([x[y == c].mean(0) for c in range(3)])[y]  # every class mean at 0
+    assert math.isinf(neural_collapse(x, y)["nc1"])
+    section = doc_section("nc1") or ""
+    assert "All class means exactly equal: `inf`" in section

@@ -404,3 +404,18 @@ def test_negative_rtol_is_refused_by_the_functional_kernel() -> None:
     y = torch.arange(12) % 3
     with pytest.raises(ValueError, match="rtol"):
         neural_collapse(torch.randn(12, 4) + 3 * torch.eye(4)[y], y, rtol=-1.0)
+
+
+def test_float64_beyond_float32_range_is_accepted():
+    """float64 rows at 1e150 (means beyond float32's range, squares within float64's) give the
+    scale-free metrics of the same rows at 1; past float64's range the message does not ask
+    for float64."""
+    X, y = blobs(300, 3, 8, seed=4)
+    small = torch.as_tensor(X)
+    a, b = ClassStats(3, 8), ClassStats(3, 8)
+    a.update(small, torch.as_tensor(y))
+    b.update(small * 1e150, torch.as_tensor(y))
+    assert b.neural_collapse()["nc1"] == pytest.approx(a.neural_collapse()["nc1"], rel=1e-9)
+    with pytest.raises(ValueError, match="squares fit in float64") as err:
+        ClassStats(3, 8).update(small * 1e160, torch.as_tensor(y))
+    assert "pass float64" not in str(err.value)

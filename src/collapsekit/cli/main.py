@@ -6,6 +6,7 @@ Every error prints one line on stderr and exits with code 2 (``--debug`` shows t
 from __future__ import annotations
 
 import json
+import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -72,7 +73,8 @@ def guarded(fn: Callable[[], T]) -> T:
     except typer.Exit:
         raise
     except KeyboardInterrupt:
-        fail("interrupted")
+        err.print("collapsekit: interrupted", highlight=False)
+        raise typer.Exit(130) from None
     except Exception as exc:
         if STATE["debug"]:
             raise
@@ -88,7 +90,7 @@ def check_options(
     batch_size: int | None = None,
     sample_rows: int | None = None,
     bootstrap: int | None = None,
-    max_memory_mb: int | None = None,
+    max_memory_mb: float | None = None,
 ) -> None:
     """Reject nonsensical numeric options before any work (one clear error line)."""
     from collapsekit._validation import check_nonnegative_int, check_positive_int
@@ -99,8 +101,11 @@ def check_options(
         check_positive_int(sample_rows, "--sample-rows")
     if bootstrap is not None:
         check_nonnegative_int(bootstrap, "--bootstrap", "0 turns the intervals off")
-    if max_memory_mb is not None:
-        check_nonnegative_int(max_memory_mb, "--max-memory-mb", "0 streams every file")
+    if max_memory_mb is not None and not (math.isfinite(max_memory_mb) and max_memory_mb > 0):
+        raise ValueError(
+            f"--max-memory-mb: expected a positive number of MB, received {max_memory_mb:g}; "
+            f"the default is {DEFAULT_MAX_MEMORY_MB}"
+        )
 
 
 def check_outputs(
@@ -230,7 +235,7 @@ def _report_for(
     bootstrap: int | None,
     seed: int,
     batch_size: int,
-    max_memory_mb: int,
+    max_memory_mb: float,
     sample_rows: int,
     progress: Callable[[str, int, int | None], None] | None = None,
     weights_key: str | None = None,
@@ -394,7 +399,7 @@ def analyze_cmd(
     bootstrap: int | None = OPT_BOOT,
     seed: int = OPT_SEED,
     batch_size: int = OPT_BATCH,
-    max_memory_mb: int = OPT_MEM,
+    max_memory_mb: float = OPT_MEM,
     sample_rows: int = OPT_SAMPLE,
     class_names: Path | None = OPT_CLASSES,
     weights_key: str | None = OPT_WKEY,
@@ -455,7 +460,7 @@ def compare_cmd(
         None, "--weights", "-w", help="Classifier weights (K x D) for NC3/NC4, for both sets."
     ),
     batch_size: int = OPT_BATCH,
-    max_memory_mb: int = OPT_MEM,
+    max_memory_mb: float = OPT_MEM,
     sample_rows: int = OPT_SAMPLE,
     class_names: Path | None = OPT_CLASSES,
     weights_key: str | None = OPT_WKEY,
@@ -615,7 +620,11 @@ def demo_cmd(
 
 
 def run() -> None:
-    """Console-script entry point; ``--debug`` is accepted anywhere on the line."""
+    """Console-script entry point; ``--debug`` is accepted anywhere on the line. Ctrl-C
+    prints one line and exits 130 (:func:`collapsekit.cli.install_interrupt_handler`)."""
+    from collapsekit.cli import install_interrupt_handler
+
+    install_interrupt_handler()
     args = sys.argv[1:]
     if "--debug" in args:
         STATE["debug"] = True

@@ -231,10 +231,29 @@ class LabelEncoder:
         return {"kind": self.kind, "values": list(self.values), "class_names": self.class_names}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        names = state.get("class_names")
-        fresh = LabelEncoder(names)
-        kind = state.get("kind")
-        values = list(state.get("values", []))
+        """Restore :meth:`state_dict`, all or nothing: ``kind`` None, 'int' or 'str';
+        ``values`` a list of distinct labels of that kind (none before the first batch);
+        integer values within ``class_names`` when names are given; string values exactly the
+        ``class_names`` when given (a fixed encoder holds every name). A ValueError names the
+        key at fault; nothing changes then."""
+        from collapsekit.stats._tensor_state import require_keys, state_check
+
+        require_keys(state, ("kind", "values", "class_names"), "LabelEncoder")
+        names = state["class_names"]
+        state_check(
+            names is None or isinstance(names, list | tuple),
+            "class_names",
+            "None or a list of names",
+            type(names).__name__,
+        )
+        try:
+            fresh = LabelEncoder(names)
+        except ValueError as err:
+            raise ValueError(f"state['class_names']: {err}") from None
+        kind, values = state["kind"], state["values"]
+        state_check(isinstance(values, list | tuple), "values", "a list", type(values).__name__)
+        values = list(values)
+        _check_values(kind, values, fresh.class_names)
         if kind == "int":
             fresh._set_kind("int")
             fresh.values = [int(v) for v in values]
@@ -269,3 +288,28 @@ class LabelEncoder:
                 self.values.append(v)
             ids.append(self._lookup[v])
         return torch.tensor(ids, dtype=torch.long)
+
+
+def _check_values(kind: Any, values: list[Any], names: list[str] | None) -> None:
+    """The label values of an encoder state: of ``kind``, distinct, and complete for names."""
+    from collapsekit.stats._tensor_state import state_check
+
+    state_check(kind in (None, "int", "str"), "kind", "None, 'int' or 'str'", repr(kind))
+    state_check(kind is not None or not values, "values", "none before the first batch", values)
+    state_check(len(set(map(str, values))) == len(values), "values", "distinct labels", "repeats")
+    if kind == "int":
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | np.integer)]
+        state_check(not bad, "values", "integer labels", bad[:3])
+        if names is not None:
+            out = [v for v in values if not 0 <= int(v) < len(names)]
+            state_check(not out, "values", f"indices into the {len(names)} class_names", out[:3])
+    elif kind == "str":
+        bad = [v for v in values if not isinstance(v, str)]
+        state_check(not bad, "values", "string labels", bad[:3])
+        if names is not None:
+            state_check(
+                list(values) == names,
+                "values",
+                "exactly the class_names, in their order (a fixed encoder holds every name)",
+                f"{len(values)} values",
+            )

@@ -172,7 +172,7 @@ def lidar_from_covariances(
     if total <= 0:
         return 1.0
     p = lam / total + eps
-    return math.exp(float(-(p * p.log()).sum()))
+    return math.exp(float(-torch.special.xlogy(p, p).sum()))  # 0 log 0 = 0
 
 
 def lidar_eigenvalues(

@@ -37,4 +37,4 @@ def rankme_from_singular_values(s: torch.Tensor, eps: float = 1e-7) -> float:
     if total <= 0:
         return 1.0
     p = s / total + eps
-    return math.exp(float(-(p * p.log()).sum()))
+    return math.exp(float(-torch.special.xlogy(p, p).sum()))  # 0 log 0 = 0

@@ -314,6 +314,13 @@ def read_labels(
             f"{where}: expected a label for every row, received {bad.size} NaN/Inf label(s) "
             f"(first at row {int(bad[0])}); drop those rows or give them a class"
         )
+    if raw.dtype.kind == "f" and not np.all(raw == np.round(raw)):
+        bad = np.nonzero(raw != np.round(raw))[0]
+        raise InputError(
+            f"{where}: expected integer class labels, received {bad.size} non-integer float "
+            f"label(s) (first {raw[bad[0]]!r} at row {int(bad[0])}); pass class indices "
+            "(e.g. labels.astype(int)) or class names"
+        )
     if raw.dtype.kind == "O" and any(v is None for v in raw):
         missing = [i for i, v in enumerate(raw) if v is None]
         raise InputError(

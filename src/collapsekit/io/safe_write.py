@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -35,11 +35,65 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _temp_prefix(target: Path, pid: int | None = None) -> str:
+    """``.<name>.<pid>.``: the temporary files of ``target`` written by process ``pid``."""
+    return f".{target.name}.{os.getpid() if pid is None else pid}."
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temps(target: str | Path, max_age_s: float = 3600.0) -> list[Path]:
+    """Remove the temporary files a killed :func:`write_text_atomic` left beside ``target``
+    (``.<name>.<pid>.*.tmp`` of a process no longer running; a name without a pid when older
+    than ``max_age_s``). Files of running writers are kept. Returns the removed paths.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".a.json.999999999.x1.tmp").write_text("{")
+        >>> [p.name for p in remove_stale_temps(folder / "a.json")]
+        ['.a.json.999999999.x1.tmp']
+    """
+    import glob
+    import time
+
+    t = Path(target)
+    folder = t.parent if str(t.parent) else Path(".")
+    removed = []
+    for name in glob.glob(glob.escape(f".{t.name}.") + "*.tmp", root_dir=folder):
+        middle = name[len(t.name) + 2 : -len(".tmp")]
+        pid_text = middle.split(".", 1)[0]
+        path = folder / name
+        try:
+            if pid_text.isdigit() and "." in middle:
+                stale = not _alive(int(pid_text))
+            else:
+                stale = time.time() - path.stat().st_mtime > max_age_s
+            if stale:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
 def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically: all of it, or the previous file untouched.
 
-    The temporary file lives in the same folder (``.<name>.*.tmp``, so the rename never
-    crosses file systems) and is removed when anything fails. Keeps the permissions of an
+    The temporary file lives in the same folder (``.<name>.<pid>.*.tmp``, so the rename
+    never crosses file systems) and is removed when anything fails; those a killed writer
+    left are removed on the next write to the same target (:func:`remove_stale_temps`). A
+    missing folder is a FileNotFoundError naming ``path``. Keeps the permissions of an
     existing target. Returns the path written.
 
     Example:
@@ -50,7 +104,13 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> P
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{target}: the folder {folder} does not exist; create it first or choose "
+            "another output path"
+        )
+    remove_stale_temps(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=folder)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
@@ -74,7 +134,9 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> P
 
 
 def append_line(path: str | Path, line: str, encoding: str = "utf-8") -> None:
-    """Append ``line`` (without its newline) plus ``\\n`` to ``path``, durably (fsync).
+    """Append ``line`` (without its newline) plus ``\\n`` to ``path``, durably (fsync), whole
+    under concurrency: one ``os.write`` on an ``O_APPEND`` descriptor, under an exclusive
+    ``flock`` (POSIX) that also covers the torn-line check below.
 
     When the file does not end with a newline (a writer was killed mid-line), a newline is
     written first, so the torn line stays a line of its own (readers skip it with a warning)
@@ -92,17 +154,34 @@ def append_line(path: str | Path, line: str, encoding: str = "utf-8") -> None:
         raise ValueError("line: expected a single line, received text holding a line break")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("a+b") as f:
-        f.seek(0, os.SEEK_END)
-        prefix = b""
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                prefix = b"\n"
-        f.seek(0, os.SEEK_END)
-        f.write(prefix + line.encode(encoding) + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
+    data = line.encode(encoding) + b"\n"
+    fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        with _locked(fd):  # the torn-line check and the write, one writer at a time
+            size = os.fstat(fd).st_size
+            if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+            written = os.write(fd, data)  # one write on an O_APPEND fd: never interleaved
+            while written < len(data):  # pragma: no cover - only on a signal or a full disk
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    """An exclusive advisory lock on ``fd`` where the platform has ``fcntl.flock``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: O_APPEND writes alone
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _same_file(a: Path, b: Path) -> bool:

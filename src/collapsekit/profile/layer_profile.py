@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -68,7 +67,7 @@ class LayerProfile:
             rows.append(
                 (
                     name,
-                    str(int(m.get("dim", 0))),
+                    _fmt(m.get("dim"), 12),
                     _fmt(m.get("separation_fuzziness")),
                     _fmt(m.get("nc1")),
                     _fmt(m.get("cdnv")),
@@ -82,7 +81,7 @@ class LayerProfile:
         lines.append(
             f"separation law (He & Su 2023, log {self._law_label()} vs layer index): "
             f"rho = {_fmt(law.get('rho'))}"
-            f", r2 = {_fmt(law.get('r2'), 3)} over {int(law.get('num_layers', 0) or 0)} layers"
+            f", r2 = {_fmt(law.get('r2'), 3)} over {_fmt(law.get('num_layers'))} layers"
         )
         return "\n".join(lines)
 
@@ -98,7 +97,8 @@ class LayerProfile:
 
     def to_html(self, path: str | Path | None = None, title: str = "Layer-wise collapse") -> str:
         """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given."""
-        esc = html.escape
+        from collapsekit.render.svg import esc
+
         head = "".join(
             f"<th>{esc(h)}</th>"
             for h in (
@@ -116,7 +116,7 @@ class LayerProfile:
         for name, m in self.layers.items():
             cells = [
                 esc(name),
-                str(int(m.get("dim", 0))),
+                _fmt(m.get("dim"), 12),
                 _fmt(m.get("separation_fuzziness")),
                 _fmt(m.get("nc1")),
                 _fmt(m.get("nc1_quotient")),
@@ -140,7 +140,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 <p class="law">Law of data separation (He &amp; Su 2023), fitted to log {self._law_label()}
 against the layer
 index: <b>rho = {_fmt(law.get("rho"))}</b> per layer (below 1: each layer separates the classes
-further), <b>r2 = {_fmt(law.get("r2"), 3)}</b> over {int(law.get("num_layers", 0) or 0)} layers
+further), <b>r2 = {_fmt(law.get("r2"), 3)}</b> over {_fmt(law.get("num_layers"))} layers
 (close to 1: every layer contributes the same factor).</p>
 {self.to_svg()}
 <table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
@@ -158,7 +158,9 @@ Maps with more than two dimensions are pooled with rule <code>{esc(self.pool)}</
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    """A number as text with ``digits`` significant digits; "n/a" for anything else (bool,
+    str, None, NaN), so a value from an edited profile never reaches the page as markup."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return "n/a"
     return f"{value:.{digits}g}"
 
@@ -176,13 +178,14 @@ def _json_safe(value: Any) -> Any:
 def _svg(profile: LayerProfile, width: int, height: int) -> str:
     """Two charts with the report's axes (1-2-5 log ticks, integer layer index): NC1 per layer
     with the fitted separation law, and the effective rank per layer."""
+    from collapsekit.render.axes import as_float
     from collapsekit.render.svg import bar_chart, line_chart
 
     names = profile.names
     index = [float(i) for i in range(len(names))]
     key = profile.separation_metric
     label = profile._law_label()
-    fitted_to = [float(profile.layers[k].get(key, math.nan)) for k in names]
+    fitted_to = [as_float(profile.layers[k].get(key)) for k in names]
     series = {label: (index, fitted_to)}
     law = profile.separation_law
     slope, intercept = law.get("slope"), law.get("intercept")
@@ -193,13 +196,13 @@ def _svg(profile: LayerProfile, width: int, height: int) -> str:
     left = line_chart(
         series,
         f"{label} per layer (log scale)",
-        "layer index (0 = " + (html.escape(names[0]) if names else "-") + ")",
+        "layer index (0 = " + (str(names[0]) if names else "-") + ")",
         label,
         log_y=True,
         width=half,
         height=height,
     )
-    ranks = [float(profile.layers[k].get("effective_rank", math.nan)) for k in names]
+    ranks = [as_float(profile.layers[k].get("effective_rank")) for k in names]
     right = bar_chart(
         names,
         ranks,

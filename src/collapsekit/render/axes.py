@@ -10,7 +10,30 @@ figures (:mod:`collapsekit.plot`): tick labels, 1-2-5 linear ticks, log ticks an
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
+from typing import Any
+
+
+def is_number(v: Any) -> bool:
+    """True for a real number (int, float, numpy scalar), False for bool, str, None and the rest:
+    values read from a report or history file are checked with this before they are formatted.
+
+    Example:
+        >>> [is_number(v) for v in (1, 2.5, float("nan"), True, "3", None)]
+        [True, True, True, False, False, False]
+    """
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def as_float(v: Any) -> float:
+    """``float(v)`` for a real number (see :func:`is_number`), NaN for anything else.
+
+    Example:
+        >>> as_float(3), as_float("<b>")
+        (3.0, nan)
+    """
+    return float(v) if is_number(v) else math.nan
 
 
 def format_tick(v: float) -> str:
@@ -136,7 +159,7 @@ def log_bounds(lo: float, hi: float) -> tuple[float, float]:
 
 def wants_log(values: Sequence[float], decades: float = 1.0) -> bool:
     """True when every finite value is positive and they span more than ``decades`` decades."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    vals = [as_float(v) for v in values if math.isfinite(as_float(v))]
     if not vals or min(vals) <= 0:
         return False
     return math.log10(max(vals) / min(vals)) > decades

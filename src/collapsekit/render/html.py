@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from collapsekit.metrics import keys
+from collapsekit.render.axes import is_number
 from collapsekit.render.figure_data import (
     class_names,
     per_class_ranks,
@@ -16,7 +17,7 @@ from collapsekit.render.figure_data import (
 )
 from collapsekit.render.findings_html import render_findings
 from collapsekit.render.metric_docs import doc_anchor, doc_section
-from collapsekit.render.svg import RefLine, bar_chart, heatmap, line_chart
+from collapsekit.render.svg import RefLine, bar_chart, esc, heatmap, line_chart
 from collapsekit.verdict import merged_pairs
 
 if TYPE_CHECKING:
@@ -37,12 +38,26 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 
 
 def _num(v: Any) -> str:
-    if v is None:
+    """A number as short text; "–" for None and for anything that is not a number (a report
+    file may hold any JSON in a number's place: nothing of it reaches the page)."""
+    if not is_number(v):
         return "–"
     v = float(v)
     if not math.isfinite(v):
         return str(v)
     return f"{v:.5g}"
+
+
+def _count(v: Any) -> str:
+    """A count (N, D, K) from a report's inputs: the integer, or "–" when it is not one."""
+    if is_number(v) and math.isfinite(float(v)) and float(v) == int(v):
+        return str(int(v))
+    return "–"
+
+
+def _level(v: Any) -> str:
+    """The interval level (0.95) as a percentage ("95%"), or "–" when it is not a number."""
+    return f"{float(v) * 100:g}%" if is_number(v) and math.isfinite(float(v)) else "–"
 
 
 def _page(title: str, body: str) -> str:
@@ -64,7 +79,7 @@ def _verdict_class(label: str) -> str:
 def _how(report: Report, key: str) -> str:
     """How a metric was computed ("exact ..." / "sample of N rows"), when the report says."""
     prov = getattr(report, "provenance", None) or {}
-    return html.escape(str(prov.get(key, "")))
+    return esc(prov.get(key, "") if isinstance(prov, dict) else "")
 
 
 def spectrum_svg(report: Report, title: str = "Singular-value spectrum") -> str:
@@ -85,25 +100,26 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
     inp = report.inputs
     parts = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='muted'>N = {inp.get('n')}, D = {inp.get('d')}, classes = "
-        f"{inp.get('num_classes')}, dtype {html.escape(str(inp.get('dtype')))}; schema "
-        f"{html.escape(report.schema)}</p>",
+        f"<p class='muted'>N = {_count(inp.get('n'))}, D = {_count(inp.get('d'))}, classes = "
+        f"{_count(inp.get('num_classes'))}, dtype {esc(inp.get('dtype'))}; schema "
+        f"{esc(report.schema)}</p>",
         f"<div id='verdict' class='verdict {_verdict_class(v.label)}'>Verdict: "
-        f"<b>{html.escape(v.label)}</b></div><p>{html.escape(v.summary)}</p>",
+        f"<b>{esc(v.label)}</b></div><p>{esc(v.summary)}</p>",
         "<h2>Evidence</h2><table id='evidence'><tr><th>test</th><th>value</th>"
         "<th>threshold</th><th>isotropic / chance</th><th>rule</th><th>outcome</th></tr>",
     ]
     for e in v.evidence:
         parts.append(
-            f"<tr><td>{html.escape(e.metric)}</td><td>{_num(e.value)}</td>"
+            f"<tr><td>{esc(e.metric)}</td><td>{_num(e.value)}</td>"
             f"<td>{_num(e.threshold)}</td><td>{_num(e.baseline)}</td>"
-            f"<td>{html.escape(e.rule)}</td>"
-            f"<td class='{'fired' if e.fired else ''}'>"
-            f"{'supports ' + html.escape(e.indicates) if e.fired else 'no'}</td></tr>"
+            f"<td>{esc(e.rule)}</td>"
+            f"<td class='{'fired' if e.fired is True else ''}'>"
+            f"{'supports ' + esc(e.indicates) if e.fired is True else 'no'}</td></tr>"
         )
     parts.append("</table>")
-    for note in inp.get("notes", []):
-        parts.append(f"<p class='muted'>Note: {html.escape(str(note))}</p>")
+    notes = inp.get("notes") or []
+    for note in notes if isinstance(notes, list) else [notes]:
+        parts.append(f"<p class='muted'>Note: {esc(note)}</p>")
     if getattr(v, "findings", None) or getattr(v, "tests_not_run", None):
         parts.append(render_findings(v))
     parts.append("<h2>Geometry</h2><div class='grid'>")
@@ -141,7 +157,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
     if nc_keys:
         parts.append(
             "<h2>Neural collapse</h2><table id='nc-table'><tr><th>metric</th><th>value</th>"
-            f"<th>{int(report.interval_level * 100)}% interval</th><th>isotropic</th>"
+            f"<th>{_level(report.interval_level)} interval</th><th>isotropic</th>"
             + how_th
             + "</tr>"
         )
@@ -169,7 +185,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
     parts.append("</table>")
     parts.append(
         "<h2>Thresholds</h2><table><tr><th>name</th><th>value</th></tr>"
-        + "".join(f"<tr><td>{k}</td><td>{_num(t)}</td></tr>" for k, t in v.thresholds.items())
+        + "".join(f"<tr><td>{esc(k)}</td><td>{_num(t)}</td></tr>" for k, t in v.thresholds.items())
         + "</table>"
     )
     parts.append(_reference_section(report.metrics))
@@ -179,7 +195,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
 def _metric_link(key: str) -> str:
     """The metric name, linked to its entry in the page's metric reference."""
     anchor = doc_anchor(key)
-    name = html.escape(key)
+    name = esc(key)
     return f"<a href='#ref-{anchor}'>{name}</a>" if anchor else name
 
 
@@ -190,10 +206,10 @@ def _markdown_html(text: str) -> str:
         if block.lstrip().startswith("```"):
             out.append(f"<pre>{html.escape(block.strip().strip('`'))}</pre>")
             continue
-        esc = html.escape(block)
-        esc = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", esc)
-        esc = re.sub(r"`([^`]+)`", r"<code>\1</code>", esc)
-        out.append(f"<p>{esc}</p>")
+        text = html.escape(block)
+        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+        out.append(f"<p>{text}</p>")
     return "".join(out)
 
 
@@ -233,14 +249,17 @@ def tracking_charts(rows: list[dict[str, Any]]) -> list[str]:
     return charts
 
 
+def _joined(items: Any) -> str:
+    """A list of messages as one "; "-separated line (any other value as its text)."""
+    return "; ".join(map(str, items)) if isinstance(items, list) else str(items)
+
+
 def render_history(rows: list[dict[str, Any]], title: str = "collapsekit tracking") -> str:
     """Papyan-style curves of per-epoch history rows, one quantity per chart."""
     charts = tracking_charts(rows)
     warnings = [r for r in rows if r.get("warnings")]
     warn_html = "".join(
-        f"<li>epoch {html.escape(str(r.get('epoch')))}: "
-        f"{html.escape('; '.join(map(str, r['warnings'])))}</li>"
-        for r in warnings
+        f"<li>epoch {esc(r.get('epoch'))}: {esc(_joined(r['warnings']))}</li>" for r in warnings
     )
     body = (
         f"<h1>{html.escape(title)}</h1><p class='muted'>{len(rows)} epochs</p>"
@@ -253,7 +272,7 @@ def render_history(rows: list[dict[str, Any]], title: str = "collapsekit trackin
 def render_compare(result: dict[str, Any], a: Report, b: Report) -> str:
     """Side-by-side page for ``collapsekit compare``."""
     rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{_num(result['metrics_a'].get(k))}</td>"
+        f"<tr><td>{esc(k)}</td><td>{_num(result['metrics_a'].get(k))}</td>"
         f"<td>{_num(result['metrics_b'].get(k))}</td></tr>"
         for k in result["metrics_a"]
     )
@@ -270,9 +289,9 @@ def render_compare(result: dict[str, Any], a: Report, b: Report) -> str:
         )
     body = (
         "<h1>collapsekit compare</h1>"
-        f"<p>A = {html.escape(str(result['a']))}<br>B = {html.escape(str(result['b']))}</p>"
+        f"<p>A = {esc(result['a'])}<br>B = {esc(result['b'])}</p>"
         f"<div id='verdict' class='verdict {_verdict_class(b.verdict.label)}'>Verdict: "
-        f"{html.escape(a.verdict.label)} &rarr; <b>{html.escape(b.verdict.label)}</b></div>"
+        f"{esc(a.verdict.label)} &rarr; <b>{esc(b.verdict.label)}</b></div>"
         f"<p>Linear CKA (A vs B): <b>{_num(result['linear_cka'])}</b>; debiased: "
         f"{_num(result['linear_cka_debiased'])}</p>"
         "<table id='compare-table'><tr><th>metric</th><th>A</th><th>B</th></tr>"
@@ -308,7 +327,7 @@ def render_summary(report: Report) -> str:
     inp = report.inputs or {}
     color = _VERDICT_COLORS.get(v.label, "#fde2e2")
     rows = "".join(
-        f"<tr><td style='text-align:left;padding:1px 8px'>{html.escape(k)}</td>"
+        f"<tr><td style='text-align:left;padding:1px 8px'>{esc(k)}</td>"
         f"<td style='text-align:right;padding:1px 8px'>{_num(report.metrics[k])}</td>"
         f"<td style='text-align:right;padding:1px 8px;color:#777'>"
         f"{_num(report.baseline.get(k))}</td></tr>"
@@ -320,10 +339,10 @@ def render_summary(report: Report) -> str:
         "<div class='collapsekit-report' style='font-family:sans-serif;font-size:13px'>"
         f"<div style='background:{color};padding:.4em .8em;border-radius:4px;"
         f"display:inline-block;font-size:1.15em'>collapsekit verdict: <b>"
-        f"{html.escape(v.label)}</b></div>"
-        f"<p style='margin:.4em 0'>{html.escape(v.summary)}</p>"
-        f"<p style='color:#777;margin:.2em 0'>N = {inp.get('n')}, D = {inp.get('d')}, "
-        f"classes = {inp.get('num_classes')}</p>"
+        f"{esc(v.label)}</b></div>"
+        f"<p style='margin:.4em 0'>{esc(v.summary)}</p>"
+        f"<p style='color:#777;margin:.2em 0'>N = {_count(inp.get('n'))}, "
+        f"D = {_count(inp.get('d'))}, classes = {_count(inp.get('num_classes'))}</p>"
         "<div style='display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start'>"
         "<table style='border-collapse:collapse'><tr><th style='text-align:left;"
         "padding:1px 8px'>metric</th><th style='padding:1px 8px'>value</th>"

@@ -17,8 +17,10 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from collapsekit.render.axes import (
+    as_float,
     format_tick,
     linear_ticks,
     log_bounds,
@@ -31,6 +33,16 @@ from collapsekit.render.axes import (
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 REFERENCE_COLOR = "#555555"
 _CHAR_W = 6.2  # approximate width of one character at font-size 11
+
+
+def esc(v: Any) -> str:
+    """Any value as HTML-escaped text (quotes included), whatever its type.
+
+    Example:
+        >>> esc("<b x='1'>"), esc(None)
+        ('&lt;b x=&#x27;1&#x27;&gt;', 'None')
+    """
+    return html.escape(str(v))
 
 
 @dataclass
@@ -99,9 +111,9 @@ def line_chart(
     raw: dict[str, list[tuple[float, float]]] = {}
     for name, (xs, ys) in series.items():
         raw[name] = [
-            (float(x), float(y))
+            (as_float(x), as_float(y))
             for x, y in zip(xs, ys, strict=False)
-            if y is not None and math.isfinite(float(y)) and math.isfinite(float(x))
+            if math.isfinite(as_float(y)) and math.isfinite(as_float(x))
         ]
     if log_y is None:
         log_y = wants_log([y for p in raw.values() for _, y in p])
@@ -225,7 +237,10 @@ def bar_chart(
     xlabel: str = "class",
 ) -> str:
     """An SVG bar chart (one bar per named class) with an optional dashed reference line."""
-    vals = [float(v) for v in values]
+    if reference is not None and not math.isfinite(as_float(reference)):
+        reference = None
+    reference = None if reference is None else as_float(reference)
+    vals = [as_float(v) for v in values]
     shown = [v if math.isfinite(v) else 0.0 for v in vals]
     top_v = max([*shown, reference if reference and math.isfinite(reference) else 0.0, 1e-12])
     _, top_v = nice_bounds(0.0, top_v)
@@ -349,7 +364,7 @@ def heatmap(
     out = _svg_open(size, height, title, "chart heatmap")
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
-            fv = float(v) if v is not None else math.nan
+            fv = as_float(v)
             out.append(
                 f'<rect class="cell" x="{left + j * cell:.1f}" y="{top + i * cell:.1f}" '
                 f'width="{cell:.2f}" height="{cell:.2f}" fill="{diverging_color(fv, vmin, vmax)}">'

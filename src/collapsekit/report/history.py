@@ -32,6 +32,14 @@ def append_history(path: str | Path, row: dict[str, Any]) -> None:
     append_line(path, json.dumps({k: _clean(v) for k, v in row.items()}, allow_nan=False))
 
 
+def _epoch_order(row: dict[str, Any]) -> tuple[bool, float]:
+    """Sort key: rows by epoch, rows without a numeric epoch last (in file order)."""
+    epoch = row.get("epoch")
+    if isinstance(epoch, int | float) and not isinstance(epoch, bool) and math.isfinite(epoch):
+        return (False, float(epoch))
+    return (True, 0.0)
+
+
 def read_history(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a history file, or of every ``*.jsonl`` in a folder (sorted by epoch).
 
@@ -74,5 +82,5 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
         )
     if not rows:
         raise ValueError(f"{p}: the history is empty")
-    rows.sort(key=lambda r: (r.get("epoch") is None, r.get("epoch", 0)))
+    rows.sort(key=_epoch_order)
     return rows

@@ -26,6 +26,73 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _expect(ok: bool, key: str, expected: str, value: Any) -> None:
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ValueError(
+            f"report: {key}: expected {expected}, received {type(value).__name__} {shown}; "
+            "the file was edited or is not a collapsekit report"
+        )
+
+
+def _number(x: Any, key: str) -> float:
+    """A number of a report file (null is NaN); bool, str and the rest are refused."""
+    _expect(
+        x is None or (isinstance(x, int | float) and not isinstance(x, bool)),
+        key,
+        "a number or null",
+        x,
+    )
+    return math.nan if x is None else float(x)
+
+
+def _list(x: Any, key: str) -> list[Any]:
+    _expect(isinstance(x, list), key, "a list", x)
+    return list(x)
+
+
+def _numbers(d: Any, key: str) -> dict[str, float]:
+    _expect(isinstance(d, dict), key, "an object", d)
+    return {str(k): _number(x, f"{key}[{k!r}]") for k, x in d.items()}
+
+
+def _pair(x: Any, key: str) -> tuple[float, float]:
+    _expect(isinstance(x, list) and len(x) == 2, key, "a [low, high] pair", x)
+    return _number(x[0], key), _number(x[1], key)
+
+
+def _matrix(x: Any, key: str) -> list[list[float]] | None:
+    if x is None:
+        return None
+    return [[_number(v, key) for v in _list(row, key)] for row in _list(x, key)]
+
+
+def _check_findings(findings: Any) -> None:
+    """The shape the renderers rely on: a list of objects whose ``evidence`` is an object, whose
+    ``classes`` is a list and whose ``pair_ids`` / ``pairs`` hold integer pairs / triples."""
+    _list(findings, "verdict.findings")
+    for i, f in enumerate(findings):
+        key = f"verdict.findings[{i}]"
+        _expect(isinstance(f, dict), key, "an object", f)
+        ev = f.setdefault("evidence", {})
+        _expect(isinstance(ev, dict), f"{key}.evidence", "an object", ev)
+        _list(f.get("classes", []), f"{key}.classes")
+        for a, b in (_pair_list(p, 2, f"{key}.evidence.pair_ids") for p in ev.get("pair_ids", [])):
+            _expect(
+                all(isinstance(x, int) and not isinstance(x, bool) for x in (a, b)),
+                f"{key}.evidence.pair_ids",
+                "integer class ids",
+                [a, b],
+            )
+        for p in ev.get("pairs", []):
+            _pair_list(p, 3, f"{key}.evidence.pairs")
+
+
+def _pair_list(x: Any, size: int, key: str) -> list[Any]:
+    _expect(isinstance(x, list) and len(x) == size, key, f"lists of {size} items", x)
+    return list(x)
+
+
 @dataclass
 class Report:
     """Everything :func:`collapsekit.analyze` found.
@@ -93,23 +160,32 @@ class Report:
             raise ValueError(
                 f"report: expected schema {REPORT_SCHEMA!r}, received {data.get('schema')!r}"
             )
-        v = data["verdict"]
-
-        def num(x: Any) -> float:
-            return math.nan if x is None else float(x)
-
-        verdict = Verdict.from_dict(v)
+        for key in ("inputs", "metrics", "intervals", "baseline", "verdict"):
+            _expect(isinstance(data.get(key), dict), key, "an object", data.get(key))
+        _check_findings(data["verdict"].get("findings", []))
+        try:
+            verdict = Verdict.from_dict(data["verdict"])
+        except (KeyError, TypeError) as err:
+            raise ValueError(
+                f"report: verdict: expected the fields of a verdict, received {err}; the file "
+                "was edited or is not a collapsekit report"
+            ) from None
         return cls(
-            metrics={k: num(x) for k, x in data["metrics"].items()},
+            metrics=_numbers(data["metrics"], "metrics"),
             verdict=verdict,
             inputs=data["inputs"],
-            intervals={k: (num(a), num(b)) for k, (a, b) in data["intervals"].items()},
-            interval_level=data["interval_level"],
-            baseline={k: num(x) for k, x in data["baseline"].items()},
-            spectrum=data["spectrum"],
-            centroid_cosine=data["centroid_cosine"],
-            per_class_effective_rank=data["per_class_effective_rank"],
-            provenance=data.get("provenance", {}),
+            intervals={k: _pair(x, f"intervals[{k!r}]") for k, x in data["intervals"].items()},
+            interval_level=_number(data.get("interval_level", 0.95), "interval_level"),
+            baseline=_numbers(data["baseline"], "baseline"),
+            spectrum={
+                str(k): [_number(x, f"spectrum[{k!r}]") for x in _list(v, f"spectrum[{k!r}]")]
+                for k, v in (data.get("spectrum") or {}).items()
+            },
+            centroid_cosine=_matrix(data.get("centroid_cosine"), "centroid_cosine"),
+            per_class_effective_rank=_numbers(
+                data.get("per_class_effective_rank") or {}, "per_class_effective_rank"
+            ),
+            provenance={str(k): str(v) for k, v in (data.get("provenance") or {}).items()},
         )
 
     def to_html(self, path: str | Path | None = None, title: str = "collapsekit report") -> str:

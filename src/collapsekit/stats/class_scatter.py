@@ -11,6 +11,12 @@ import torch
 from collapsekit._validation import accumulation_dtype
 from collapsekit.stats._class_axis import global_class_means, remap_class_rows
 from collapsekit.stats._gram import add_gram_
+from collapsekit.stats._tensor_state import (
+    check_scatter_diagonal,
+    require_keys,
+    state_check,
+    state_tensor,
+)
 from collapsekit.stats._workspace import Workspace
 
 
@@ -123,14 +129,26 @@ class PerClassScatter:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        dev = self.counts.device
-        counts = torch.as_tensor(state["counts"]).to(dev, torch.int64)
+        """Restore a :meth:`state_dict`, all or nothing: every key present, counts (K,)
+        non-negative integers, shift and residual sums K x D, scatter K x D x D with a
+        non-negative diagonal, all finite, and empty classes with zero sums. A ValueError
+        names the first key at fault; nothing changes then."""
+        require_keys(state, ("counts", "shift", "resid_sum", "scatter"), "PerClassScatter")
+        counts = state_tensor(state, "counts", (None,), integer=True, nonnegative=True)
         k = counts.shape[0]
-        shift = torch.as_tensor(state["shift"]).to(dev, torch.float32)
-        resid = torch.as_tensor(state["resid_sum"]).to(dev, torch.float64)
-        scatter = torch.as_tensor(state["scatter"]).to(dev, torch.float64)
-        d = shift.shape[1] if shift.dim() == 2 else -1
-        if shift.shape != (k, d) or resid.shape != (k, d) or scatter.shape != (k, d, d):
-            raise ValueError("state: expected a PerClassScatter.state_dict()")
-        self.counts, self.shift, self.resid_sum, self.scatter = counts, shift, resid, scatter
+        shift = state_tensor(state, "shift", (k, None))
+        d = shift.shape[1]
+        resid = state_tensor(state, "resid_sum", (k, d))
+        scatter = state_tensor(state, "scatter", (k, d, d))
+        check_scatter_diagonal(scatter, "scatter")
+        empty = counts == 0
+        state_check(
+            not bool(resid[empty].any()) and not bool(scatter[empty].any()),
+            "resid_sum",
+            "zero sums for the classes with no rows (counts 0)",
+            f"non-zero sums for {int(empty.sum())} empty classes",
+        )
+        dev = self.counts.device
+        self.counts, self.resid_sum, self.scatter = counts.to(dev), resid.to(dev), scatter.to(dev)
+        self.shift = shift.to(dev, torch.float32)
         self.num_classes, self.dim = k, d

@@ -34,6 +34,7 @@ Changing the shifts is exact algebra (``_reshift``), which is what makes ``merge
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -234,7 +235,10 @@ class ClassStats(TensorState):
             new_mean = torch.nn.functional.embedding_bag(
                 new_rows, x, new_counts.cumsum(0) - new_counts, mode="mean"
             )
-            self.shift.index_copy_(0, new_ids, new_mean.to(torch.float32))
+            shift = new_mean.to(torch.float32)  # beyond float32's range (float64 data at
+            # 1e150) the shift is 0 on that axis: any shift is exact, float64 carries the rest
+            shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+            self.shift.index_copy_(0, new_ids, shift)
         if cdt == torch.float32:
             self._accumulate_exact(x, y, present, batch_counts, new_ids, old_shift)
             return
@@ -252,9 +256,11 @@ class ClassStats(TensorState):
                 # a NaN row also spoils the new-class shift of its class: name the rows
                 bad_rows = ~torch.isfinite(x).all(dim=1)
                 if not bool(bad_rows.any()):
+                    limit = math.sqrt(torch.finfo(cdt).max / max(d, 1))
                     raise ValueError(
-                        f"features: expected values whose squares fit in {str(cdt)[6:]}, "
-                        "received rows that overflow; rescale the features"
+                        f"features: expected values whose squares fit in {str(cdt)[6:]} "
+                        f"(entries below about {limit:.1e}), received rows that overflow; "
+                        "rescale the features"
                         + (" or pass float64" if cdt != torch.float64 else "")
                     )
                 raise_nonfinite_rows("features", bad_rows)

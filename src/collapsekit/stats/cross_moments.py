@@ -3,10 +3,19 @@ debiased, in one pass (see :func:`collapsekit.functional.linear_cka.linear_cka_f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
+
+from collapsekit.stats._tensor_state import (
+    check_scatter_diagonal,
+    require_keys,
+    state_check,
+    state_count,
+    state_tensor,
+)
 
 _MATRICES = ("exx", "eyy", "exy")
 _VECTORS = ("sum_e", "sum_f", "sum_ae", "sum_be", "sum_af", "sum_bf")
@@ -16,8 +25,8 @@ _SCALARS = ("sum_aa", "sum_bb", "sum_ab")
 class CrossMoments:
     """Sums of residuals e_i = x_i - s_x, f_i = y_i - s_y around shifts fixed by the first
     batch (its means): n, sum e, sum f, sum e e^T, sum f f^T, sum e f^T and the row-norm terms
-    of the unbiased HSIC. Products run in float32 for narrower input and are accumulated in
-    float64; the shift keeps them free of cancellation at any common offset.
+    of the unbiased HSIC. Residuals and their products are float64 whatever the input (the same
+    sums for any batch split); the shift keeps them free of cancellation at any common offset.
 
     Memory: (Dx + Dy)^2 float64.
 
@@ -191,17 +200,35 @@ class CrossMoments:
         return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        dev = self.shift_x.device
+        """Restore a :meth:`state_dict`, all or nothing: every key present with this state's
+        shape, finite values, ``n`` a count, the Gram sums ``exx``/``eyy`` and ``sum_aa``/
+        ``sum_bb`` non-negative. A ValueError names the first key at fault; nothing changes
+        then."""
+        keys = (*_MATRICES, *_VECTORS, *_SCALARS, "shift_x", "shift_y", "n")
+        require_keys(state, keys, "CrossMoments")
+        new: dict[str, Any] = {}
         for key in (*_MATRICES, *_VECTORS):
-            t = torch.as_tensor(state[key], dtype=torch.float64).to(dev)
-            if t.shape != self.m[key].shape:
-                raise ValueError(
-                    f"state[{key!r}]: expected shape {tuple(self.m[key].shape)}, "
-                    f"received {tuple(t.shape)}"
-                )
-            self.m[key] = t.clone()
+            new[key] = state_tensor(state, key, tuple(self.m[key].shape))
+        for key in ("exx", "eyy"):
+            check_scatter_diagonal(new[key], key)
         for key in _SCALARS:
-            self.m[key] = float(state[key])
-        self.shift_x = torch.as_tensor(state["shift_x"], dtype=torch.float64).to(dev).clone()
-        self.shift_y = torch.as_tensor(state["shift_y"], dtype=torch.float64).to(dev).clone()
-        self.n = int(state["n"])
+            new[key] = _real(state[key], key)
+        for key in ("sum_aa", "sum_bb"):
+            state_check(new[key] >= 0, key, "a sum of squares >= 0", new[key])
+        shift_x = state_tensor(state, "shift_x", (self.dim_x,))
+        shift_y = state_tensor(state, "shift_y", (self.dim_y,))
+        n = state_count(state, "n")
+        dev = self.shift_x.device
+        self.m = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in new.items()}
+        self.shift_x, self.shift_y, self.n = shift_x.to(dev), shift_y.to(dev), n
+
+
+def _real(value: Any, key: str) -> float:
+    """A real number of a state (int, float or 0-d tensor), else a ValueError naming it."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(
+            f"state[{key!r}]: expected a finite number, received {type(value).__name__} {value!r}"
+        )
+    return float(value)

@@ -23,7 +23,12 @@ import torch
 
 from collapsekit._validation import check_positive_int
 from collapsekit.functional.lidar import check_views, lidar_from_moments
-from collapsekit.stats._tensor_state import TensorState
+from collapsekit.stats._tensor_state import (
+    TensorState,
+    check_scatter_diagonal,
+    check_version,
+    state_check,
+)
 
 _STATE_VERSION = 1
 _TENSORS = ("counts", "shift", "mean_sum", "mean_scatter", "within_scatter")
@@ -182,9 +187,21 @@ class LiDARStats(TensorState):
             raise ValueError(
                 f"state: expected a LiDARStats.state_dict(), missing keys {sorted(missing)}"
             )
+        check_version(state, _STATE_VERSION)
         if state.get("dim") != self.dim:
             raise ValueError(f"state: expected dim={self.dim}, received dim={state.get('dim')}")
         self._load_tensors(state)
+
+    def _check_loaded(self, loaded: Mapping[str, torch.Tensor]) -> None:
+        sources, views = (int(v) for v in loaded["counts"])
+        state_check(
+            views >= sources and (sources > 0 or views == 0),
+            "counts",
+            "[sources, views] with at least one view per source",
+            [sources, views],
+        )
+        check_scatter_diagonal(loaded["mean_scatter"], "mean_scatter")
+        check_scatter_diagonal(loaded["within_scatter"], "within_scatter")
 
     # ------------------------------------------------------------------ result
     def between_scatter(self) -> torch.Tensor:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from collapsekit._validation import as_tensor, check_features
 from collapsekit.functional.ncc_agreement import ncc_predictions
+from collapsekit.stats._tensor_state import require_keys, state_check, state_count
 
 
 class NCCAgreement:
@@ -99,6 +101,20 @@ class NCCAgreement:
             dist.all_reduce(packed, group=group)
             self.agree, self.total = packed[0].clone(), packed[1].clone()
         return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """The counts ``{"agree", "total"}`` (the class means and classifier are arguments of
+        the constructor, not state)."""
+        return {"agree": int(self.agree), "total": int(self.total)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`, all or nothing: integer counts ``0 <= agree <= total``;
+        a ValueError names the key at fault."""
+        require_keys(state, ("agree", "total"), "NCCAgreement")
+        agree, total = state_count(state, "agree"), state_count(state, "total")
+        state_check(agree <= total, "agree", f"at most total = {total} rows", agree)
+        self.agree = torch.tensor(agree, dtype=torch.int64, device=self.agree.device)
+        self.total = torch.tensor(total, dtype=torch.int64, device=self.total.device)
 
     def compute(self) -> float:
         """Fraction of rows where the classifier agrees with the nearest class centre."""

@@ -31,7 +31,7 @@ from collapsekit.functional.regression_collapse import (
     check_targets,
     regression_collapse_from_moments,
 )
-from collapsekit.stats._tensor_state import TensorState
+from collapsekit.stats._tensor_state import TensorState, check_scatter_diagonal, check_version
 
 _STATE_VERSION = 1
 _TENSORS = (
@@ -226,12 +226,17 @@ class RegressionStats(TensorState):
             raise ValueError(
                 f"state: expected a RegressionStats.state_dict(), missing keys {sorted(missing)}"
             )
+        check_version(state, _STATE_VERSION)
         if (state.get("dim"), state.get("target_dim")) != (self.dim, self.target_dim):
             raise ValueError(
                 f"state: expected dim={self.dim}, target_dim={self.target_dim}, received "
                 f"dim={state.get('dim')}, target_dim={state.get('target_dim')}"
             )
         self._load_tensors(state)
+
+    def _check_loaded(self, loaded: Mapping[str, torch.Tensor]) -> None:
+        for key in ("feature_scatter", "unit_scatter", "target_scatter"):
+            check_scatter_diagonal(loaded[key], key)
 
     # ------------------------------------------------------------------ results
     def feature_cov(self, center: bool = True) -> torch.Tensor:

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from collapsekit.stats._tensor_state import require_keys, state_check, state_count, state_tensor
+
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -257,18 +259,53 @@ class RowReservoir:
             "reference": None if self.reference is None else self.reference.clone(),
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        capacity, seed = int(state["capacity"]), int(state["seed"])
-        stream, seen = int(state["stream"]), int(state["seen"])
-        keys = torch.as_tensor(state["keys"], dtype=torch.float64).clone()
-        rows, labels, reference = state["rows"], state["labels"], state["reference"]
-        if rows is not None and (labels is None or rows.shape[0] != keys.numel()):
-            raise ValueError("state: expected a RowReservoir.state_dict()")
+    def load_state_dict(self, state: Mapping[str, Any], num_classes: int | None = None) -> None:
+        """Restore a :meth:`state_dict`, all or nothing: every key present, ``capacity`` >= 1,
+        ``seen`` a count, keys in [0, 1) (one per held row, at most ``capacity`` and ``seen``
+        of them), finite rows, labels non-negative integers (below ``num_classes`` when
+        given) and reference rows paired with the rows. A ValueError names the first key at
+        fault; nothing changes then."""
+        keys_needed = ("capacity", "seed", "stream", "seen", "keys", "rows", "labels", "reference")
+        require_keys(state, keys_needed, "RowReservoir")
+        capacity = state_count(state, "capacity", at_least=1)
+        lowest = -(2**63)  # seeds and streams may be any int64
+        seed = state_count(state, "seed", at_least=lowest)
+        stream = state_count(state, "stream", at_least=lowest)
+        seen = state_count(state, "seen")
+        keys = state_tensor(state, "keys", (None,))
+        n = keys.numel()
+        state_check(
+            n <= min(capacity, seen),
+            "keys",
+            f"at most min(capacity, seen) = {min(capacity, seen)} held rows",
+            n,
+        )
+        state_check(bool(((keys >= 0) & (keys < 1)).all()), "keys", "values in [0, 1)", "others")
+        held = self._checked_rows(state, n, num_classes)
         self.capacity, self.seed, self.stream, self.seen = capacity, seed, stream, seen
         self._clear()
-        if rows is not None:
-            n = keys.numel()
-            self._rows, self._labels = rows.clone(), labels.clone()
-            self._reference = None if reference is None else reference.clone()
+        if held is not None:
+            self._rows, self._labels, self._reference = held
             self._keys, self._order = keys, torch.arange(n)
             self._size, self._next = n, n
+
+    @staticmethod
+    def _checked_rows(
+        state: Mapping[str, Any], n: int, num_classes: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
+        """(rows, labels, reference) of a state, checked against ``n`` held keys."""
+        if state["rows"] is None:
+            state_check(n == 0, "rows", f"{n} rows (one per key)", None)
+            state_check(state["labels"] is None, "labels", "None (no rows held)", "labels")
+            return None
+        state_tensor(state, "rows", (n, None))
+        labels = state_tensor(state, "labels", (n,), integer=True, nonnegative=True)
+        if num_classes is not None and n:
+            top = int(labels.max())
+            state_check(top < num_classes, "labels", f"ids below {num_classes}", top)
+        rows = torch.as_tensor(state["rows"]).detach().clone()
+        reference = None
+        if state["reference"] is not None:
+            state_tensor(state, "reference", (n, None))
+            reference = torch.as_tensor(state["reference"]).detach().clone()
+        return rows, labels.to(rows.device), reference

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from collapsekit.stats._class_axis import remap_class_rows
+from collapsekit.stats._tensor_state import require_keys, state_check, state_count, state_tensor
 from collapsekit.stats._workspace import Workspace
 
 
@@ -135,15 +136,29 @@ class UnitVectorMoments:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`, all or nothing: every key present, the class sums
+        K x D and the vectors D wide, finite values, counts ``0 <= zero_rows <= n``, squared
+        deviations >= 0 and each class's unit sum no longer than ``n`` (a sum of unit
+        vectors). A ValueError names the first key at fault; nothing changes then."""
+        keys = ("class_unit_sums", "shift", "dev_sum", "dev_sq_sum", "n", "zero_rows")
+        require_keys(state, keys, "UnitVectorMoments")
+        sums = state_tensor(state, "class_unit_sums", (None, None))
+        d = sums.shape[1]
+        shift = state_tensor(state, "shift", (d,))
+        dev_sum = state_tensor(state, "dev_sum", (d,))
+        dev_sq = state_tensor(state, "dev_sq_sum", (d,), nonnegative=True)
+        n = state_count(state, "n")
+        zero_rows = state_count(state, "zero_rows")
+        state_check(zero_rows <= n, "zero_rows", f"at most n = {n} rows", zero_rows)
+        longest = float(sums.norm(dim=1).max()) if sums.numel() else 0.0
+        state_check(
+            longest <= (n - zero_rows) * (1 + 1e-9) + 1e-9,
+            "class_unit_sums",
+            f"sums of at most n - zero_rows = {n - zero_rows} unit vectors",
+            f"a class sum of norm {longest:.6g}",
+        )
         dev = self.shift.device
-        sums = torch.as_tensor(state["class_unit_sums"], dtype=torch.float64).to(dev)
-        vecs = [
-            torch.as_tensor(state[k], dtype=torch.float64).to(dev)
-            for k in ("shift", "dev_sum", "dev_sq_sum")
-        ]
-        if sums.dim() != 2 or any(v.shape != (sums.shape[1],) for v in vecs):
-            raise ValueError("state: expected a UnitVectorMoments.state_dict()")
-        self.class_unit_sums = sums.clone()
-        self.shift, self.dev_sum, self.dev_sq_sum = (v.clone() for v in vecs)
+        self.class_unit_sums = sums.to(dev)
+        self.shift, self.dev_sum, self.dev_sq_sum = (v.to(dev) for v in (shift, dev_sum, dev_sq))
         self.num_classes, self.dim = sums.shape
-        self.n, self.zero_rows = int(state["n"]), int(state["zero_rows"])
+        self.n, self.zero_rows = n, zero_rows
