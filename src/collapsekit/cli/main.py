@@ -622,7 +622,7 @@ def demo_cmd(
 def run() -> None:
     """Console-script entry point; ``--debug`` is accepted anywhere on the line. Ctrl-C
     prints one line and exits 130 (:func:`collapsekit.cli.install_interrupt_handler`)."""
-    from collapsekit.cli import install_interrupt_handler
+    from collapsekit.cli.interrupt import install_interrupt_handler
 
     install_interrupt_handler()
     args = sys.argv[1:]
