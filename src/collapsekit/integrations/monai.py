@@ -1,4 +1,4 @@
-"""MONAI's ``EmbeddingCollapseMetric`` (MONAI 1.6.1), computed with collapsekit's kernels.
+"""MONAI's ``EmbeddingCollapseMetric`` (MONAI 1.6.1) through collapsekit's metric registry.
 
 When MONAI is installed, :class:`EmbeddingCollapseMetric` *is* a ``monai.metrics.Metric``
 (the base class MONAI 1.6.1's own ``EmbeddingCollapseMetric`` uses), so it goes wherever MONAI
@@ -15,6 +15,11 @@ Scores are in [0, 1], higher = more collapsed (reference: docs/metrics.md, secti
 * ``separation`` = (1 - cosine silhouette) / 2
 * ``aggregate`` = max (or mean) of the available global scores
 
+The raw quantities (centroid cosine, silhouette, effective ranks, CKA) come from one
+evaluation of collapsekit's metric registry over the rows, the same values
+``collapsekit.analyze(..., metrics=[...])`` gives; MONAI's definitions are applied on top by
+:func:`monai_centroid_similarity`, :func:`monai_separation` and :func:`monai_rank_score`.
+
 **The default mode equals MONAI 1.6.1 on every key, ``aggregate`` included** (cross-checked
 against the installed MONAI in tests/integrations/test_monai_upstream.py). Options, all off by
 default, and the documented differences:
@@ -29,9 +34,10 @@ default, and the documented differences:
   ``embeddings``. CKA compares two representations of the *same* inputs; MONAI 1.6.1 (and the
   default here, with a ``UserWarning``) silently compares a seeded random subset of unrelated
   rows, which is meaningless.
-* Always, whatever the options: ``separation`` is the exact cosine silhouette computed in
-  O(N K D) without scikit-learn (MONAI calls scikit-learn's O(N^2) ``silhouette_score`` and
-  returns ``None`` when scikit-learn is missing); the values agree to float precision.
+* Always, whatever the options: ``separation`` is the registry's exact cosine silhouette,
+  computed in O(N K D) without scikit-learn (MONAI calls scikit-learn's O(N^2)
+  ``silhouette_score`` and returns ``None`` when scikit-learn is missing); the values agree
+  to float precision.
 * Always: NaN/Inf embeddings and non-integer float labels raise ``ValueError`` naming the
   argument (MONAI propagates NaN or truncates the labels with ``.long()``); numpy arrays are
   accepted as well as tensors; values are computed in float64 and returned as float32 scalar
@@ -73,6 +79,9 @@ __all__ = [
     "EmbeddingCollapseMetric",
     "compute_embedding_collapse",
     "linear_probe_accuracy",
+    "monai_centroid_similarity",
+    "monai_rank_score",
+    "monai_separation",
 ]
 
 VALID_REDUCTIONS = ("max", "mean", "none")
