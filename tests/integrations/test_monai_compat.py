@@ -143,3 +143,63 @@ def test_nan_and_fractional_labels_raise_naming_the_argument():
         compute_embedding_collapse(np.ones((4, 2)) + np.eye(4, 2), np.array([0.0, 0.5, 1.0, 1.0]))
     with pytest.raises(TypeError, match="include_indicators"):
         compute_embedding_collapse(np.eye(4, 3), include_indicators="separation")
+
+
+def test_scores_are_monai_definitions_over_the_registry_values():
+    # the same rows through analyze(metrics=...): the adapter's raw quantities are the
+    # registry's, MONAI's definitions applied on top
+    from collapsekit import analyze
+    from collapsekit.integrations.monai import (
+        monai_centroid_similarity,
+        monai_rank_score,
+        monai_separation,
+    )
+
+    X, y = blobs(120, 3, 10, seed=11, offset=0.3, imbalance=True)
+    y = y * 7 - 5  # sparse, negative label values: the keys keep them
+    T = X @ np.random.default_rng(1).standard_normal((10, 6))
+    metrics = ["centroid_similarity", "silhouette", "effective_rank_score"]
+    metrics += ["per_class_effective_rank_min", "linear_cka_debiased"]
+    rep = analyze(X, y, reference=T, metrics=metrics, bootstrap=0, probe=False)
+    got = compute_embedding_collapse(X, y, T, reduction="none", debiased_cka=True)
+    m = rep.metrics
+    expected = {
+        "centroid_similarity": monai_centroid_similarity(m["centroid_similarity"]),
+        "separation": monai_separation(m["silhouette"]),
+        "effective_rank_score": m["effective_rank_score"],
+        "domain_shift": m["linear_cka_debiased"],
+    }
+    for c in np.unique(y):
+        rank = m[f"per_class_effective_rank_{c}"]
+        expected[f"per_class_rank_{c}"] = monai_rank_score(rank, int((y == c).sum()), 10)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert float(got[key]) == pytest.approx(min(1.0, max(0.0, value)), abs=1e-6), key
+
+
+def test_monai_definitions_on_their_boundaries():
+    from collapsekit.integrations.monai import (
+        monai_centroid_similarity,
+        monai_rank_score,
+        monai_separation,
+    )
+
+    assert monai_centroid_similarity(-1.0) == 0.0 and monai_centroid_similarity(0.2) == 0.6
+    assert monai_separation(0.0) == 0.5 and monai_separation(0.6) == pytest.approx(0.2)
+    assert monai_rank_score(3.0, 5, 8) == pytest.approx(0.25)  # min(n - 1, D) = 4
+    assert monai_rank_score(3.0, 50, 6) == pytest.approx(0.5)  # min(n - 1, D) = 6
+    assert monai_rank_score(0.0, 1, 6) is None  # single-row class
+
+
+def test_unpaired_domain_shift_is_registry_cka_of_monais_subset():
+    from collapsekit import analyze
+
+    X, _ = blobs(60, 2, 5, seed=12)
+    T = np.random.default_rng(2).standard_normal((40, 7))
+    keep = torch.randperm(60, generator=torch.Generator().manual_seed(42))[:40].numpy()
+    cka = analyze(X[keep], reference=T, metrics=["linear_cka"], bootstrap=0, probe=False)
+    with pytest.warns(UserWarning, match="not paired"):
+        got = compute_embedding_collapse(
+            X, target_embeddings=T, include_indicators=["domain_shift"]
+        )
+    assert float(got["domain_shift"]) == pytest.approx(cka.metrics["linear_cka"], abs=1e-6)

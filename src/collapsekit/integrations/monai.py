@@ -1,4 +1,4 @@
-"""MONAI's ``EmbeddingCollapseMetric`` (MONAI 1.6.1), computed with collapsekit's kernels.
+"""MONAI's ``EmbeddingCollapseMetric`` (MONAI 1.6.1) through collapsekit's metric registry.
 
 When MONAI is installed, :class:`EmbeddingCollapseMetric` *is* a ``monai.metrics.Metric``
 (the base class MONAI 1.6.1's own ``EmbeddingCollapseMetric`` uses), so it goes wherever MONAI
@@ -15,6 +15,11 @@ Scores are in [0, 1], higher = more collapsed (reference: docs/metrics.md, secti
 * ``separation`` = (1 - cosine silhouette) / 2
 * ``aggregate`` = max (or mean) of the available global scores
 
+The raw quantities (centroid cosine, silhouette, effective ranks, CKA) come from one
+evaluation of collapsekit's metric registry over the rows, the same values
+``collapsekit.analyze(..., metrics=[...])`` gives; MONAI's definitions are applied on top by
+:func:`monai_centroid_similarity`, :func:`monai_separation` and :func:`monai_rank_score`.
+
 **The default mode equals MONAI 1.6.1 on every key, ``aggregate`` included** (cross-checked
 against the installed MONAI in tests/integrations/test_monai_upstream.py). Options, all off by
 default, and the documented differences:
@@ -29,9 +34,10 @@ default, and the documented differences:
   ``embeddings``. CKA compares two representations of the *same* inputs; MONAI 1.6.1 (and the
   default here, with a ``UserWarning``) silently compares a seeded random subset of unrelated
   rows, which is meaningless.
-* Always, whatever the options: ``separation`` is the exact cosine silhouette computed in
-  O(N K D) without scikit-learn (MONAI calls scikit-learn's O(N^2) ``silhouette_score`` and
-  returns ``None`` when scikit-learn is missing); the values agree to float precision.
+* Always, whatever the options: ``separation`` is the registry's exact cosine silhouette,
+  computed in O(N K D) without scikit-learn (MONAI calls scikit-learn's O(N^2)
+  ``silhouette_score`` and returns ``None`` when scikit-learn is missing); the values agree
+  to float precision.
 * Always: NaN/Inf embeddings and non-integer float labels raise ``ValueError`` naming the
   argument (MONAI propagates NaN or truncates the labels with ``.long()``); numpy arrays are
   accepted as well as tensors; values are computed in float64 and returned as float32 scalar
@@ -51,11 +57,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from collapsekit._validation import as_tensor, check_features
-from collapsekit.functional.centroid_similarity import centroid_similarity
-from collapsekit.functional.effective_rank import effective_rank_score
-from collapsekit.functional.linear_cka import linear_cka
+from collapsekit.engine.analyzer import Analyzer
+from collapsekit.engine.computation import Request, build_context
 from collapsekit.functional.linear_probe import fit_logistic
-from collapsekit.functional.silhouette import silhouette
+from collapsekit.metrics import Options, evaluate
 
 if TYPE_CHECKING:
     _MetricBase = object
@@ -74,6 +79,9 @@ __all__ = [
     "EmbeddingCollapseMetric",
     "compute_embedding_collapse",
     "linear_probe_accuracy",
+    "monai_centroid_similarity",
+    "monai_rank_score",
+    "monai_separation",
 ]
 
 VALID_REDUCTIONS = ("max", "mean", "none")
@@ -129,14 +137,111 @@ def _check_class_labels(
     return y.long()
 
 
-def _effective_rank_or_none(rows: torch.Tensor) -> float | None:
-    return effective_rank_score(rows) if rows.shape[0] >= 2 else None
+# ---------------------------------------------------------------- MONAI 1.6.1's definitions
+# The raw quantities (centroid cosine, silhouette, effective ranks, CKA) come from the metric
+# registry; these are the transformations MONAI 1.6.1 applies on top of them.
 
 
-def _domain_shift(
-    source: torch.Tensor, target: torch.Tensor, unpaired_domains: str, debiased: bool
-) -> float | None:
-    """Linear CKA of two embeddings of the same inputs; MONAI 1.6.1's conventions by default."""
+def monai_centroid_similarity(centroid_similarity: float) -> float:
+    """MONAI 1.6.1's ``centroid_similarity`` score: (c + 1) / 2, c = mean pairwise cosine of
+    the class centroids (collapsekit's ``centroid_similarity``, docs/metrics.md).
+
+    0.5 = orthogonal centroids, 1 = identical centroids (collapsed); 0 = antipodal (K = 2).
+    Not defined for fewer than two classes (the caller returns ``None``).
+    Reference: MONAI 1.6.1, ``monai.metrics.embedding_collapse``.
+
+    Example:
+        >>> monai_centroid_similarity(0.0), monai_centroid_similarity(1.0)
+        (0.5, 1.0)
+    """
+    return (centroid_similarity + 1.0) / 2.0
+
+
+def monai_separation(silhouette: float) -> float:
+    """MONAI 1.6.1's ``separation`` score: (1 - s) / 2, s = cosine silhouette of the rows by
+    class (collapsekit's ``silhouette``, scikit-learn's definition).
+
+    0 = perfectly separated classes, 0.5 = no structure, 1 = rows nearer other classes.
+    Not defined unless 2 <= K <= N - 1 (the caller returns ``None``).
+    Reference: MONAI 1.6.1; Rousseeuw 1987 for the silhouette.
+
+    Example:
+        >>> monai_separation(1.0), monai_separation(-1.0)
+        (0.0, 1.0)
+    """
+    return (1.0 - silhouette) / 2.0
+
+
+def monai_rank_score(effective_rank: float, n_rows: int, dim: int) -> float | None:
+    """MONAI 1.6.1's rank score of a set of rows: 1 - erank / min(n - 1, D), erank the
+    effective rank (Roy & Vetterli 2007) of the column-centred rows.
+
+    0 = flat spectrum, 1 = collapsed to a point (erank 0). ``None`` for a single row (MONAI's
+    per-class convention); values outside [0, 1] are clamped by the caller.
+
+    Example:
+        >>> monai_rank_score(4.0, 9, 4), monai_rank_score(0.0, 5, 8), monai_rank_score(0.0, 1, 8)
+        (0.0, 1.0, None)
+    """
+    if n_rows < 2:
+        return None
+    return 1.0 - effective_rank / min(n_rows - 1, dim)
+
+
+# ---------------------------------------------------------------- the registry evaluation
+
+
+def _registry_values(
+    emb: torch.Tensor, y: torch.Tensor | None, reference: torch.Tensor | None, metrics: list[str]
+) -> dict[str, float]:
+    """One registry evaluation of ``metrics`` over the rows (every row held, so the row
+    metrics are exact; no probe, null model or verdict)."""
+    if not metrics:
+        return {}
+    a = Analyzer(sample_rows=emb.shape[0], exact_per_class=False, device=emb.device)
+    a.update(emb, y, reference)
+    ctx = build_context(a, Request(metrics=tuple(metrics), options=Options(probe=False)))
+    values, _ = evaluate(ctx, metrics)
+    return values
+
+
+def _wanted(inc: set[str], k: int, cka_key: str | None) -> list[str]:
+    """The registry metrics the requested MONAI indicators read."""
+    out = []
+    if "centroid_similarity" in inc and k >= 2:
+        out.append("centroid_similarity")
+    if "separation" in inc and k >= 2:
+        out.append("silhouette")
+    if "per_class_rank" in inc:
+        # one class: its rows are all the rows, whose effective rank the spectrum gives
+        out.append("per_class_effective_rank_min" if k >= 2 else "effective_rank")
+    if "effective_rank" in inc:
+        out.append("effective_rank_score")
+    if cka_key is not None:
+        out.append(cka_key)
+    return out
+
+
+def _per_class_scores(
+    values: dict[str, float], y: torch.Tensor, dim: int
+) -> dict[str, float | None]:
+    """``per_class_rank_<c>`` for every label value c (``None`` for single-row classes)."""
+    labels, counts = torch.unique(y, return_counts=True)
+    out: dict[str, float | None] = {}
+    for c, n_c in zip(labels.tolist(), counts.tolist(), strict=True):
+        rank = values.get(f"per_class_effective_rank_{c}")
+        if labels.numel() == 1:
+            rank = values.get("effective_rank")
+        out[f"per_class_rank_{c}"] = None if rank is None else monai_rank_score(rank, n_c, dim)
+    return out
+
+
+def _pair_domains(
+    source: torch.Tensor, target: torch.Tensor, unpaired_domains: str
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The paired rows CKA compares: MONAI 1.6.1's seeded subset when the row counts differ
+    (with a warning, or a ValueError with ``unpaired_domains="raise"``); None when a side
+    has fewer than 2 rows."""
     n_s, n_t = source.shape[0], target.shape[0]
     if n_s != n_t:
         if unpaired_domains == "raise":
@@ -163,12 +268,44 @@ def _domain_shift(
             source = source[torch.randperm(n_s, generator=gen)[:n].to(source.device)]
         else:
             target = target[torch.randperm(n_t, generator=gen)[:n].to(target.device)]
-    if debiased and source.shape[0] < 4:
-        return None  # the unbiased estimator needs 4 rows
-    constant = [bool((m.double() - m.double().mean(0)).abs().max() == 0) for m in (source, target)]
-    if any(constant):
-        return 0.0  # MONAI's convention for a zero denominator
-    return linear_cka(source, target, debiased=debiased)
+    return source, target
+
+
+def _is_constant(m: torch.Tensor) -> bool:
+    return bool((m - m.mean(0)).abs().max() == 0)
+
+
+def _check_embeddings(embeddings: Any) -> torch.Tensor:
+    emb_in = as_tensor(embeddings, "embeddings")
+    if emb_in.dim() != 2:
+        raise ValueError(
+            f"embeddings: expected a 2-D [N, D] matrix, received shape {tuple(emb_in.shape)}; "
+            "flatten or pool the other dimensions first"
+        )
+    # float64 throughout: a float32 Gram leaves the centring null eigenvalue at ~1e-7 of the
+    # largest, which shifts small-class effective ranks by up to ~1e-3 (MONAI's SVD does not)
+    return check_features(emb_in, "embeddings", min_rows=2).double()
+
+
+def _check_target(target_embeddings: Any, dev: torch.device) -> torch.Tensor:
+    tgt_in = as_tensor(target_embeddings, "target_embeddings", dev)
+    if tgt_in.dim() != 2:
+        raise ValueError(
+            f"target_embeddings: expected a 2-D [M, D] matrix, received shape {tuple(tgt_in.shape)}"
+        )
+    return check_features(tgt_in, "target_embeddings", device=dev).double()
+
+
+def _aggregate(
+    scores: dict[str, torch.Tensor | None], reduction: str, per_class_in_aggregate: bool
+) -> torch.Tensor | None:
+    pool = [v for key, v in scores.items() if key in _PRIMARY and v is not None]
+    worst = [v for key, v in scores.items() if key.startswith("per_class_rank_") and v is not None]
+    if per_class_in_aggregate and worst:
+        pool.append(torch.stack(worst).max())
+    if not pool:
+        return None
+    return torch.stack(pool).max() if reduction == "max" else torch.stack(pool).mean()
 
 
 def compute_embedding_collapse(
@@ -184,6 +321,12 @@ def compute_embedding_collapse(
     unpaired_domains: Literal["subsample", "raise"] = "subsample",
 ) -> dict[str, torch.Tensor | None]:
     """Functional form of :class:`EmbeddingCollapseMetric` (MONAI 1.6.1's keys and values).
+
+    The raw quantities come from one evaluation of collapsekit's metric registry over the
+    rows (``centroid_similarity``, ``silhouette``, ``effective_rank_score``, the per-class
+    effective ranks, ``linear_cka`` / ``linear_cka_debiased``); MONAI's definitions
+    (:func:`monai_centroid_similarity`, :func:`monai_separation`, :func:`monai_rank_score`)
+    are applied on top and clamped to [0, 1].
 
     Args:
         embeddings: ``[N, D]`` features, N >= 2 (tensor or array).
@@ -212,17 +355,22 @@ def compute_embedding_collapse(
         True
     """
     _check_options(reduction, include_indicators, unpaired_domains)
-    emb_in = as_tensor(embeddings, "embeddings")
-    if emb_in.dim() != 2:
-        raise ValueError(
-            f"embeddings: expected a 2-D [N, D] matrix, received shape {tuple(emb_in.shape)}; "
-            "flatten or pool the other dimensions first"
-        )
-    # float64 throughout: a float32 Gram leaves the centring null eigenvalue at ~1e-7 of the
-    # largest, which shifts small-class effective ranks by up to ~1e-3 (MONAI's SVD does not)
-    emb = check_features(emb_in, "embeddings", min_rows=2).double()
+    emb = _check_embeddings(embeddings)
     dev = emb.device
     inc = set(include_indicators) if include_indicators is not None else set(VALID_INDICATORS)
+    y = None if labels is None else _check_class_labels(labels, emb.shape[0], dev)
+    k = 0 if y is None else int(torch.unique(y).numel())
+    cka_key = "linear_cka_debiased" if debiased_cka else "linear_cka"
+    pair = None
+    if "domain_shift" in inc and target_embeddings is not None:
+        pair = _pair_domains(emb, _check_target(target_embeddings, dev), unpaired_domains)
+    constant = pair is not None and any(_is_constant(m) for m in pair)
+    # the source keeps all its rows (paired, or a larger target subsampled): one evaluation
+    same_rows = pair is not None and pair[0] is emb and not constant
+    wanted = _wanted(inc, k, cka_key if same_rows else None)
+    values = _registry_values(emb, y, pair[1] if same_rows and pair else None, wanted)
+    if pair is not None and not same_rows and not constant:  # MONAI's subset of the source
+        values.update(_registry_values(pair[0], None, pair[1], [cka_key]))
 
     def scalar(v: float | None) -> torch.Tensor | None:
         if v is None:
@@ -230,52 +378,23 @@ def compute_embedding_collapse(
         return torch.tensor(min(1.0, max(0.0, v)), dtype=torch.float32, device=dev)
 
     scores: dict[str, torch.Tensor | None] = {}
-    per_class: dict[str, torch.Tensor | None] = {}
-    if labels is not None:
-        y = _check_class_labels(labels, emb.shape[0], dev)
-        values, dense = torch.unique(y, return_inverse=True)
-        k = values.numel()
-        if "centroid_similarity" in inc:
-            cs = (centroid_similarity(emb, dense) + 1.0) / 2.0 if k >= 2 else None
-            scores["centroid_similarity"] = scalar(cs)
-        if "per_class_rank" in inc:
-            for i, c in enumerate(values.tolist()):
-                key = f"per_class_rank_{c}"
-                per_class[key] = scalar(_effective_rank_or_none(emb[dense == i]))
-            scores.update(per_class)
-        if "separation" in inc:
-            ok = 2 <= k < emb.shape[0]  # scikit-learn's silhouette_score domain
-            scores["separation"] = scalar((1.0 - silhouette(emb, dense)) / 2.0 if ok else None)
-    else:
-        for key in ("centroid_similarity", "separation"):
-            if key in inc:
-                scores[key] = None
+    if "centroid_similarity" in inc:
+        cs = values.get("centroid_similarity")
+        scores["centroid_similarity"] = scalar(
+            None if cs is None else monai_centroid_similarity(cs)
+        )
+    if "per_class_rank" in inc and y is not None:
+        for key, v in _per_class_scores(values, y, emb.shape[1]).items():
+            scores[key] = scalar(v)
+    if "separation" in inc:
+        sil = values.get("silhouette")
+        scores["separation"] = scalar(None if sil is None else monai_separation(sil))
     if "effective_rank" in inc:
-        scores["effective_rank_score"] = scalar(effective_rank_score(emb))
+        scores["effective_rank_score"] = scalar(values["effective_rank_score"])
     if "domain_shift" in inc:
-        if target_embeddings is None:
-            scores["domain_shift"] = None
-        else:
-            tgt_in = as_tensor(target_embeddings, "target_embeddings", dev)
-            if tgt_in.dim() != 2:
-                raise ValueError(
-                    "target_embeddings: expected a 2-D [M, D] matrix, received shape "
-                    f"{tuple(tgt_in.shape)}"
-                )
-            target = check_features(tgt_in, "target_embeddings", device=dev).double()
-            cka = _domain_shift(emb, target, unpaired_domains, debiased_cka)
-            scores["domain_shift"] = scalar(cka)
+        scores["domain_shift"] = scalar(0.0 if constant else values.get(cka_key))
     if reduction != "none":
-        pool = [v for key, v in scores.items() if key in _PRIMARY and v is not None]
-        worst = [v for v in per_class.values() if v is not None]
-        if per_class_in_aggregate and worst:
-            pool.append(torch.stack(worst).max())
-        if not pool:
-            scores["aggregate"] = None
-        elif reduction == "max":
-            scores["aggregate"] = torch.stack(pool).max()
-        else:
-            scores["aggregate"] = torch.stack(pool).mean()
+        scores["aggregate"] = _aggregate(scores, reduction, per_class_in_aggregate)
     return scores
 
 
