@@ -74,6 +74,9 @@ def _check_findings(findings: Any) -> None:
     for i, f in enumerate(findings):
         key = f"verdict.findings[{i}]"
         _expect(isinstance(f, dict), key, "an object", f)
+        _expect(
+            isinstance(f.get("kind"), str), f"{key}.kind", "a finding kind (text)", f.get("kind")
+        )
         ev = f.setdefault("evidence", {})
         _expect(isinstance(ev, dict), f"{key}.evidence", "an object", ev)
         _list(f.get("classes", []), f"{key}.classes")
