@@ -408,3 +408,24 @@ def test_a_batch_widened_to_float64_mid_stream_is_accepted():
     a.update(x[30:] * 1e30, y[30:])  # float32 beyond 2^60: accumulated in float64
     assert a.n_rows == 60 and a.reservoir.size == 40
     assert a.compute(probe=False, bootstrap=0).metrics["nc1"] > 0
+
+
+def test_merge_cost_grows_linearly_with_the_number_of_classes():
+    import time
+
+    def merge_seconds(k: int) -> float:
+        g = torch.Generator().manual_seed(k)
+        y = torch.arange(k).repeat(2)
+        best = float("inf")
+        for _ in range(3):
+            a, b = Analyzer(), Analyzer()
+            a.update(torch.randn(2 * k, 8, generator=g), y)
+            b.update(torch.randn(2 * k, 8, generator=g), y + k // 2)
+            t = time.perf_counter()
+            a.merge(b)
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    small, large = merge_seconds(1_000), merge_seconds(8_000)
+    # 8x the classes: about 8x the time when linear, 64x when quadratic
+    assert large < 24 * small

@@ -88,6 +88,20 @@ def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
+def complete_mapping(mapping: torch.Tensor, k: int) -> torch.Tensor:
+    """``mapping`` (new ids of the first classes) followed by the ids of ``0..k-1`` it does not
+    use, ascending: a full old-to-new id map for the spare capacity, in O(k) tensor ops.
+
+    Example:
+        >>> complete_mapping(torch.tensor([2, 0]), 4).tolist()
+        [2, 0, 1, 3]
+    """
+    mapping = mapping.to(device="cpu", dtype=torch.long)
+    used = torch.zeros(k, dtype=torch.bool)
+    used[mapping] = True
+    return torch.cat([mapping, torch.nonzero(~used).flatten()])
+
+
 def _check_level(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
         raise ValueError(
@@ -393,9 +407,7 @@ class Analyzer:
         self._start_per_class()  # the merged sample may not hold every row: stream both
         theirs._start_per_class()
         mapping, k = self._align(theirs) if self.labelled else (torch.zeros(1, dtype=torch.long), 1)
-        full = torch.cat([mapping, torch.arange(k, k + theirs.capacity - mapping.numel())])
-        spare = [i for i in range(k) if i not in set(mapping.tolist())]
-        full = torch.tensor(mapping.tolist() + spare[: theirs.capacity - mapping.numel()])
+        full = complete_mapping(mapping, k)[: theirs.capacity]
         assert theirs.class_stats is not None and theirs.units is not None
         assert self.class_stats is not None and self.units is not None
         theirs.class_stats.remap_classes(full, k)
@@ -409,7 +421,7 @@ class Analyzer:
             self._drop_per_class(k)
         if self.cross is not None and theirs.cross is not None:
             self.cross.merge(theirs.cross)
-        theirs.reservoir.remap_classes(torch.tensor(full.tolist()))
+        theirs.reservoir.remap_classes(full)
         if theirs.reservoir.stream == self.reservoir.stream:
             theirs.reservoir.keys = 1.0 - theirs.reservoir.keys  # keep the two samples distinct
         self.reservoir.merge(theirs.reservoir)
@@ -436,13 +448,10 @@ class Analyzer:
         mapping = union.mapping_from(self.encoder)
         k = max(union.num_classes, 1)
         assert self.class_stats is not None and self.units is not None
-        spare = [i for i in range(k) if i not in set(mapping.tolist())]
-        full = torch.tensor(mapping.tolist() + spare)[: self.capacity]
+        full = complete_mapping(mapping, k)[: self.capacity]
         if full.numel() < self.capacity:  # a rank grew further than the union needs
             k = self.capacity
-            full = torch.tensor(
-                mapping.tolist() + [i for i in range(k) if i not in set(mapping.tolist())]
-            )
+            full = complete_mapping(mapping, k)
         self.class_stats.remap_classes(full, k)
         self.units.remap_classes(full.to(self.units.shift.device), k)
         self._start_per_class()  # every rank streams them (the gathered sample may not hold all)

@@ -214,7 +214,8 @@ class LabelEncoder:
                     "class_names=[...] (CLI: --class-names FILE) listing the class of weight row "
                     "0, 1, ... so rows are matched to classes explicitly"
                 )
-            rows = [self.class_names.index(self.values[i]) for i in ids]
+            position = {name: j for j, name in enumerate(self.class_names)}
+            rows = [position[self.values[i]] for i in ids]
         else:
             rows = [int(self.values[i]) for i in ids]
         bad = [r for r in rows if r < 0 or r >= num_weight_rows]
