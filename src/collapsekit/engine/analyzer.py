@@ -102,6 +102,24 @@ def complete_mapping(mapping: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([mapping, torch.nonzero(~used).flatten()])
 
 
+def _agreed_metadata(metas: list[dict[str, Any]]) -> tuple[int, bool, int | None, str] | None:
+    """(dim, labelled, reference_dim, input_dtype) shared by every rank that has rows (None
+    when no rank has any); a disagreement is a ValueError, raised alike on every rank."""
+    shapes = {
+        (m["dim"], m["labelled"], m["reference_dim"], m["input_dtype"])
+        for m in metas
+        if m["started"]
+    }
+    if len(shapes) > 1:
+        seen = sorted(shapes, key=str)
+        raise ValueError(
+            "features: expected every rank to feed rows of the same width, labelling, reference "
+            f"width and dtype (dim, labelled, reference_dim, dtype), received {seen}; feed "
+            "every rank the same kind of batches"
+        )
+    return next(iter(shapes)) if shapes else None
+
+
 def _check_level(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
         raise ValueError(
@@ -205,10 +223,24 @@ class Analyzer:
 
     # ------------------------------------------------------------------ accumulation
     def _start(self, x: torch.Tensor, labelled: bool, ref: torch.Tensor | None) -> None:
-        self.device = self.device or x.device
-        self.dim = x.shape[1]
+        dtype = str(x.dtype).replace("torch.", "")
+        ref_dim = None if ref is None else ref.shape[1]
+        self._start_empty(x.shape[1], labelled, ref_dim, dtype, x.device)
+
+    def _start_empty(
+        self,
+        dim: int,
+        labelled: bool,
+        reference_dim: int | None,
+        input_dtype: str | None,
+        device: torch.device,
+    ) -> None:
+        """Create the (empty) accumulators of ``dim``-wide rows: on the first batch, or on a
+        rank without rows that takes part in :meth:`all_reduce`."""
+        self.device = self.device or device
+        self.dim = dim
         self.labelled = labelled
-        self.input_dtype = str(x.dtype).replace("torch.", "")
+        self.input_dtype = input_dtype
         self.capacity = 1 if not labelled else max(1, self.encoder.num_classes, 16)
         self.class_stats = ClassStats(
             self.capacity, self.dim, device=self.device, global_mean=self.global_mean
@@ -224,8 +256,8 @@ class Analyzer:
                 "per-class effective ranks from the row sample (exact_per_class=False): exact "
                 "only while every row is held in the sample"
             )
-        if ref is not None:
-            self.reference_dim = ref.shape[1]
+        if reference_dim is not None:
+            self.reference_dim = reference_dim
             self.cross = CrossMoments(self.dim, self.reference_dim, self.device)
         import torch.distributed as dist
 
@@ -431,27 +463,41 @@ class Analyzer:
     def all_reduce(self, group: Any = None) -> Analyzer:
         """Combine the statistics of every process of ``torch.distributed`` (in place): class
         ids are aligned by label value across ranks, then every accumulator is reduced and the
-        row samples gathered. Call once, after the last local ``update``. No-op when
-        torch.distributed is not initialised."""
+        row samples gathered. Call once, after the last local ``update``, on every rank: a rank
+        that saw no rows takes part too. Ranks whose data disagree (width, dtype, labelling,
+        reference width, label kind) raise ValueError on every rank before any tensor is
+        exchanged. No-op when torch.distributed is not initialised."""
         import torch.distributed as dist
 
         if not (dist.is_available() and dist.is_initialized()):
             return self
         world = dist.get_world_size(group)
-        states: list[Any] = [None] * world
-        dist.all_gather_object(states, self.encoder.state_dict(), group=group)
+        metas: list[Any] = [None] * world
+        dist.all_gather_object(metas, self._rank_metadata(), group=group)
+        shape = _agreed_metadata(metas)
+        if shape is None:  # no rank has rows: nothing to combine
+            return self
         union = LabelEncoder(self.encoder.class_names)
-        for state in states:
-            enc = LabelEncoder()
-            enc.load_state_dict(state)
-            union.mapping_from(enc)
-        mapping = union.mapping_from(self.encoder)
-        k = max(union.num_classes, 1)
+        try:
+            for meta in metas:
+                if not meta["encoder"]["values"]:
+                    continue  # no classes (an idle rank): its label kind says nothing
+                enc = LabelEncoder()
+                enc.load_state_dict(meta["encoder"])
+                union.mapping_from(enc)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"labels: ranks disagree on their labels: {err}") from err
+        if self.class_stats is None:
+            self._start_empty(*shape, device=self.device or torch.device("cpu"))
         assert self.class_stats is not None and self.units is not None
+        if self.encoder.num_classes:
+            mapping = union.mapping_from(self.encoder)
+        else:
+            mapping = torch.zeros(0, dtype=torch.long)
+        k = max(union.num_classes, 1, *(int(m["capacity"]) for m in metas if m["started"]))
+        # the same k on every rank (a rank that adopted the metadata just now started with a
+        # capacity of at most 16 or its class count, both <= k)
         full = complete_mapping(mapping, k)[: self.capacity]
-        if full.numel() < self.capacity:  # a rank grew further than the union needs
-            k = self.capacity
-            full = complete_mapping(mapping, k)
         self.class_stats.remap_classes(full, k)
         self.units.remap_classes(full.to(self.units.shift.device), k)
         self._start_per_class()  # every rank streams them (the gathered sample may not hold all)
@@ -477,6 +523,17 @@ class Analyzer:
         dist.all_reduce(total, group=group)
         self.n_rows = int(total[0])
         return self
+
+    def _rank_metadata(self) -> dict[str, Any]:
+        return {
+            "started": self.class_stats is not None,
+            "dim": self.dim,
+            "labelled": self.labelled,
+            "reference_dim": self.reference_dim,
+            "input_dtype": self.input_dtype,
+            "capacity": self.capacity,
+            "encoder": self.encoder.state_dict(),
+        }
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
