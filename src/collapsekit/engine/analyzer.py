@@ -31,6 +31,7 @@ from collapsekit.engine.computation import (
     metric_list,
 )
 from collapsekit.engine.labels import LabelEncoder
+from collapsekit.engine.state import STATE_VERSION, check_state
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
 from collapsekit.report.report import Report
@@ -42,7 +43,6 @@ from collapsekit.stats.unit_moments import UnitVectorMoments
 from collapsekit.verdict import Thresholds
 
 __all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "CENTROID_MATRIX_MAX_CLASSES", "Analyzer", "Progress"]
-_STATE_VERSION = 1
 
 Progress = Callable[[str, int, int | None], None]
 #: A second pass: a zero-argument callable returning a fresh iterator of
@@ -539,7 +539,7 @@ class Analyzer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume or merge (tensors cloned)."""
         return {
-            "version": _STATE_VERSION,
+            "version": STATE_VERSION,
             "options": {
                 "sample_rows": self.sample_rows,
                 "seed": self.seed,
@@ -566,12 +566,17 @@ class Analyzer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state written by :meth:`state_dict`; validated before anything changes."""
-        version = state.get("version") if isinstance(state, dict) else None
-        if version != _STATE_VERSION:
+        check_state(state)
+        try:
+            fresh = self._fresh_from(state)
+        except (KeyError, TypeError, IndexError, RuntimeError, AttributeError) as err:
             raise ValueError(
-                f"state: expected an Analyzer.state_dict() of version {_STATE_VERSION}, received "
-                f"{type(state).__name__} with version {version!r}"
-            )
+                f"state: expected a dictionary written by Analyzer.state_dict(), received one "
+                f"that fails to load ({type(err).__name__}: {err}); pass it unchanged"
+            ) from err
+        self.__dict__.update(fresh.__dict__)
+
+    def _fresh_from(self, state: dict[str, Any]) -> Analyzer:
         fresh = Analyzer.__new__(Analyzer)
         opts = state["options"]
         Analyzer.__init__(
@@ -607,7 +612,7 @@ class Analyzer:
                 fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
                 fresh.cross.load_state_dict(state["cross"])
         fresh.reservoir.load_state_dict(state["reservoir"])
-        self.__dict__.update(fresh.__dict__)
+        return fresh
 
     # ------------------------------------------------------------------ results
     def exact_metrics(
