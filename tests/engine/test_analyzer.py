@@ -429,3 +429,16 @@ def test_merge_cost_grows_linearly_with_the_number_of_classes():
     small, large = merge_seconds(1_000), merge_seconds(8_000)
     # 8x the classes: about 8x the time when linear, 64x when quadratic
     assert large < 24 * small
+
+
+def test_encoder_names_follow_new_classes():
+    from collapsekit.engine.labels import LabelEncoder
+
+    enc = LabelEncoder()
+    enc.encode([3, 1], torch.device("cpu"))
+    first = enc.names
+    assert enc.names is first  # one list while no class is added
+    enc.encode([9], torch.device("cpu"))
+    assert enc.names == ["1", "3", "9"]
+    enc.load_state_dict({"kind": "str", "values": ["a"], "class_names": None})
+    assert enc.names == ["a"]
