@@ -480,3 +480,41 @@ def test_spectra_of_float32_input_match_a_float64_svd_of_the_stored_values(kind)
         checked = [*keys, "alpha_req"] if route == "exact_metrics" else keys
         for key in checked:
             assert got[key] == pytest.approx(ref[key], rel=rel), (route, key)
+
+
+def test_complete_mapping_equals_the_set_based_map():
+    from collapsekit.engine.analyzer import complete_mapping
+
+    g = torch.Generator().manual_seed(0)
+    for k in (1, 5, 300):
+        for used in (0, k // 2, k):
+            mapping = torch.randperm(k, generator=g)[:used]
+            spare = [i for i in range(k) if i not in set(mapping.tolist())]  # the old O(K^2)
+            assert complete_mapping(mapping, k).tolist() == mapping.tolist() + spare
+
+
+def test_merge_of_many_classes_matches_one_analyzer():
+    k = 4_000
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4 * k, 8, generator=g, dtype=torch.float64)
+    y = torch.arange(k).repeat(4)
+    a, b, whole = Analyzer(), Analyzer(), Analyzer()
+    a.update(x[: 2 * k], y[: 2 * k])
+    b.update(x[2 * k :], (y[2 * k :] + k // 2) % k)  # the same classes in another order
+    whole.update(x[: 2 * k], y[: 2 * k])
+    whole.update(x[2 * k :], (y[2 * k :] + k // 2) % k)
+    merged = a.merge(b).exact_metrics(metrics=["nc1", "effective_rank"])
+    assert merged == pytest.approx(whole.exact_metrics(metrics=["nc1", "effective_rank"]), rel=1e-9)
+
+
+def test_encoder_names_follow_new_classes():
+    from collapsekit.engine.labels import LabelEncoder
+
+    enc = LabelEncoder()
+    enc.encode([3, 1], torch.device("cpu"))
+    first = enc.names
+    assert enc.names is first  # one list while no class is added
+    enc.encode([9], torch.device("cpu"))
+    assert enc.names == ["1", "3", "9"]
+    enc.load_state_dict({"kind": "str", "values": ["a"], "class_names": None})
+    assert enc.names == ["a"]

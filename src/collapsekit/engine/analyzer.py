@@ -33,6 +33,7 @@ from collapsekit.engine.computation import (
     metric_list,
 )
 from collapsekit.engine.labels import LabelEncoder
+from collapsekit.engine.state import STATE_VERSION, check_state
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
 from collapsekit.stats.class_scatter import PerClassScatter
@@ -46,7 +47,6 @@ if TYPE_CHECKING:  # annotations only
     from collapsekit.report.report import Report
 
 __all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "CENTROID_MATRIX_MAX_CLASSES", "Analyzer", "Progress"]
-_STATE_VERSION = 1
 
 Progress = Callable[[str, int, int | None], None]
 #: A second pass: a zero-argument callable returning a fresh iterator of
@@ -90,6 +90,38 @@ def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
     if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
         return x.double()
     return x
+
+
+def complete_mapping(mapping: torch.Tensor, k: int) -> torch.Tensor:
+    """``mapping`` (new ids of the first classes) followed by the ids of ``0..k-1`` it does not
+    use, ascending: a full old-to-new id map for the spare capacity, in O(k) tensor ops.
+
+    Example:
+        >>> complete_mapping(torch.tensor([2, 0]), 4).tolist()
+        [2, 0, 1, 3]
+    """
+    mapping = mapping.to(device="cpu", dtype=torch.long)
+    used = torch.zeros(k, dtype=torch.bool)
+    used[mapping] = True
+    return torch.cat([mapping, torch.nonzero(~used).flatten()])
+
+
+def _agreed_metadata(metas: list[dict[str, Any]]) -> tuple[int, bool, int | None, str] | None:
+    """(dim, labelled, reference_dim, input_dtype) shared by every rank that has rows (None
+    when no rank has any); a disagreement is a ValueError, raised alike on every rank."""
+    shapes = {
+        (m["dim"], m["labelled"], m["reference_dim"], m["input_dtype"])
+        for m in metas
+        if m["started"]
+    }
+    if len(shapes) > 1:
+        seen = sorted(shapes, key=str)
+        raise ValueError(
+            "features: expected every rank to feed rows of the same width, labelling, reference "
+            f"width and dtype (dim, labelled, reference_dim, dtype), received {seen}; feed "
+            "every rank the same kind of batches"
+        )
+    return next(iter(shapes)) if shapes else None
 
 
 class Analyzer:
@@ -178,10 +210,24 @@ class Analyzer:
 
     # ------------------------------------------------------------------ accumulation
     def _start(self, x: torch.Tensor, labelled: bool, ref: torch.Tensor | None) -> None:
-        self.device = self.device or x.device
-        self.dim = x.shape[1]
+        dtype = str(x.dtype).replace("torch.", "")
+        ref_dim = None if ref is None else ref.shape[1]
+        self._start_empty(x.shape[1], labelled, ref_dim, dtype, x.device)
+
+    def _start_empty(
+        self,
+        dim: int,
+        labelled: bool,
+        reference_dim: int | None,
+        input_dtype: str | None,
+        device: torch.device,
+    ) -> None:
+        """Create the (empty) accumulators of ``dim``-wide rows: on the first batch, or on a
+        rank without rows that takes part in :meth:`all_reduce`."""
+        self.device = self.device or device
+        self.dim = dim
         self.labelled = labelled
-        self.input_dtype = str(x.dtype).replace("torch.", "")
+        self.input_dtype = input_dtype
         self.capacity = 1 if not labelled else max(1, self.encoder.num_classes, 16)
         self.class_stats = ClassStats(
             self.capacity, self.dim, device=self.device, global_mean=self.global_mean
@@ -197,8 +243,8 @@ class Analyzer:
                 "per-class effective ranks from the row sample (exact_per_class=False): exact "
                 "only while every row is held in the sample"
             )
-        if ref is not None:
-            self.reference_dim = ref.shape[1]
+        if reference_dim is not None:
+            self.reference_dim = reference_dim
             self.cross = CrossMoments(self.dim, self.reference_dim, self.device)
         import torch.distributed as dist
 
@@ -380,9 +426,7 @@ class Analyzer:
         self._start_per_class()  # the merged sample may not hold every row: stream both
         theirs._start_per_class()
         mapping, k = self._align(theirs) if self.labelled else (torch.zeros(1, dtype=torch.long), 1)
-        full = torch.cat([mapping, torch.arange(k, k + theirs.capacity - mapping.numel())])
-        spare = [i for i in range(k) if i not in set(mapping.tolist())]
-        full = torch.tensor(mapping.tolist() + spare[: theirs.capacity - mapping.numel()])
+        full = complete_mapping(mapping, k)[: theirs.capacity]
         assert theirs.class_stats is not None and theirs.units is not None
         assert self.class_stats is not None and self.units is not None
         theirs.class_stats.remap_classes(full, k)
@@ -396,7 +440,7 @@ class Analyzer:
             self._drop_per_class(k)
         if self.cross is not None and theirs.cross is not None:
             self.cross.merge(theirs.cross)
-        theirs.reservoir.remap_classes(torch.tensor(full.tolist()))
+        theirs.reservoir.remap_classes(full)
         if theirs.reservoir.stream == self.reservoir.stream:
             theirs.reservoir.keys = 1.0 - theirs.reservoir.keys  # keep the two samples distinct
         self.reservoir.merge(theirs.reservoir)
@@ -406,30 +450,41 @@ class Analyzer:
     def all_reduce(self, group: Any = None) -> Analyzer:
         """Combine the statistics of every process of ``torch.distributed`` (in place): class
         ids are aligned by label value across ranks, then every accumulator is reduced and the
-        row samples gathered. Call once, after the last local ``update``. No-op when
-        torch.distributed is not initialised."""
+        row samples gathered. Call once, after the last local ``update``, on every rank: a rank
+        that saw no rows takes part too. Ranks whose data disagree (width, dtype, labelling,
+        reference width, label kind) raise ValueError on every rank before any tensor is
+        exchanged. No-op when torch.distributed is not initialised."""
         import torch.distributed as dist
 
         if not (dist.is_available() and dist.is_initialized()):
             return self
         world = dist.get_world_size(group)
-        states: list[Any] = [None] * world
-        dist.all_gather_object(states, self.encoder.state_dict(), group=group)
+        metas: list[Any] = [None] * world
+        dist.all_gather_object(metas, self._rank_metadata(), group=group)
+        shape = _agreed_metadata(metas)
+        if shape is None:  # no rank has rows: nothing to combine
+            return self
         union = LabelEncoder(self.encoder.class_names)
-        for state in states:
-            enc = LabelEncoder()
-            enc.load_state_dict(state)
-            union.mapping_from(enc)
-        mapping = union.mapping_from(self.encoder)
-        k = max(union.num_classes, 1)
+        try:
+            for meta in metas:
+                if not meta["encoder"]["values"]:
+                    continue  # no classes (an idle rank): its label kind says nothing
+                enc = LabelEncoder()
+                enc.load_state_dict(meta["encoder"])
+                union.mapping_from(enc)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"labels: ranks disagree on their labels: {err}") from err
+        if self.class_stats is None:
+            self._start_empty(*shape, device=self.device or torch.device("cpu"))
         assert self.class_stats is not None and self.units is not None
-        spare = [i for i in range(k) if i not in set(mapping.tolist())]
-        full = torch.tensor(mapping.tolist() + spare)[: self.capacity]
-        if full.numel() < self.capacity:  # a rank grew further than the union needs
-            k = self.capacity
-            full = torch.tensor(
-                mapping.tolist() + [i for i in range(k) if i not in set(mapping.tolist())]
-            )
+        if self.encoder.num_classes:
+            mapping = union.mapping_from(self.encoder)
+        else:
+            mapping = torch.zeros(0, dtype=torch.long)
+        k = max(union.num_classes, 1, *(int(m["capacity"]) for m in metas if m["started"]))
+        # the same k on every rank (a rank that adopted the metadata just now started with a
+        # capacity of at most 16 or its class count, both <= k)
+        full = complete_mapping(mapping, k)[: self.capacity]
         self.class_stats.remap_classes(full, k)
         self.units.remap_classes(full.to(self.units.shift.device), k)
         self._start_per_class()  # every rank streams them (the gathered sample may not hold all)
@@ -456,11 +511,22 @@ class Analyzer:
         self.n_rows = int(total[0])
         return self
 
+    def _rank_metadata(self) -> dict[str, Any]:
+        return {
+            "started": self.class_stats is not None,
+            "dim": self.dim,
+            "labelled": self.labelled,
+            "reference_dim": self.reference_dim,
+            "input_dtype": self.input_dtype,
+            "capacity": self.capacity,
+            "encoder": self.encoder.state_dict(),
+        }
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume or merge (tensors cloned)."""
         return {
-            "version": _STATE_VERSION,
+            "version": STATE_VERSION,
             "options": {
                 "sample_rows": self.sample_rows,
                 "seed": self.seed,
@@ -487,12 +553,17 @@ class Analyzer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state written by :meth:`state_dict`; validated before anything changes."""
-        version = state.get("version") if isinstance(state, dict) else None
-        if version != _STATE_VERSION:
+        check_state(state)
+        try:
+            fresh = self._fresh_from(state)
+        except (KeyError, TypeError, IndexError, RuntimeError, AttributeError) as err:
             raise ValueError(
-                f"state: expected an Analyzer.state_dict() of version {_STATE_VERSION}, received "
-                f"{type(state).__name__} with version {version!r}"
-            )
+                f"state: expected a dictionary written by Analyzer.state_dict(), received one "
+                f"that fails to load ({type(err).__name__}: {err}); pass it unchanged"
+            ) from err
+        self.__dict__.update(fresh.__dict__)
+
+    def _fresh_from(self, state: dict[str, Any]) -> Analyzer:
         fresh = Analyzer.__new__(Analyzer)
         opts = state["options"]
         Analyzer.__init__(
@@ -528,7 +599,7 @@ class Analyzer:
                 fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
                 fresh.cross.load_state_dict(state["cross"])
         fresh.reservoir.load_state_dict(state["reservoir"])
-        self.__dict__.update(fresh.__dict__)
+        return fresh
 
     # ------------------------------------------------------------------ results
     def exact_metrics(

@@ -53,10 +53,18 @@ class LabelEncoder:
 
     @property
     def names(self) -> list[str]:
-        """Display name of each dense id."""
+        """Display name of each dense id (cached until classes are added: callers index it
+        once per class, which must not rebuild K names each time)."""
+        key = (id(self.values), len(self.values), self.kind)
+        cached = self.__dict__.get("_names")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         if self.class_names is not None and self.kind == "int":
-            return [self.class_names[int(v)] for v in self.values]
-        return [str(v) for v in self.values]
+            names = [self.class_names[int(v)] for v in self.values]
+        else:
+            names = [str(v) for v in self.values]
+        self.__dict__["_names"] = (key, names)
+        return names
 
     def encode(self, labels: Any, device: torch.device, n_rows: int | None = None) -> torch.Tensor:
         """Dense ids (long tensor on ``device``) of a batch of labels; new classes are added."""
@@ -214,7 +222,8 @@ class LabelEncoder:
                     "class_names=[...] (CLI: --class-names FILE) listing the class of weight row "
                     "0, 1, ... so rows are matched to classes explicitly"
                 )
-            rows = [self.class_names.index(self.values[i]) for i in ids]
+            position = {name: j for j, name in enumerate(self.class_names)}
+            rows = [position[self.values[i]] for i in ids]
         else:
             rows = [int(self.values[i]) for i in ids]
         bad = [r for r in rows if r < 0 or r >= num_weight_rows]

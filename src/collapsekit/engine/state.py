@@ -1,0 +1,159 @@
+"""Consistency checks of an ``Analyzer.state_dict()`` before it is loaded.
+
+Every check runs before anything changes; a failure is a ValueError that names the key, what
+was expected and what was received. The accumulators check their own tensors when loaded; this
+module checks what ties them together (widths, counts, class ids, label values).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+STATE_VERSION = 1
+_KEYS = (
+    "version",
+    "options",
+    "dim",
+    "labelled",
+    "reference_dim",
+    "input_dtype",
+    "n_rows",
+    "capacity",
+    "encoder",
+    "class_stats",
+    "units",
+    "per_class",
+    "per_class_note",
+    "cross",
+    "reservoir",
+)
+_OPTIONS = ("sample_rows", "seed", "global_mean", "max_memory_bytes")
+
+
+def _fail(key: str, expected: str, received: Any) -> None:
+    raise ValueError(
+        f"state[{key!r}]: expected {expected}, received {received!r}; pass a dictionary written "
+        "by Analyzer.state_dict() unchanged"
+    )
+
+
+def _int(state: dict[str, Any], key: str, minimum: int, optional: bool = False) -> int | None:
+    value = state[key]
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        _fail(key, f"an integer >= {minimum}" + (" or None" if optional else ""), value)
+    return int(value)
+
+
+def _counts(section: Any, key: str) -> torch.Tensor:
+    if not isinstance(section, dict) or "counts" not in section:
+        _fail(key, "a dictionary with 'counts'", type(section).__name__)
+    counts = torch.as_tensor(section["counts"])
+    if counts.dim() != 1 or counts.dtype.is_floating_point or bool((counts < 0).any()):
+        _fail(f"{key}.counts", "a 1-D tensor of non-negative integers", counts)
+    return counts
+
+
+def check_state(state: Any) -> None:
+    """Raise ValueError naming the key when ``state`` is not a consistent Analyzer state.
+
+    Checks: the version, every key present, the options, ``dim`` / ``labelled`` /
+    ``reference_dim`` against the accumulators' widths, ``n_rows`` = the class counts' sum,
+    ``capacity`` = the class statistics' rows, the label values covering every class with
+    rows, and the sampled rows' width and class ids.
+
+    Example:
+        >>> check_state({"version": 1})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: state['options']: expected the key (an Analyzer.state_dict()), received ...
+    """
+    version = state.get("version") if isinstance(state, dict) else None
+    if version != STATE_VERSION:
+        raise ValueError(
+            f"state: expected an Analyzer.state_dict() of version {STATE_VERSION}, received "
+            f"{type(state).__name__} with version {version!r}"
+        )
+    for key in _KEYS:
+        if key not in state:
+            _fail(key, "the key (an Analyzer.state_dict())", "nothing")
+    opts = state["options"]
+    if not isinstance(opts, dict):
+        _fail("options", "a dictionary", type(opts).__name__)
+    for key in _OPTIONS:
+        if key not in opts:
+            _fail(f"options.{key}", "the key", "nothing")
+    dim = _int(state, "dim", 1, optional=True)
+    ref_dim = _int(state, "reference_dim", 1, optional=True)
+    n_rows = int(_int(state, "n_rows", 0) or 0)
+    capacity = int(_int(state, "capacity", 0) or 0)
+    labelled = state["labelled"]
+    if labelled not in (None, True, False):
+        _fail("labelled", "True, False or None", labelled)
+    encoder = state["encoder"]
+    if not isinstance(encoder, dict) or not isinstance(encoder.get("values", []), list):
+        _fail("encoder", "a dictionary with a list of 'values'", type(encoder).__name__)
+    num_values = len(encoder.get("values", []))
+    cs = state["class_stats"]
+    if cs is None:
+        _check_empty(state, n_rows)
+        return
+    if dim is None or labelled is None:
+        raise ValueError(
+            f"state['dim']: expected the feature width (the class statistics exist), received "
+            f"{dim!r}; pass a dictionary written by Analyzer.state_dict() unchanged"
+        )
+    if not isinstance(cs, dict) or cs.get("dim") != dim or cs.get("num_classes") != capacity:
+        _fail(
+            "class_stats",
+            f"statistics of {capacity} classes (capacity) x {dim} features (dim)",
+            None if not isinstance(cs, dict) else (cs.get("num_classes"), cs.get("dim")),
+        )
+    counts = _counts(cs, "class_stats")
+    if counts.numel() != capacity:
+        _fail("class_stats.counts", f"{capacity} counts (capacity)", counts.numel())
+    if int(counts.sum()) != n_rows:
+        _fail("n_rows", f"the class counts' sum {int(counts.sum())}", n_rows)
+    if labelled and bool((counts[num_values:] > 0).any()):
+        _fail("encoder.values", f"a label value for each class with rows ({capacity})", num_values)
+    if not labelled and (num_values or capacity != 1):
+        _fail("encoder.values", "no label values and capacity 1 (unlabelled)", num_values)
+    if state["units"] is None:
+        _fail("units", "the unit-vector sums (the class statistics exist)", None)
+    if (state["cross"] is None) != (ref_dim is None):
+        _fail("cross", f"cross moments exactly when reference_dim is set ({ref_dim})", "other")
+    if state["per_class"] is not None:
+        per = _counts(state["per_class"], "per_class")
+        if per.numel() != capacity or int(per.sum()) > n_rows:
+            _fail("per_class.counts", f"{capacity} counts summing to <= {n_rows}", per)
+    _check_reservoir(state["reservoir"], dim, max(num_values, 1), ref_dim)
+
+
+def _check_empty(state: dict[str, Any], n_rows: int | None) -> None:
+    for key in ("units", "per_class", "cross"):
+        if state[key] is not None:
+            _fail(key, "None (no class statistics yet)", type(state[key]).__name__)
+    if n_rows:
+        _fail("n_rows", "0 (no class statistics yet)", n_rows)
+
+
+def _check_reservoir(res: Any, dim: int, num_classes: int, ref_dim: int | None) -> None:
+    if not isinstance(res, dict) or "rows" not in res or "labels" not in res:
+        _fail("reservoir", "a dictionary with 'rows' and 'labels'", type(res).__name__)
+    if res["rows"] is None:
+        return
+    rows, labels = torch.as_tensor(res["rows"]), torch.as_tensor(res["labels"])
+    if rows.dim() != 2 or rows.shape[1] != dim:
+        _fail("reservoir.rows", f"rows of width {dim} (dim)", tuple(rows.shape))
+    if not bool(torch.isfinite(rows).all()):
+        _fail("reservoir.rows", "finite values", "NaN or Inf")
+    if labels.shape != rows.shape[:1] or labels.dtype.is_floating_point:
+        _fail("reservoir.labels", f"{rows.shape[0]} integer class ids", tuple(labels.shape))
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        _fail("reservoir.labels", f"class ids in 0..{num_classes - 1}", int(labels.max()))
+    ref = res.get("reference")
+    if (ref is None) != (ref_dim is None):
+        _fail("reservoir.reference", "reference rows exactly when reference_dim is set", ref_dim)

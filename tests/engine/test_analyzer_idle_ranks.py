@@ -1,0 +1,105 @@
+"""Analyzer.all_reduce over three gloo processes: idle ranks (never updated, or fed only a
+0-row batch) and classes arriving in different orders give what one process gives over all
+rows; ranks of different widths raise ValueError on every rank, without hanging."""
+
+import os
+import socket
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from collapsekit import Analyzer
+
+WORLD = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    names = np.array(["ant", "bee", "cow", "doe", "elk"])
+    y = names[rng.integers(0, 5, 500)]
+    x = rng.standard_normal((500, 6)).astype(np.float32) + (y == "bee")[:, None] * 3
+    ref = x @ rng.standard_normal((6, 3)).astype(np.float32)
+    return x, y, ref
+
+
+def _summary(a: Analyzer) -> dict:
+    return {"n_rows": a.n_rows, "metrics": a.exact_metrics(), "names": sorted(a.encoder.names)}
+
+
+def _shards(rank: int, layout: str):
+    """Rows of this rank (None: never updated): ``layout`` 'never' has rank 0 idle, '0-row'
+    feeds rank 0 one empty batch; ranks 1 and 2 split the rows, rank 1 in reverse order."""
+    x, y, ref = _data()
+    if rank == 0:
+        return None if layout == "never" else (x[:0], y[:0], ref[:0])
+    part = slice(0, 180) if rank == 1 else slice(180, 500)
+    xs, ys, rs = x[part], y[part], ref[part]
+    if rank == 1:
+        xs, ys, rs = xs[::-1].copy(), ys[::-1].copy(), rs[::-1].copy()
+    return xs, ys, rs
+
+
+def _worker(rank: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    results: dict = {}
+    for layout in ("never", "0-row"):
+        a = Analyzer(sample_rows=40)
+        shard = _shards(rank, layout)
+        if shard is not None:
+            a.update(*shard)
+        a.all_reduce()
+        results[layout] = _summary(a)
+    # widths differ between ranks 0 and 1 (rank 2 idle): every rank must raise
+    a = Analyzer()
+    if rank < 2:
+        a.update(torch.randn(10, 4 + rank), torch.arange(10) % 2)
+    try:
+        a.all_reduce()
+        results["mismatch"] = "no error"
+    except ValueError as err:
+        results["mismatch"] = str(err)
+    torch.save(results, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def _spawn(out: str, timeout_s: float = 240.0) -> None:
+    ctx = mp.start_processes(
+        _worker, args=(_free_port(), out), nprocs=WORLD, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + timeout_s
+    while not ctx.join(timeout=1):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"all_reduce did not finish within {timeout_s:.0f} s (a hang)")
+
+
+def test_idle_ranks_and_width_mismatch(tmp_path):
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available")
+    out = str(tmp_path / "rank")
+    _spawn(out)
+    got = [torch.load(f"{out}.{r}", weights_only=False) for r in range(WORLD)]
+    x, y, ref = _data()
+    one = Analyzer(sample_rows=40)
+    one.update(x, y, ref)
+    want = _summary(one)
+    for rank in range(WORLD):
+        for layout in ("never", "0-row"):
+            res = got[rank][layout]
+            assert res["n_rows"] == 500 and res["names"] == want["names"], (rank, layout)
+            for key, value in want["metrics"].items():
+                assert res["metrics"][key] == pytest.approx(value, rel=1e-6, nan_ok=True), key
+        assert "same width" in got[rank]["mismatch"], rank
