@@ -329,3 +329,18 @@ def test_cli_reports_the_same_values(data, one_shot, tmp_path):
         if key in needs_ood:
             continue
         assert metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_exact_routes_agree_when_the_sample_does_not_hold_every_row():
+    # sample_rows < N: per-class ranks from the streamed per-class scatters, silhouette,
+    # leave-one-out and NC4 from a second pass; still exact, float32 rows included
+    data32 = dataset(torch.float32)
+    held = ck.analyze(data32["x"], data32["y"], weights=data32["w"], bootstrap=0, probe=False)
+    streamed = ck.analyze(
+        data32["x"], data32["y"], weights=data32["w"], bootstrap=0, probe=False,
+        sample_rows=64, batch_size=50,
+    )  # fmt: skip
+    assert streamed.provenance["per_class_effective_rank_min"].endswith("(one pass)")
+    assert streamed.provenance["silhouette"].endswith("(second pass)")
+    for key in ("per_class_effective_rank_min", "silhouette", "loo_centroid_stability", "nc1"):
+        assert streamed.metrics[key] == pytest.approx(held.metrics[key], rel=1e-9), key

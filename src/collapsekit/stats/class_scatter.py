@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 
-from collapsekit._validation import accumulation_dtype
 from collapsekit.stats._class_axis import global_class_means, remap_class_rows
 from collapsekit.stats._gram import add_gram_
 from collapsekit.stats._tensor_state import (
@@ -54,8 +53,11 @@ class PerClassScatter:
     def update(self, rows: torch.Tensor, labels: torch.Tensor) -> None:
         """Add validated rows with dense labels: the rows are gathered in class order into a
         buffer reused between batches, each class's segment shifted in place, summed and
-        multiplied (no per-class copies)."""
-        cdt = accumulation_dtype(rows)
+        multiplied (no per-class copies). Residuals and products are float64 whatever the
+        input, as in :class:`~collapsekit.stats.class_stats.ClassStats`: float32 products left
+        a round-off floor in the tail of each class's spectrum, and the sums depended on the
+        batch split."""
+        cdt = torch.float64
         order = torch.argsort(labels, stable=True)
         present, counts = torch.unique_consecutive(labels[order], return_counts=True)
         grouped = self._workspace.get("grouped", tuple(rows.shape), cdt, rows.device)
@@ -77,9 +79,7 @@ class PerClassScatter:
             if int(self.counts[c]) == 0:
                 self.shift[c] = (e.sum(0).double() / e.shape[0]).float()
             e.sub_(self.shift[c].to(cdt))
-            # the batch's partial sum in the compute dtype (cascade sums of centred values),
-            # then float64 (``sum(dtype=float64)`` converted every element first: 6x slower)
-            self.resid_sum[c] += e.sum(0).double()
+            self.resid_sum[c] += e.sum(0)
             add_gram_(self.scatter[c], e)
             self.counts[c] += e.shape[0]
 
