@@ -26,9 +26,7 @@ from collapsekit._validation import (
 )
 from collapsekit.engine.computation import (
     AUTO_BOOTSTRAP_MAX_ROWS,
-    CENTROID_MATRIX_MAX_CLASSES,
     Request,
-    compute_report,
     exact_only,
     metric_list,
 )
@@ -41,12 +39,12 @@ from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
-from collapsekit.verdict import Thresholds
 
 if TYPE_CHECKING:  # annotations only
     from collapsekit.report.report import Report
+    from collapsekit.verdict import Thresholds
 
-__all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "CENTROID_MATRIX_MAX_CLASSES", "Analyzer", "Progress"]
+__all__ = ["AUTO_BOOTSTRAP_MAX_ROWS", "Analyzer", "Progress"]
 
 Progress = Callable[[str, int, int | None], None]
 #: A second pass: a zero-argument callable returning a fresh iterator of
@@ -672,12 +670,9 @@ class Analyzer:
                 ``collapsekit.metrics.keys()``) and what they depend on; ``None``: all. The
                 verdict then judges what was computed and lists the tests it could not run.
         """
-        if thresholds is not None and not isinstance(thresholds, Thresholds):
-            raise TypeError(
-                f"thresholds: expected a collapsekit.Thresholds, received "
-                f"{type(thresholds).__name__}; build one with Thresholds(...) or "
-                "Thresholds.from_strings(['name=value'])"
-            )
+        from collapsekit.report.assemble import build_report, check_thresholds
+
+        check_thresholds(thresholds)  # before anything else is checked
         if self.class_stats is None or self.n_rows < 2:
             raise ValueError(
                 f"features: expected at least 2 rows before compute(), received {self.n_rows}"
@@ -699,7 +694,7 @@ class Analyzer:
                 seed=self.seed,
             ),
         )
-        return compute_report(self, request, progress)
+        return build_report(self, request, progress)
 
     def encode_again(self, y_raw: Any, x: torch.Tensor) -> torch.Tensor:
         """Labels of a second pass, encoded as in the first (no new classes allowed)."""
