@@ -60,6 +60,14 @@ from collapsekit._validation import as_tensor, check_features
 from collapsekit.engine.analyzer import Analyzer
 from collapsekit.engine.computation import Request, build_context
 from collapsekit.functional.linear_probe import fit_logistic
+from collapsekit.integrations.monai_definitions import (
+    VALID_INDICATORS,
+    check_class_labels,
+    check_options,
+    monai_centroid_similarity,
+    monai_rank_score,
+    monai_separation,
+)
 from collapsekit.metrics import Options, evaluate
 
 if TYPE_CHECKING:
@@ -84,111 +92,8 @@ __all__ = [
     "monai_separation",
 ]
 
-VALID_REDUCTIONS = ("max", "mean", "none")
-VALID_INDICATORS = frozenset(
-    {"centroid_similarity", "effective_rank", "per_class_rank", "domain_shift", "separation"}
-)
-VALID_UNPAIRED = ("subsample", "raise")
 _PRIMARY = ("centroid_similarity", "effective_rank_score", "domain_shift", "separation")
 _SUBSAMPLE_SEED = 42  # MONAI 1.6.1's seed for the unpaired-domain subset
-
-
-def _check_options(
-    reduction: str, include_indicators: Sequence[str] | None, unpaired_domains: str
-) -> None:
-    if reduction not in VALID_REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {VALID_REDUCTIONS}, received {reduction!r}")
-    if include_indicators is not None:
-        if isinstance(include_indicators, str):
-            raise TypeError(
-                "include_indicators: expected a list of names, received the string "
-                f"{include_indicators!r}; wrap it: [{include_indicators!r}]"
-            )
-        unknown = set(include_indicators) - VALID_INDICATORS
-        if unknown:
-            raise ValueError(
-                f"include_indicators: expected names from {sorted(VALID_INDICATORS)}, "
-                f"received unknown {sorted(unknown)}"
-            )
-    if unpaired_domains not in VALID_UNPAIRED:
-        raise ValueError(
-            f"unpaired_domains: expected one of {VALID_UNPAIRED}, received {unpaired_domains!r}"
-        )
-
-
-def _check_class_labels(
-    labels: Any, n_rows: int, device: torch.device, name: str = "labels"
-) -> torch.Tensor:
-    """1-D integer labels of length N; any integer values (negative ones included, as MONAI)."""
-    y = as_tensor(labels, name, device)
-    if y.dim() != 1 or y.shape[0] != n_rows:
-        raise ValueError(
-            f"{name}: expected a 1-D tensor of {n_rows} integer class labels (one per embedding "
-            f"row), received shape {tuple(y.shape)}; for one-hot labels pass labels.argmax(1)"
-        )
-    if y.dtype == torch.bool or y.dtype.is_complex:
-        raise TypeError(f"{name}: expected integer class labels, received dtype {y.dtype}")
-    if y.dtype.is_floating_point:
-        if not bool(torch.isfinite(y).all()) or not bool((y == y.round()).all()):
-            raise ValueError(
-                f"{name}: expected integer class labels, received non-integer values (dtype "
-                f"{y.dtype}); pass class indices, e.g. labels.round().long()"
-            )
-    return y.long()
-
-
-# ---------------------------------------------------------------- MONAI 1.6.1's definitions
-# The raw quantities (centroid cosine, silhouette, effective ranks, CKA) come from the metric
-# registry; these are the transformations MONAI 1.6.1 applies on top of them.
-
-
-def monai_centroid_similarity(centroid_similarity: float) -> float:
-    """MONAI 1.6.1's ``centroid_similarity`` score: (c + 1) / 2, c = mean pairwise cosine of
-    the class centroids (collapsekit's ``centroid_similarity``, docs/metrics.md).
-
-    0.5 = orthogonal centroids, 1 = identical centroids (collapsed); 0 = antipodal (K = 2).
-    Not defined for fewer than two classes (the caller returns ``None``).
-    Reference: MONAI 1.6.1, ``monai.metrics.embedding_collapse``.
-
-    Example:
-        >>> monai_centroid_similarity(0.0), monai_centroid_similarity(1.0)
-        (0.5, 1.0)
-    """
-    return (centroid_similarity + 1.0) / 2.0
-
-
-def monai_separation(silhouette: float) -> float:
-    """MONAI 1.6.1's ``separation`` score: (1 - s) / 2, s = cosine silhouette of the rows by
-    class (collapsekit's ``silhouette``, scikit-learn's definition).
-
-    0 = perfectly separated classes, 0.5 = no structure, 1 = rows nearer other classes.
-    Not defined unless 2 <= K <= N - 1 (the caller returns ``None``).
-    Reference: MONAI 1.6.1; Rousseeuw 1987 for the silhouette.
-
-    Example:
-        >>> monai_separation(1.0), monai_separation(-1.0)
-        (0.0, 1.0)
-    """
-    return (1.0 - silhouette) / 2.0
-
-
-def monai_rank_score(effective_rank: float, n_rows: int, dim: int) -> float | None:
-    """MONAI 1.6.1's rank score of a set of rows: 1 - erank / min(n - 1, D), erank the
-    effective rank (Roy & Vetterli 2007) of the column-centred rows.
-
-    0 = flat spectrum, 1 = collapsed to a point (erank 0). ``None`` for a single row (MONAI's
-    per-class convention); values outside [0, 1] are clamped by the caller.
-
-    Example:
-        >>> monai_rank_score(4.0, 9, 4), monai_rank_score(0.0, 5, 8), monai_rank_score(0.0, 1, 8)
-        (0.0, 1.0, None)
-    """
-    if n_rows < 2:
-        return None
-    return 1.0 - effective_rank / min(n_rows - 1, dim)
-
-
-# ---------------------------------------------------------------- the registry evaluation
 
 
 def _registry_values(
@@ -354,11 +259,11 @@ def compute_embedding_collapse(
         >>> scores["domain_shift"] is None
         True
     """
-    _check_options(reduction, include_indicators, unpaired_domains)
+    check_options(reduction, include_indicators, unpaired_domains)
     emb = _check_embeddings(embeddings)
     dev = emb.device
     inc = set(include_indicators) if include_indicators is not None else set(VALID_INDICATORS)
-    y = None if labels is None else _check_class_labels(labels, emb.shape[0], dev)
+    y = None if labels is None else check_class_labels(labels, emb.shape[0], dev)
     k = 0 if y is None else int(torch.unique(y).numel())
     cka_key = "linear_cka_debiased" if debiased_cka else "linear_cka"
     pair = None
@@ -431,7 +336,7 @@ class EmbeddingCollapseMetric(_MetricBase):
         unpaired_domains: Literal["subsample", "raise"] = "subsample",
     ) -> None:
         super().__init__()
-        _check_options(reduction, include_indicators, unpaired_domains)
+        check_options(reduction, include_indicators, unpaired_domains)
         self.reduction = reduction
         self.include_indicators = (
             list(include_indicators) if include_indicators is not None else None
@@ -488,8 +393,8 @@ def linear_probe_accuracy(
     x_test = check_features(
         test_embeddings, "test_embeddings", dim=x_train.shape[1], device=dev
     ).double()
-    y_train = _check_class_labels(train_labels, x_train.shape[0], dev, "train_labels")
-    y_test = _check_class_labels(test_labels, x_test.shape[0], dev, "test_labels")
+    y_train = check_class_labels(train_labels, x_train.shape[0], dev, "train_labels")
+    y_test = check_class_labels(test_labels, x_test.shape[0], dev, "test_labels")
     values, dense = torch.unique(y_train, return_inverse=True)
     if values.numel() < 2:
         raise ValueError(
