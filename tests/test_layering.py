@@ -46,6 +46,10 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
         "collapsekit.render.html",
     ): "Report.to_html / _repr_html_ render themselves (imported inside the methods)",
     (
+        "collapsekit.report.compare",
+        "collapsekit.render.compare_html",
+    ): "Comparison.to_html renders itself (imported inside the method)",
+    (
         "collapsekit.report.report",
         "collapsekit.plot.report_figures",
     ): "Report.figures draws with matplotlib (imported inside the method)",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collapsekit.functional.regression_collapse import regression_collapse
     from collapsekit.io.extract import extract
     from collapsekit.profile import LayerProfile, analyze_layers
+    from collapsekit.report.compare import Comparison, compare
     from collapsekit.report.report import Report
     from collapsekit.stats.class_stats import ClassStats
     from collapsekit.stats.ncc_agreement import NCCAgreement
@@ -28,12 +29,14 @@ from collapsekit._version import __version__
 _EXPORTS = {
     "Analyzer": "collapsekit.engine.analyzer",
     "ClassStats": "collapsekit.stats.class_stats",
+    "Comparison": "collapsekit.report.compare",
     "LayerProfile": "collapsekit.profile",
     "NCCAgreement": "collapsekit.stats.ncc_agreement",
     "Report": "collapsekit.report.report",
     "Thresholds": "collapsekit.verdict",
     "analyze": "collapsekit.engine.analyze",
     "analyze_layers": "collapsekit.profile",
+    "compare": "collapsekit.report.compare",
     "extract": "collapsekit.io.extract",
     "neural_collapse": "collapsekit.functional.neural_collapse",
     "regression_collapse": "collapsekit.functional.regression_collapse",
@@ -57,6 +60,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Analyzer",
     "ClassStats",
+    "Comparison",
     "LayerProfile",
     "NCCAgreement",
     "Report",
@@ -64,6 +68,7 @@ __all__ = [
     "__version__",
     "analyze",
     "analyze_layers",
+    "compare",
     "extract",
     "functional",
     "neural_collapse",

@@ -18,7 +18,8 @@ import pytest
 from collapsekit import analyze
 from collapsekit.profile.layer_profile import LayerProfile
 from collapsekit.render import html as html_module
-from collapsekit.render.html import render_compare, render_history
+from collapsekit.render.html import render_history
+from collapsekit.report.compare import compare
 from collapsekit.report.history import append_history, read_history
 from collapsekit.report.report import Report
 from references import blobs
@@ -99,18 +100,11 @@ def _inject(data: Any, path: tuple[Any, ...], kind: str, payload: str) -> Any:
 
 
 def _pages(report: Report) -> dict[str, str]:
-    result = {
-        "a": PAYLOADS[0],
-        "b": PAYLOADS[1],
-        "linear_cka": 0.5,
-        "linear_cka_debiased": PAYLOADS[2],
-        "metrics_a": {PAYLOADS[0]: PAYLOADS[1], **report.metrics},
-        "metrics_b": {PAYLOADS[0]: 1.0},
-    }
+    names = (PAYLOADS[0], PAYLOADS[1])
     return {
         "report": report.to_html(),
         "summary": report._repr_html_(),
-        "compare": render_compare(result, report, report),
+        "compare": compare(report, report, linear_cka=0.5, names=names).to_html(),
     }
 
 

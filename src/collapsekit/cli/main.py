@@ -5,8 +5,6 @@ Every error prints one line on stderr and exits with code 2 (``--debug`` shows t
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,7 +25,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     )
     raise SystemExit(2) from None
 
-import numpy as np
+from collapsekit.cli.inputs import DEFAULT_MAX_MEMORY_MB, AnalyzeOptions, report_for
 
 app = typer.Typer(
     add_completion=False,
@@ -41,9 +39,6 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 STATE = {"debug": False}
-
-#: budget for the exact per-class structures (files are always streamed batch by batch)
-DEFAULT_MAX_MEMORY_MB = 4096
 
 
 def fail(message: str) -> None:
@@ -84,28 +79,6 @@ def guarded(fn: Callable[[], T]) -> T:
         if text:
             note(text.splitlines()[0])
     return result
-
-
-def check_options(
-    batch_size: int | None = None,
-    sample_rows: int | None = None,
-    bootstrap: int | None = None,
-    max_memory_mb: float | None = None,
-) -> None:
-    """Reject nonsensical numeric options before any work (one clear error line)."""
-    from collapsekit._validation import check_nonnegative_int, check_positive_int
-
-    if batch_size is not None:
-        check_positive_int(batch_size, "--batch-size")
-    if sample_rows is not None:
-        check_positive_int(sample_rows, "--sample-rows")
-    if bootstrap is not None:
-        check_nonnegative_int(bootstrap, "--bootstrap", "0 turns the intervals off")
-    if max_memory_mb is not None and not (math.isfinite(max_memory_mb) and max_memory_mb > 0):
-        raise ValueError(
-            f"--max-memory-mb: expected a positive number of MB, received {max_memory_mb:g}; "
-            f"the default is {DEFAULT_MAX_MEMORY_MB}"
-        )
 
 
 def check_outputs(
@@ -161,131 +134,6 @@ def progress_bar(label: str) -> Iterator[Callable[[str, int, int | None], None]]
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
-
-
-def _read_class_order(path: Path | None) -> list[str] | None:
-    """Class names, one per line (the class of weight row 0, 1, ...)."""
-    if path is None:
-        return None
-    if not path.exists():
-        raise ValueError(f"--class-names: {path}: no such file")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    names = [n for n in names if n]
-    if not names:
-        raise ValueError(f"--class-names: expected one class name per line, {path} is empty")
-    return names
-
-
-def _labels_in_class_order(
-    codes: np.ndarray | None, names: list[str] | None, order: list[str] | None
-) -> np.ndarray | None:
-    """Re-index labels read as names (codes into sorted ``names``) into the user's ``order``."""
-    if codes is None or names is None or order is None:
-        return codes
-    index = {n: i for i, n in enumerate(order)}
-    missing = [n for n in names if n not in index]
-    if missing:
-        raise ValueError(
-            f"--class-names: expected every label name in the list, missing {missing[:5]}"
-        )
-    return np.asarray([index[n] for n in names], dtype=np.int64)[codes]
-
-
-def _load_bias(bias: str | None, weights: Path | None) -> np.ndarray | None:
-    """A bias vector from its own file, or from an entry of the weights file."""
-    if bias is None:
-        return None
-    from collapsekit.io.readers import _pick, _read_mapping
-
-    candidate = Path(bias)
-    if candidate.exists():
-        suffix = candidate.suffix.lower()
-        if suffix == ".npy":
-            vec = np.load(candidate, allow_pickle=False)
-        elif suffix in (".txt", ".csv"):
-            vec = np.loadtxt(candidate, delimiter="," if suffix == ".csv" else None, ndmin=1)
-        else:
-            mapping = _read_mapping(candidate)
-            vec = np.asarray(
-                next(iter(mapping.values()))
-                if len(mapping) == 1
-                else _pick(mapping, "bias", candidate, "bias")
-            )
-    elif weights is not None and weights.suffix.lower() not in (".npy",):
-        vec = np.asarray(_pick(_read_mapping(weights), bias, weights, "bias"))
-    else:
-        raise ValueError(
-            f"--bias: expected a file or an entry of the --weights file, received {bias!r} "
-            "(no such file)"
-        )
-    vec = np.asarray(vec, dtype=np.float64)
-    if vec.ndim != 1:
-        raise ValueError(f"--bias: expected a 1-D vector, received shape {vec.shape}")
-    return vec
-
-
-def _report_for(
-    path: Path,
-    labels_path: Path | None,
-    key: str,
-    labels_key: str,
-    weights: Path | None,
-    reference: Path | None,
-    class_names: Path | None,
-    bootstrap: int | None,
-    seed: int,
-    batch_size: int,
-    max_memory_mb: float,
-    sample_rows: int,
-    progress: Callable[[str, int, int | None], None] | None = None,
-    weights_key: str | None = None,
-    bias: str | None = None,
-    device: str | None = None,
-    thresholds: list[str] | None = None,
-) -> Any:
-    """Stream the file (and its paired reference) through the engine, batch by batch."""
-    from collapsekit.verdict import Thresholds
-
-    rules = Thresholds.from_strings(thresholds) if thresholds else None
-    from collapsekit.engine.analyze import analyze
-    from collapsekit.io.readers import load_matrix, open_embeddings, read_labels
-
-    source = open_embeddings(path, key, labels_key)
-    n = source.shape[0]
-    labels, names = read_labels(labels_path, n, source, labels_key)
-    order = _read_class_order(class_names)
-    if names is not None and weights is not None and order is None:
-        raise ValueError(
-            "--weights: the labels are names, which give no order for the classifier rows; "
-            "pass --class-names FILE listing the class of weight row 0, 1, ... (one per line)"
-        )
-    labels = _labels_in_class_order(labels, names, order)
-    w = load_matrix(weights, weights_key or "weights") if weights else None
-    b = _load_bias(bias, weights)
-    ref = open_embeddings(reference).array if reference else None
-    if ref is not None and ref.shape[0] != n:
-        raise ValueError(
-            f"--reference: expected {n} rows paired with {path.name} (the same inputs embedded "
-            f"by the reference model), received {ref.shape[0]}; CKA of unpaired sets is undefined"
-        )
-    report = analyze(
-        source.array,
-        labels,
-        weights=w,
-        bias=b,
-        reference=ref,
-        bootstrap=bootstrap,
-        seed=seed,
-        class_names=order if order is not None else names,
-        sample_rows=sample_rows,
-        batch_size=batch_size,
-        max_memory_mb=max_memory_mb,
-        progress=progress,
-        device=device,
-        thresholds=rules,
-    )
-    report.inputs["source"] = str(path)
-    return report
 
 
 def _print_report(report: Any, title: str) -> None:
@@ -382,6 +230,16 @@ OPT_FORCE = typer.Option(
 )
 
 
+def _analyzed(path: Path, opts: AnalyzeOptions, reference: Path | None = None) -> Any:
+    """One file through the engine, with a progress bar, errors as one line."""
+
+    def run() -> Any:
+        with progress_bar(path.name) as progress:
+            return report_for(path, opts, reference, progress)
+
+    return guarded(run)
+
+
 @app.command("analyze")
 def analyze_cmd(
     embeddings: Path = EMB,
@@ -405,44 +263,45 @@ def analyze_cmd(
     weights_key: str | None = OPT_WKEY,
     bias: str | None = OPT_BIAS,
     device: str | None = OPT_DEVICE,
-    threshold: list[str] | None = OPT_THRESHOLD,
+    thresholds: list[str] | None = OPT_THRESHOLD,
     force: bool = OPT_FORCE,
 ) -> None:
     """Analyse one embedding set: metrics, intervals and a verdict."""
-    guarded(lambda: check_options(batch_size, sample_rows, bootstrap, max_memory_mb))
-    guarded(
-        lambda: check_outputs(
-            [("--json", json_out), ("--html", html_out)],
-            [embeddings, labels, weights, reference, class_names],
-            force,
-        )
-    )
-
-    def run() -> Any:
-        with progress_bar(embeddings.name) as progress:
-            return _report_for(
-                embeddings,
-                labels,
-                key,
-                labels_key,
-                weights,
-                reference,
-                class_names,
-                bootstrap,
-                seed,
-                batch_size,
-                max_memory_mb,
-                sample_rows,
-                progress,
-                weights_key,
-                bias,
-                device,
-                threshold,
-            )
-
-    report = guarded(run)
+    opts = AnalyzeOptions.from_options(locals())
+    guarded(opts.check)
+    inputs = [embeddings, reference, *opts.input_files()]
+    guarded(lambda: check_outputs([("--json", json_out), ("--html", html_out)], inputs, force))
+    report = _analyzed(embeddings, opts, reference)
     _print_report(report, f"collapsekit: {embeddings.name}")
     guarded(lambda: _write_outputs(report, json_out, html_out, f"collapsekit: {embeddings.name}"))
+
+
+def _check_paired(a: Path, b: Path, opts: AnalyzeOptions) -> None:
+    """Refuse two files whose rows cannot be the same inputs (different row counts)."""
+    from collapsekit.io.readers import open_embeddings
+
+    sa = open_embeddings(a, opts.key, opts.labels_key)
+    sb = open_embeddings(b, opts.key, opts.labels_key)
+    if sa.shape[0] != sb.shape[0]:
+        raise ValueError(
+            f"{b.name}: expected {sa.shape[0]} rows paired with {a.name} (the same inputs in "
+            f"the same order), received {sb.shape[0]}; CKA of unpaired rows is undefined"
+        )
+
+
+def _print_comparison(c: Any, a: Path, b: Path) -> None:
+    table = Table(title=escape(f"collapsekit compare: {a.name} -> {b.name}"))
+    for col in ("metric", a.name, b.name, "change"):
+        table.add_column(escape(col), justify="left" if col == "metric" else "right")
+    for row in c.changes:
+        table.add_row(row.key, f"{row.before:.4g}", f"{row.after:.4g}", f"{row.delta:+.4g}")
+    out.print(table)
+    shown = "n/a" if c.linear_cka_debiased is None else f"{c.linear_cka_debiased:.4f}"
+    cka = "n/a" if c.linear_cka is None else f"{c.linear_cka:.4f}"
+    out.print(f"linear CKA (a vs b): {cka}   debiased: {shown}")
+    change = "changed" if c.verdict_changed else "unchanged"
+    labels_shown = escape(f"{c.verdict_before} -> {c.verdict_after} ({change})")
+    out.print(f"[bold]Verdict:[/] {labels_shown}", highlight=False)
 
 
 @app.command("compare")
@@ -466,98 +325,34 @@ def compare_cmd(
     weights_key: str | None = OPT_WKEY,
     bias: str | None = OPT_BIAS,
     device: str | None = OPT_DEVICE,
-    threshold: list[str] | None = OPT_THRESHOLD,
+    thresholds: list[str] | None = OPT_THRESHOLD,
     force: bool = OPT_FORCE,
 ) -> None:
     """Compare two embedding sets of the same inputs: CKA, indicators side by side, verdicts."""
-    guarded(lambda: check_options(batch_size, sample_rows, bootstrap, max_memory_mb))
-    guarded(
-        lambda: check_outputs(
-            [("--json", json_out), ("--html", html_out)], [a, b, labels, weights], force
-        )
+    opts = AnalyzeOptions.from_options(locals())
+    guarded(opts.check)
+    inputs = [a, b, *opts.input_files()]
+    guarded(lambda: check_outputs([("--json", json_out), ("--html", html_out)], inputs, force))
+    guarded(lambda: _check_paired(a, b, opts))
+    ra = _analyzed(a, opts, reference=b)  # the paired rows give the CKA of a vs b
+    rb = _analyzed(b, opts)
+    from collapsekit.report.compare import compare
+
+    comparison = compare(
+        ra,
+        rb,
+        linear_cka=ra.metrics.get("linear_cka"),
+        linear_cka_debiased=ra.metrics.get("linear_cka_debiased"),
+        names=(str(a), str(b)),
     )
-
-    def run() -> dict[str, Any]:
-        from collapsekit.io.readers import open_embeddings
-
-        sa, sb = open_embeddings(a, key, labels_key), open_embeddings(b, key, labels_key)
-        if sa.shape[0] != sb.shape[0]:
-            raise ValueError(
-                f"{b.name}: expected {sa.shape[0]} rows paired with {a.name} (the same inputs in "
-                f"the same order), received {sb.shape[0]}; CKA of unpaired rows is undefined"
-            )
-
-        def one(path: Path, paired: Path | None) -> Any:
-            with progress_bar(path.name) as progress:
-                return _report_for(
-                    path,
-                    labels,
-                    key,
-                    labels_key,
-                    weights,
-                    paired,
-                    class_names,
-                    bootstrap,
-                    seed,
-                    batch_size,
-                    max_memory_mb,
-                    sample_rows,
-                    progress,
-                    weights_key,
-                    bias,
-                    device,
-                    threshold,
-                )
-
-        ra, rb = one(a, b), one(b, None)
-        return {
-            "schema": "collapsekit-compare/1",
-            "a": str(a),
-            "b": str(b),
-            "linear_cka": ra.metrics["linear_cka"],
-            "linear_cka_debiased": ra.metrics.get("linear_cka_debiased"),
-            "verdict_a": ra.verdict.label,
-            "verdict_b": rb.verdict.label,
-            "reports": (ra, rb),
-        }
-
-    result = guarded(run)
-    ra, rb = result.pop("reports")
-    from collapsekit.metrics import keys as metric_keys
-
-    compare_keys = metric_keys("compare")  # the registry's compare flag
-    table = Table(title=escape(f"collapsekit compare: {a.name} -> {b.name}"))
-    for col in ("metric", a.name, b.name, "change"):
-        table.add_column(escape(col), justify="left" if col == "metric" else "right")
-    for k in compare_keys:
-        if k in ra.metrics and k in rb.metrics:
-            va, vb = ra.metrics[k], rb.metrics[k]
-            table.add_row(k, f"{va:.4g}", f"{vb:.4g}", f"{vb - va:+.4g}")
-    out.print(table)
-    debiased = result["linear_cka_debiased"]
-    shown = "n/a" if debiased is None else f"{debiased:.4f}"
-    out.print(f"linear CKA (a vs b): {result['linear_cka']:.4f}   debiased: {shown}")
-    change = "unchanged" if ra.verdict.label == rb.verdict.label else "changed"
-    labels_shown = escape(f"{ra.verdict.label} -> {rb.verdict.label} ({change})")
-    out.print(f"[bold]Verdict:[/] {labels_shown}", highlight=False)
-    result["metrics_a"] = {k: ra.metrics[k] for k in compare_keys if k in ra.metrics}
-    result["metrics_b"] = {k: rb.metrics[k] for k in compare_keys if k in rb.metrics}
+    _print_comparison(comparison, a, b)
 
     def write() -> None:
-        from collapsekit.io.safe_write import write_text_atomic
-        from collapsekit.render.html import render_compare
-
         if json_out:
-            text = json.dumps(
-                {**result, "report_a": ra.to_dict(), "report_b": rb.to_dict()},
-                indent=2,
-                allow_nan=False,
-                default=str,
-            )
-            write_text_atomic(json_out, text + "\n")
+            comparison.to_json(json_out)  # atomic: a failed write keeps the previous file
             out.print(f"wrote {escape(str(json_out))}", highlight=False, soft_wrap=True)
         if html_out:
-            write_text_atomic(html_out, render_compare(result, ra, rb))
+            comparison.to_html(html_out)
             out.print(f"wrote {escape(str(html_out))}", highlight=False, soft_wrap=True)
 
     guarded(write)

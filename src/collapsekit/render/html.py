@@ -18,7 +18,7 @@ from collapsekit.render.figure_data import (
 from collapsekit.render.findings_html import render_findings
 from collapsekit.render.metric_docs import doc_anchor, doc_section
 from collapsekit.render.svg import RefLine, bar_chart, esc, heatmap, line_chart
-from collapsekit.verdict import merged_pairs
+from collapsekit.verdict import Verdict, merged_pairs
 
 if TYPE_CHECKING:
     from collapsekit.report.report import Report
@@ -93,6 +93,29 @@ def spectrum_svg(report: Report, title: str = "Singular-value spectrum") -> str:
     )
 
 
+def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
+    """The verdict's tests as a table: value, threshold, null, rule and whether it fired.
+
+    Example:
+        >>> evidence_table(Verdict("healthy", "")).count("<tr>")
+        1
+    """
+    rows = [
+        f"<table id='{esc(table_id)}'><tr><th>test</th><th>value</th>"
+        "<th>threshold</th><th>isotropic / chance</th><th>rule</th><th>outcome</th></tr>"
+    ]
+    for e in verdict.evidence:
+        rows.append(
+            f"<tr><td>{esc(e.metric)}</td><td>{_num(e.value)}</td>"
+            f"<td>{_num(e.threshold)}</td><td>{_num(e.baseline)}</td>"
+            f"<td>{esc(e.rule)}</td>"
+            f"<td class='{'fired' if e.fired is True else ''}'>"
+            f"{'supports ' + esc(e.indicates) if e.fired is True else 'no'}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
+
+
 def render_report(report: Report, title: str = "collapsekit report") -> str:
     """The report as one HTML page: verdict, evidence, spectrum, centroid heatmap, per-class
     ranks, the NC table with intervals and every other metric."""
@@ -105,18 +128,9 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
         f"{esc(report.schema)}</p>",
         f"<div id='verdict' class='verdict {_verdict_class(v.label)}'>Verdict: "
         f"<b>{esc(v.label)}</b></div><p>{esc(v.summary)}</p>",
-        "<h2>Evidence</h2><table id='evidence'><tr><th>test</th><th>value</th>"
-        "<th>threshold</th><th>isotropic / chance</th><th>rule</th><th>outcome</th></tr>",
+        "<h2>Evidence</h2>",
+        evidence_table(v),
     ]
-    for e in v.evidence:
-        parts.append(
-            f"<tr><td>{esc(e.metric)}</td><td>{_num(e.value)}</td>"
-            f"<td>{_num(e.threshold)}</td><td>{_num(e.baseline)}</td>"
-            f"<td>{esc(e.rule)}</td>"
-            f"<td class='{'fired' if e.fired is True else ''}'>"
-            f"{'supports ' + esc(e.indicates) if e.fired is True else 'no'}</td></tr>"
-        )
-    parts.append("</table>")
     notes = inp.get("notes") or []
     for note in notes if isinstance(notes, list) else [notes]:
         parts.append(f"<p class='muted'>Note: {esc(note)}</p>")
@@ -267,50 +281,6 @@ def render_history(rows: list[dict[str, Any]], title: str = "collapsekit trackin
         + f"<div class='grid'>{''.join(charts)}</div>"
     )
     return _page(title, body)
-
-
-def render_compare(result: dict[str, Any], a: Report, b: Report) -> str:
-    """Side-by-side page for ``collapsekit compare``."""
-    rows = "".join(
-        f"<tr><td>{esc(k)}</td><td>{_num(result['metrics_a'].get(k))}</td>"
-        f"<td>{_num(result['metrics_b'].get(k))}</td></tr>"
-        for k in result["metrics_a"]
-    )
-    series = {}
-    if a.spectrum.get("data"):
-        series["A: " + str(result["a"])] = (
-            range(1, len(a.spectrum["data"]) + 1),
-            a.spectrum["data"],
-        )
-    if b.spectrum.get("data"):
-        series["B: " + str(result["b"])] = (
-            range(1, len(b.spectrum["data"]) + 1),
-            b.spectrum["data"],
-        )
-    body = (
-        "<h1>collapsekit compare</h1>"
-        f"<p>A = {esc(result['a'])}<br>B = {esc(result['b'])}</p>"
-        f"<div id='verdict' class='verdict {_verdict_class(b.verdict.label)}'>Verdict: "
-        f"{esc(a.verdict.label)} &rarr; <b>{esc(b.verdict.label)}</b></div>"
-        f"<p>Linear CKA (A vs B): <b>{_num(result['linear_cka'])}</b>; debiased: "
-        f"{_num(result['linear_cka_debiased'])}</p>"
-        "<table id='compare-table'><tr><th>metric</th><th>A</th><th>B</th></tr>"
-        + rows
-        + "</table><div class='grid'>"
-        + (
-            line_chart(
-                series,
-                "Singular-value spectra",
-                "singular-value index",
-                "share of singular-value mass",
-                log_y=True,
-            )
-            if series
-            else ""
-        )
-        + "</div>"
-    )
-    return _page("collapsekit compare", body)
 
 
 #: metrics shown in the notebook summary, when present (the registry's ``in_summary``)

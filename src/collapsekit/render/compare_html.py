@@ -1,0 +1,94 @@
+"""The HTML page of a :class:`~collapsekit.report.compare.Comparison`: both verdicts with their
+evidence, the metric table with a change column, the paired CKA and both spectra."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from collapsekit.render.html import _num, _page, _verdict_class, evidence_table
+from collapsekit.render.svg import esc, line_chart
+
+if TYPE_CHECKING:
+    from collapsekit.report.compare import Comparison, MetricChange
+    from collapsekit.report.report import Report
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "–"
+
+
+def _change_cell(c: MetricChange) -> str:
+    """The delta and relative change; marked when it moves toward collapse."""
+    relative = "" if c.relative is None else f" ({_num(100 * c.relative)}%)"
+    sign = "+" if c.delta > 0 else ""
+    text = f"{sign}{_num(c.delta)}{relative}"
+    if c.toward_collapse:
+        return f"<td class='fired' title='toward collapse'>{text} &#9660;</td>"
+    return f"<td>{text}</td>"
+
+
+def _rows(changes: list[MetricChange]) -> str:
+    return "".join(
+        f"<tr><td>{esc(c.key)}</td><td>{_num(c.before)}</td><td>{_interval(c.interval_before)}"
+        f"</td><td>{_num(c.after)}</td><td>{_interval(c.interval_after)}</td>"
+        f"{_change_cell(c)}</tr>"
+        for c in changes
+    )
+
+
+def _spectra(names: tuple[str, str], reports: tuple[Report, Report]) -> str:
+    series: dict[str, Any] = {}
+    for tag, name, report in zip(("A", "B"), names, reports, strict=True):
+        data = report.spectrum.get("data")
+        if data:
+            series[f"{tag}: {name}"] = (range(1, len(data) + 1), data)
+    if not series:
+        return ""
+    return line_chart(
+        series,
+        "Singular-value spectra",
+        "singular-value index",
+        "share of singular-value mass",
+        log_y=True,
+    )
+
+
+def _verdict_section(tag: str, name: str, report: Report) -> str:
+    v = report.verdict
+    return (
+        f"<div><h2>{tag}: {esc(name)}</h2>"
+        f"<div class='verdict {_verdict_class(v.label)}'>{esc(v.label)}</div>"
+        f"<p>{esc(v.summary)}</p>{evidence_table(v, f'evidence-{tag.lower()}')}</div>"
+    )
+
+
+def render_compare(comparison: Comparison) -> str:
+    """Side-by-side page of a comparison (``Comparison.to_html``, ``collapsekit compare``).
+
+    Every name and label is escaped; a change toward collapse (the registry's ``bad``
+    direction) is marked with &#9660;.
+    """
+    c = comparison
+    state = "changed" if c.verdict_changed else "unchanged"
+    body = (
+        "<h1>collapsekit compare</h1>"
+        f"<p>A = {esc(c.name_before)}<br>B = {esc(c.name_after)}</p>"
+        f"<div id='verdict' class='verdict {_verdict_class(c.verdict_after)}'>Verdict: "
+        f"{esc(c.verdict_before)} &rarr; <b>{esc(c.verdict_after)}</b> ({state})</div>"
+        f"<p>Linear CKA (A vs B): <b>{_num(c.linear_cka)}</b>; debiased: "
+        f"{_num(c.linear_cka_debiased)}</p>"
+        "<table id='compare-table'><tr><th>metric</th><th>A</th><th>A interval</th><th>B</th>"
+        "<th>B interval</th><th>change (B &minus; A)</th></tr>"
+        + _rows(c.changes)
+        + "</table><p class='muted'>&#9660; marks a change toward collapse.</p>"
+        + "<div class='grid'>"
+        + _verdict_section("A", c.name_before, c.before)
+        + _verdict_section("B", c.name_after, c.after)
+        + "</div><div class='grid'>"
+        + _spectra((c.name_before, c.name_after), (c.before, c.after))
+        + "</div>"
+    )
+    return _page("collapsekit compare", body)
+
+
+__all__ = ["render_compare"]
