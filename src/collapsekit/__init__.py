@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collapsekit import functional
+    from collapsekit import functional, metrics
     from collapsekit.engine.analyze import analyze
     from collapsekit.engine.analyzer import Analyzer
     from collapsekit.functional.neural_collapse import neural_collapse
@@ -44,8 +44,8 @@ _EXPORTS = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "functional":
-        return importlib.import_module("collapsekit.functional")
+    if name in ("functional", "metrics"):
+        return importlib.import_module(f"collapsekit.{name}")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
@@ -71,6 +71,7 @@ __all__ = [
     "compare",
     "extract",
     "functional",
+    "metrics",
     "neural_collapse",
     "regression_collapse",
 ]
