@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:  `make demo`  and  `make test`.
-# `make demo` uses its own small environment (.venv-run: requirements-runtime.txt only);
+# `make demo` (re-runnable: it replaces its own output folder) uses its own small environment (.venv-run: requirements-runtime.txt only);
 # `make test` and the other targets use the development environment (.venv).
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -27,7 +27,7 @@ $(RUN_BIN)/.installed: requirements-runtime.txt pyproject.toml
 	touch $@
 
 demo: $(RUN_BIN)/.installed
-	$(RUN_BIN)/collapsekit demo --out $(OUT)
+	$(RUN_BIN)/collapsekit demo --out $(OUT) --force  # its own folder: replaced on every run
 
 # every test once, the slow (full-demo) one included, on two workers with one thread each;
 # worksteal lets the other worker take the fast tests while the slow one runs
