@@ -171,6 +171,7 @@ def _debiased_terms(hsic: float, sum_a: float, sum_b: float, sum_ab: float, n: i
     return hsic - n / (n - 2.0) * sum_ab + sum_a * sum_b / ((n - 1.0) * (n - 2.0))
 
 
+# size: one argument per streamed sum of the expanded product
 def _centred_norm_products(
     n: int,
     sum_ab: float,

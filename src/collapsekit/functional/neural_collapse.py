@@ -84,6 +84,7 @@ GEOMETRY_KEYS = (
 )
 
 
+# size: public function: the class moments plus optional inputs and tiling options
 def neural_collapse_from_moments(
     means: torch.Tensor,
     counts: torch.Tensor,
@@ -193,6 +194,7 @@ def neural_collapse_from_moments(
     return out
 
 
+# size: public entry point: features, labels and optional inputs/options
 def neural_collapse(
     features: Any,
     labels: Any,
