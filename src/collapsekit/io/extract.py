@@ -209,6 +209,7 @@ def _labels_tensor(labels: Any, device: torch.device) -> Any:
     return list(labels)
 
 
+# size: public entry point: one keyword per extraction option
 def extract(
     model: nn.Module,
     loader: Iterable[Any],
