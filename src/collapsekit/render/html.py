@@ -17,7 +17,8 @@ from collapsekit.render.figure_data import (
 )
 from collapsekit.render.findings_html import render_findings
 from collapsekit.render.metric_docs import doc_anchor, doc_section
-from collapsekit.render.svg import RefLine, bar_chart, esc, heatmap, line_chart
+from collapsekit.render.svg import RefLine, bar_chart, esc, line_chart
+from collapsekit.render.svg_heatmap import heatmap
 from collapsekit.verdict import Verdict, merged_pairs
 
 if TYPE_CHECKING:
