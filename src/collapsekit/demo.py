@@ -11,6 +11,7 @@ the tracking plot.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,18 +89,24 @@ def run_demo(
         return _run_demo(out_dir, epochs, seed, console, force)
 
 
-def _run_demo(
-    out_dir: str | Path, epochs: int, seed: int, console: Any, force: bool
-) -> dict[str, Any]:
-    epochs = check_positive_int(epochs, "epochs")
+Digits = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _sayer(console: Any) -> Callable[[str], None]:
+    """print, or a rich console's print with paths as text, never markup."""
 
     def say(message: str) -> None:
         if console is None:
             print(message)
-        else:  # a rich console: paths are text, never markup
+        else:
             console.print(message, markup=False, highlight=False)
 
-    start = time.perf_counter()
+    return say
+
+
+def _prepare_out(out_dir: str | Path, force: bool) -> tuple[Path, Path]:
+    """The output folder (created) and its history file (removed with ``force``); refuses a
+    file, or a folder holding a run without ``force``."""
     out = Path(out_dir)
     history = out / HISTORY_NAME
     if out.exists() and not out.is_dir():
@@ -112,49 +119,78 @@ def _run_demo(
     out.mkdir(parents=True, exist_ok=True)
     if history.exists():
         history.unlink()  # --force: the user asked to replace the previous run
-    torch.manual_seed(seed)
-    xtr, ytr, xte, yte = load_digits_data(seed)
-    model = DigitsNet()
+    return out, history
+
+
+def _train_epoch(
+    model: DigitsNet,
+    opt: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    xtr: torch.Tensor,
+    ytr: torch.Tensor,
+    g: torch.Generator,
+) -> float:
+    """One epoch of SGD over shuffled batches of 128; the mean training loss."""
+    model.train()
+    perm = torch.randperm(len(ytr), generator=g)
+    total_loss = 0.0
+    for idx in perm.split(128):
+        opt.zero_grad()
+        loss = loss_fn(model(xtr[idx]), ytr[idx])
+        loss.backward()
+        opt.step()
+        total_loss += float(loss.detach()) * len(idx)
+    return total_loss / len(ytr)
+
+
+def _measure_epoch(
+    model: DigitsNet,
+    capture: FeatureCapture,
+    monitor: CollapseMonitor,
+    epoch: int,
+    data: Digits,
+    train_loss: float,
+) -> dict[str, Any]:
+    """The monitor's row of this epoch, measured on the training set in eval mode (as Papyan
+    et al. do), with loss and accuracies."""
+    xtr, ytr, xte, yte = data
+    model.eval()
+    with torch.no_grad():
+        logits = model(xtr)
+        feats = capture.last
+        assert feats is not None
+        monitor.update(feats, ytr)
+        test_acc = float((model(xte).argmax(1) == yte).float().mean())
+    return monitor.end_epoch(
+        epoch,
+        weights=model.classifier.weight.detach(),
+        bias=model.classifier.bias.detach(),
+        ncc_features=[feats],
+        extra={
+            "train_loss": train_loss,
+            "train_accuracy": float((logits.argmax(1) == ytr).float().mean()),
+            "test_accuracy": test_acc,
+        },
+    )
+
+
+def _train(
+    model: DigitsNet, data: Digits, monitor: CollapseMonitor, epochs: int, seed: int, say: Any
+) -> None:
+    """Train for ``epochs`` (SGD, step decay at 1/3 and 2/3), one monitor row per epoch."""
+    xtr, ytr, _, yte = data
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.MultiStepLR(
         opt, milestones=[epochs // 3, 2 * epochs // 3], gamma=0.1
     )
-    monitor = CollapseMonitor(10, 64, history=history)
     capture = FeatureCapture(model, "classifier", capture="input")
     loss_fn = nn.CrossEntropyLoss()
     g = torch.Generator().manual_seed(seed)
     say(f"training on digits: {len(ytr)} train / {len(yte)} test rows, {epochs} epochs")
-    row: dict[str, Any] = {}
     for epoch in range(epochs):
-        model.train()
-        perm = torch.randperm(len(ytr), generator=g)
-        total_loss = 0.0
-        for idx in perm.split(128):
-            opt.zero_grad()
-            loss = loss_fn(model(xtr[idx]), ytr[idx])
-            loss.backward()
-            opt.step()
-            total_loss += float(loss.detach()) * len(idx)
+        train_loss = _train_epoch(model, opt, loss_fn, xtr, ytr, g)
         sched.step()
-        # measure on the training set in eval mode, as Papyan et al. do
-        model.eval()
-        with torch.no_grad():
-            logits = model(xtr)
-            feats = capture.last
-            assert feats is not None
-            monitor.update(feats, ytr)
-            test_acc = float((model(xte).argmax(1) == yte).float().mean())
-        row = monitor.end_epoch(
-            epoch,
-            weights=model.classifier.weight.detach(),
-            bias=model.classifier.bias.detach(),
-            ncc_features=[feats],
-            extra={
-                "train_loss": total_loss / len(ytr),
-                "train_accuracy": float((logits.argmax(1) == ytr).float().mean()),
-                "test_accuracy": test_acc,
-            },
-        )
+        row = _measure_epoch(model, capture, monitor, epoch, data, train_loss)
         if epoch % max(1, epochs // 10) == 0 or epoch == epochs - 1:
             say(
                 f"epoch {epoch:4d}  loss {row['train_loss']:.4f}  train acc "
@@ -162,6 +198,40 @@ def _run_demo(
                 f"NC1 {row['nc1']:.4g}  NCC agreement {row['ncc_agreement']:.3f}"
             )
     capture.remove()
+
+
+def _write_layer_profile(
+    model: DigitsNet, xtr: torch.Tensor, ytr: torch.Tensor, out: Path, say: Any
+) -> tuple[dict[str, Any], str]:
+    """Layer-wise collapse profile of the trained MLP (one pass over the training set), written
+    to layer_profile.html; its dict and that path."""
+    from collapsekit.profile import analyze_layers
+
+    profile = analyze_layers(
+        model,
+        list(zip(xtr.split(256), ytr.split(256), strict=True)),
+        layers=["body.2", "body.5", "body.8", "classifier"],
+    )
+    profile.to_html(
+        out / "layer_profile.html", title="collapsekit demo: digits MLP, layer by layer"
+    )
+    say(profile.table())
+    return profile.to_dict(), str(out / "layer_profile.html")
+
+
+def _run_demo(
+    out_dir: str | Path, epochs: int, seed: int, console: Any, force: bool
+) -> dict[str, Any]:
+    epochs = check_positive_int(epochs, "epochs")
+    say = _sayer(console)
+    start = time.perf_counter()
+    out, history = _prepare_out(out_dir, force)
+    torch.manual_seed(seed)
+    data = load_digits_data(seed)
+    xtr, ytr = data[0], data[1]
+    model = DigitsNet()
+    monitor = CollapseMonitor(10, 64, history=history)
+    _train(model, data, monitor, epochs, seed, say)
     model.eval()
     with torch.no_grad():
         final_feats = model.body(xtr)
@@ -200,19 +270,7 @@ def _run_demo(
         f"NCC agreement {first['ncc_agreement']:.3f} -> {last['ncc_agreement']:.3f}; "
         f"final verdict: {report.verdict.label}"
     )
-    # layer-wise collapse profile of the trained MLP (one pass over the training set)
-    from collapsekit.profile import analyze_layers
-
-    profile = analyze_layers(
-        model,
-        list(zip(xtr.split(256), ytr.split(256), strict=True)),
-        layers=["body.2", "body.5", "body.8", "classifier"],
-    )
-    profile.to_html(
-        out / "layer_profile.html", title="collapsekit demo: digits MLP, layer by layer"
-    )
-    say(profile.table())
-    summary["layer_profile"] = profile.to_dict()
-    summary["outputs"].append(str(out / "layer_profile.html"))
+    summary["layer_profile"], profile_path = _write_layer_profile(model, xtr, ytr, out, say)
+    summary["outputs"].append(profile_path)
     say(f"wrote {', '.join(summary['outputs'])} in {summary['seconds']:.0f} s")
     return summary

@@ -240,6 +240,7 @@ def _analyzed(path: Path, opts: AnalyzeOptions, reference: Path | None = None) -
     return guarded(run)
 
 
+# size: typer CLI command: one parameter per command-line option
 @app.command("analyze")
 def analyze_cmd(
     embeddings: Path = EMB,
@@ -304,6 +305,7 @@ def _print_comparison(c: Any, a: Path, b: Path) -> None:
     out.print(f"[bold]Verdict:[/] {labels_shown}", highlight=False)
 
 
+# size: typer CLI command: one parameter per command-line option
 @app.command("compare")
 def compare_cmd(
     a: Path = typer.Argument(..., help="Embeddings before (e.g. the pre-trained model)."),

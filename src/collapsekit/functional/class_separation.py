@@ -95,6 +95,36 @@ def effective_dimension(cov: torch.Tensor) -> float:
     return t1 * t1 / t2
 
 
+def _tile_statistic(
+    mt: torch.Tensor,
+    sqn: torch.Tensor,
+    noise: torch.Tensor,
+    start: int,
+    stop: int,
+    scale: torch.Tensor,
+) -> torch.Tensor:
+    """``T_cc'`` of rows ``start:stop`` against every class, by the Gram expansion."""
+    dist = sqn[start:stop, None] + sqn[None, :] - 2.0 * (mt[start:stop] @ mt.T)
+    dist = dist.clamp_min(0.0)
+    denom = noise[start:stop, None] + noise[None, :]
+    # identical means and no spread: 0/0 -> merged (T = 0); spread-free distinct: T = inf
+    tiny = dist <= 64 * torch.finfo(torch.float64).eps * scale
+    t = torch.where(denom > 0, dist / denom.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
+    return torch.where((denom <= 0) & ~tiny, torch.full_like(t, math.inf), t)
+
+
+def _exact_statistic(
+    mt: torch.Tensor, noise: torch.Tensor, gi: torch.Tensor, gj: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
+    """``T`` of the pairs (gi, gj) from the differences of the means (no Gram cancellation)."""
+    exact = (mt[gi] - mt[gj]).square().sum(1)
+    den = noise[gi] + noise[gj]
+    close = exact <= 64 * torch.finfo(torch.float64).eps * scale
+    te = torch.where(den > 0, exact / den.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
+    te = torch.where((den <= 0) & ~close, torch.full_like(te, math.inf), te)
+    return torch.where(close & (den <= 0), torch.zeros_like(te), te)
+
+
 def pairwise_separation_from_moments(
     means: torch.Tensor,
     counts: torch.Tensor,
@@ -165,13 +195,7 @@ def pairwise_separation_from_moments(
     min_t = math.inf
     for start in range(0, kt, rows):
         stop = min(start + rows, kt)
-        dist = sqn[start:stop, None] + sqn[None, :] - 2.0 * (mt[start:stop] @ mt.T)
-        dist = dist.clamp_min(0.0)
-        denom = noise[start:stop, None] + noise[None, :]
-        # identical means and no spread: 0/0 -> merged (T = 0); spread-free distinct: T = inf
-        tiny = dist <= 64 * torch.finfo(torch.float64).eps * scale
-        t = torch.where(denom > 0, dist / denom.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
-        t = torch.where((denom <= 0) & ~tiny, torch.full_like(t, math.inf), t)
+        t = _tile_statistic(mt, sqn, noise, start, stop, scale)
         idx = torch.arange(start, stop, device=m.device)
         upper = idx[:, None] < torch.arange(kt, device=m.device)[None, :]
         # candidates near the threshold are recomputed exactly (no Gram cancellation)
@@ -179,12 +203,7 @@ def pairwise_separation_from_moments(
         ii, jj = torch.nonzero(cand, as_tuple=True)
         if ii.numel():
             gi, gj = ii + start, jj
-            exact = (mt[gi] - mt[gj]).square().sum(1)
-            den = noise[gi] + noise[gj]
-            close = exact <= 64 * torch.finfo(torch.float64).eps * scale
-            te = torch.where(den > 0, exact / den.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
-            te = torch.where((den <= 0) & ~close, torch.full_like(te, math.inf), te)
-            te = torch.where(close & (den <= 0), torch.zeros_like(te), te)
+            te = _exact_statistic(mt, noise, gi, gj, scale)
             t[ii, jj] = te
             keep = te < threshold
             found_i.append(gi[keep])

@@ -115,6 +115,7 @@ def view_scatters(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return between, within
 
 
+# size: public function: two scatters, their sizes and three documented numerical options
 def lidar_from_moments(
     between_scatter: torch.Tensor,
     within_scatter: torch.Tensor,

@@ -114,49 +114,8 @@ def linear_cka_from_moments(moments: dict[str, Any], debiased: bool = False) -> 
     yty = float(torch.linalg.matrix_norm(cyy / sy) ** 2)
     xty = float(torch.linalg.matrix_norm(cxy / sxy) ** 2)
     if debiased:
-        sum_e, sum_f = moments["sum_e"].double(), moments["sum_f"].double()
-        raw = {k: moments[k].double() for k in ("exx", "eyy", "exy")}
-        sa, sb = float(raw["exx"].trace()), float(raw["eyy"].trace())
         ax_sum, by_sum = float(cxx.trace()), float(cyy.trace())
-        rxy = _centred_norm_products(
-            n,
-            float(moments["sum_ab"]),
-            moments["sum_af"].double(),
-            moments["sum_be"].double(),
-            raw["exy"],
-            sum_e,
-            sum_f,
-            mx,
-            my,
-            sa,
-            sb,
-        )
-        rxx = _centred_norm_products(
-            n,
-            float(moments["sum_aa"]),
-            moments["sum_ae"].double(),
-            moments["sum_ae"].double(),
-            raw["exx"],
-            sum_e,
-            sum_e,
-            mx,
-            mx,
-            sa,
-            sa,
-        )
-        ryy = _centred_norm_products(
-            n,
-            float(moments["sum_bb"]),
-            moments["sum_bf"].double(),
-            moments["sum_bf"].double(),
-            raw["eyy"],
-            sum_f,
-            sum_f,
-            my,
-            my,
-            sb,
-            sb,
-        )
+        rxy, rxx, ryy = _centred_norm_sums(moments, n, mx, my)
         xty = _debiased_terms(xty, ax_sum / sx, by_sum / sy, rxy / (sx * sy), n)
         xtx = _debiased_terms(xtx, ax_sum / sx, ax_sum / sx, rxx / (sx * sx), n)
         yty = _debiased_terms(yty, by_sum / sy, by_sum / sy, ryy / (sy * sy), n)
@@ -166,11 +125,62 @@ def linear_cka_from_moments(moments: dict[str, Any], debiased: bool = False) -> 
     return xty / denom
 
 
+def _centred_norm_sums(
+    moments: dict[str, Any], n: int, mx: torch.Tensor, my: torch.Tensor
+) -> tuple[float, float, float]:
+    """``sum_i ||e_i - mx||^2 ||f_i - my||^2`` and the two same-view sums (x with x, y with
+    y), from the streamed moments (see :func:`_centred_norm_products`)."""
+    sum_e, sum_f = moments["sum_e"].double(), moments["sum_f"].double()
+    raw = {k: moments[k].double() for k in ("exx", "eyy", "exy")}
+    sa, sb = float(raw["exx"].trace()), float(raw["eyy"].trace())
+    rxy = _centred_norm_products(
+        n,
+        float(moments["sum_ab"]),
+        moments["sum_af"].double(),
+        moments["sum_be"].double(),
+        raw["exy"],
+        sum_e,
+        sum_f,
+        mx,
+        my,
+        sa,
+        sb,
+    )
+    rxx = _centred_norm_products(
+        n,
+        float(moments["sum_aa"]),
+        moments["sum_ae"].double(),
+        moments["sum_ae"].double(),
+        raw["exx"],
+        sum_e,
+        sum_e,
+        mx,
+        mx,
+        sa,
+        sa,
+    )
+    ryy = _centred_norm_products(
+        n,
+        float(moments["sum_bb"]),
+        moments["sum_bf"].double(),
+        moments["sum_bf"].double(),
+        raw["eyy"],
+        sum_f,
+        sum_f,
+        my,
+        my,
+        sb,
+        sb,
+    )
+    return rxy, rxx, ryy
+
+
 def _debiased_terms(hsic: float, sum_a: float, sum_b: float, sum_ab: float, n: int) -> float:
     """Unbiased HSIC (Song et al. 2012) from the biased term and centred row-norm sums."""
     return hsic - n / (n - 2.0) * sum_ab + sum_a * sum_b / ((n - 1.0) * (n - 2.0))
 
 
+# size: one argument per streamed sum of the expanded product
 def _centred_norm_products(
     n: int,
     sum_ab: float,

@@ -87,6 +87,7 @@ def fold_standardisers(
     return mu.to(xc.dtype), inv.to(xc.dtype)
 
 
+# size: the folds' data, split and standardisation plus the two solver options
 def fit_logistic_folds(
     xc: torch.Tensor,
     y: torch.Tensor,

@@ -78,6 +78,7 @@ def neco_basis(
     return neco_basis_from_moments(centred.T @ centred / n, mean, var, n, dim, center, standardize)
 
 
+# size: public function: three moments, their sizes and two documented options
 def neco_basis_from_moments(
     covariance: torch.Tensor,
     mean: torch.Tensor,

@@ -20,7 +20,11 @@ from collapsekit._validation import (
     check_nonnegative_float,
 )
 from collapsekit.functional._common import power_of_two_scale
-from collapsekit.functional.class_pair_geometry import class_pair_sums, tile_rows_for_budget
+from collapsekit.functional.class_pair_geometry import (
+    ClassPairSums,
+    class_pair_sums,
+    tile_rows_for_budget,
+)
 from collapsekit.functional.ncc_agreement import ncc_predictions
 
 NC_KEYS = (
@@ -84,6 +88,26 @@ GEOMETRY_KEYS = (
 )
 
 
+def _pair_geometry(pair: ClassPairSums) -> dict[str, float]:
+    """CDNV, equiangularity, max angle, ETF error and the hyperspherical energy's mean and
+    variance from the pairwise sums."""
+    p = pair.pairs
+    mean_dev = pair.cos_dev_sum / p
+    equiangularity = (
+        math.sqrt(max(pair.cos_dev_sq_sum - p * mean_dev**2, 0.0) / (p - 1)) if p > 1 else math.nan
+    )
+    log_mean_dev = pair.log_dev_sum / p
+    return {
+        "cdnv": pair.cdnv_sum / p,
+        "equiangularity": equiangularity,
+        "max_angle": pair.cos_abs_dev_sum / p,
+        "etf_error": math.sqrt(max(pair.etf_sq_sum, 0.0)),
+        "hyperspherical_log_mean": pair.log_etf_value + log_mean_dev,
+        "hyperspherical_log_var": max(pair.log_dev_sq_sum / p - log_mean_dev**2, 0.0),
+    }
+
+
+# size: public function: the class moments plus optional inputs and tiling options
 def neural_collapse_from_moments(
     means: torch.Tensor,
     counts: torch.Tensor,
@@ -163,22 +187,13 @@ def neural_collapse_from_moments(
     rows = tile_rows or tile_rows_for_budget(tile_bytes, k)
     with small_work_threads(float(k) * k * m.shape[1], m.device):
         pair = class_pair_sums(m, var, gram_fro, rows, coincident_sq=floor)
-    p = pair.pairs
-    mean_dev = pair.cos_dev_sum / p
-    equiangularity = (
-        math.sqrt(max(pair.cos_dev_sq_sum - p * mean_dev**2, 0.0) / (p - 1)) if p > 1 else math.nan
-    )
-    log_mean_dev = pair.log_dev_sum / p
+    geometry = _pair_geometry(pair)
     out = {
         "nc1": nc1,
         "nc1_quotient": nc1_quotient,
-        "cdnv": pair.cdnv_sum / p,
+        "cdnv": geometry.pop("cdnv"),
         "equinorm": equinorm,
-        "equiangularity": equiangularity,
-        "max_angle": pair.cos_abs_dev_sum / p,
-        "etf_error": math.sqrt(max(pair.etf_sq_sum, 0.0)),
-        "hyperspherical_log_mean": pair.log_etf_value + log_mean_dev,
-        "hyperspherical_log_var": max(pair.log_dev_sq_sum / p - log_mean_dev**2, 0.0),
+        **geometry,
     }
     if weights is not None:
         w = weights.double()
@@ -193,6 +208,7 @@ def neural_collapse_from_moments(
     return out
 
 
+# size: public entry point: features, labels and optional inputs/options
 def neural_collapse(
     features: Any,
     labels: Any,

@@ -81,57 +81,70 @@ def silhouette_samples(
                 f"classes for {n} rows"
             )
         counts = torch.bincount(yc, minlength=k)
-        cnt = counts.double()
-        out = torch.empty(n, dtype=torch.float64, device=x.device)
         if metric == "cosine":
-            # mean cosine distance of row i to class c = 1 - u_i . T_c / n_c, T_c = sum of the
-            # class's unit rows u; own class excludes i itself: (n_c - 1 - (u_i . T_c - ||u_i||^2))
-            # / (n_c - 1). Two sweeps over cache-sized tiles of rows, each converted to float64 and
-            # normalised in cache (no N x D float64 copy): the first sums T_c, the second scores.
-            step = max(64, _CACHE_BYTES // (8 * x.shape[1]))
-            inv_norm = torch.empty(n, dtype=torch.float64, device=x.device)
-            totals = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
-            for lo in range(0, n, step):
-                hi = min(n, lo + step)
-                u = x[lo:hi].to(torch.float64, copy=True)
-                norms = torch.linalg.vector_norm(u, dim=1)
-                inv_norm[lo:hi] = torch.where(
-                    norms > 0, 1.0 / torch.where(norms > 0, norms, 1.0), 0.0
-                )
-                u.mul_(inv_norm[lo:hi, None])
-                ys, order = torch.sort(yc[lo:hi], stable=True)
-                present, seg = torch.unique_consecutive(ys, return_counts=True)
-                sums = torch.nn.functional.embedding_bag(
-                    order, u, torch.cumsum(seg, 0) - seg, mode="sum"
-                )
-                totals.index_add_(0, present, sums)
-
-            def units(lo: int, hi: int) -> torch.Tensor:
-                return x[lo:hi].to(torch.float64, copy=True).mul_(inv_norm[lo:hi, None])
-
-            tile = max(1, min(step, row_tile(k, memory_bytes)))
-            for lo in range(0, n, tile):
-                hi = min(n, lo + tile)
-                out[lo:hi] = cosine_silhouette_rows(units(lo, hi), yc[lo:hi], totals, counts)
-            return out
+            return _cosine_samples(x, yc, counts, memory_bytes)
         if metric != "euclidean":
             raise ValueError(f"metric: expected 'cosine' or 'euclidean', received {metric!r}")
-        xc = x.double() - x.double().mean(0, keepdim=True)  # no cancellation from a common offset
-        sq = xc.square().sum(1)
-        onehot = torch.zeros(n, k, dtype=torch.float64, device=x.device)
-        onehot[torch.arange(n, device=x.device), yc] = 1.0
-        tile = row_tile(n, memory_bytes)
-        for lo in range(0, n, tile):
-            xi, yi = xc[lo : lo + tile], yc[lo : lo + tile]
-            d2 = (sq[lo : lo + tile, None] + sq[None, :] - 2.0 * (xi @ xc.T)).clamp_min(0.0)
-            rows = torch.arange(xi.shape[0], device=x.device)
-            d2[rows, rows + lo] = 0.0
-            sums = d2.sqrt() @ onehot
-            own_n = (cnt[yi] - 1.0).clamp_min(1.0)
-            mean_dist = sums / cnt
-            mean_dist[rows, yi] = sums[rows, yi] / own_n
-            out[lo : lo + tile] = _scores_from_class_means(mean_dist, yi, counts)
-        return out
+        return _euclidean_samples(x, yc, counts, memory_bytes)
+
+
+def _cosine_samples(
+    x: torch.Tensor, yc: torch.Tensor, counts: torch.Tensor, memory_bytes: int
+) -> torch.Tensor:
+    """:func:`silhouette_samples` with the cosine distance, in O(N K D)."""
+    k, n = counts.numel(), x.shape[0]
+    out = torch.empty(n, dtype=torch.float64, device=x.device)
+    # mean cosine distance of row i to class c = 1 - u_i . T_c / n_c, T_c = sum of the
+    # class's unit rows u; own class excludes i itself: (n_c - 1 - (u_i . T_c - ||u_i||^2))
+    # / (n_c - 1). Two sweeps over cache-sized tiles of rows, each converted to float64 and
+    # normalised in cache (no N x D float64 copy): the first sums T_c, the second scores.
+    step = max(64, _CACHE_BYTES // (8 * x.shape[1]))
+    inv_norm = torch.empty(n, dtype=torch.float64, device=x.device)
+    totals = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        u = x[lo:hi].to(torch.float64, copy=True)
+        norms = torch.linalg.vector_norm(u, dim=1)
+        inv_norm[lo:hi] = torch.where(norms > 0, 1.0 / torch.where(norms > 0, norms, 1.0), 0.0)
+        u.mul_(inv_norm[lo:hi, None])
+        ys, order = torch.sort(yc[lo:hi], stable=True)
+        present, seg = torch.unique_consecutive(ys, return_counts=True)
+        sums = torch.nn.functional.embedding_bag(order, u, torch.cumsum(seg, 0) - seg, mode="sum")
+        totals.index_add_(0, present, sums)
+
+    def units(lo: int, hi: int) -> torch.Tensor:
+        return x[lo:hi].to(torch.float64, copy=True).mul_(inv_norm[lo:hi, None])
+
+    tile = max(1, min(step, row_tile(k, memory_bytes)))
+    for lo in range(0, n, tile):
+        hi = min(n, lo + tile)
+        out[lo:hi] = cosine_silhouette_rows(units(lo, hi), yc[lo:hi], totals, counts)
+    return out
+
+
+def _euclidean_samples(
+    x: torch.Tensor, yc: torch.Tensor, counts: torch.Tensor, memory_bytes: int
+) -> torch.Tensor:
+    """:func:`silhouette_samples` with the Euclidean distance: O(N^2 D), row tiles."""
+    k, n = counts.numel(), x.shape[0]
+    cnt = counts.double()
+    out = torch.empty(n, dtype=torch.float64, device=x.device)
+    xc = x.double() - x.double().mean(0, keepdim=True)  # no cancellation from a common offset
+    sq = xc.square().sum(1)
+    onehot = torch.zeros(n, k, dtype=torch.float64, device=x.device)
+    onehot[torch.arange(n, device=x.device), yc] = 1.0
+    tile = row_tile(n, memory_bytes)
+    for lo in range(0, n, tile):
+        xi, yi = xc[lo : lo + tile], yc[lo : lo + tile]
+        d2 = (sq[lo : lo + tile, None] + sq[None, :] - 2.0 * (xi @ xc.T)).clamp_min(0.0)
+        rows = torch.arange(xi.shape[0], device=x.device)
+        d2[rows, rows + lo] = 0.0
+        sums = d2.sqrt() @ onehot
+        own_n = (cnt[yi] - 1.0).clamp_min(1.0)
+        mean_dist = sums / cnt
+        mean_dist[rows, yi] = sums[rows, yi] / own_n
+        out[lo : lo + tile] = _scores_from_class_means(mean_dist, yi, counts)
+    return out
 
 
 def silhouette(

@@ -21,6 +21,7 @@ def resample_indices(n: int, y: torch.Tensor | None, generator: torch.Generator)
     return torch.cat(parts)
 
 
+# size: public function: the data, hooks and resampling options
 def bootstrap_intervals(
     x: torch.Tensor,
     y: torch.Tensor | None,

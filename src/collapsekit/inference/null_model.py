@@ -135,6 +135,7 @@ _CACHE: OrderedDict[tuple[Any, ...], tuple[dict[str, float], list[float]]] = Ord
 _CACHE_SIZE = 16
 
 
+# size: public function: the shape to simulate plus keyword-only options
 def isotropic_null(
     n: int,
     d: int,
@@ -203,6 +204,7 @@ def isotropic_null(
     return out, spectrum
 
 
+# size: isotropic_null's arguments passed through unchanged
 def _simulate(
     n: int,
     d: int,

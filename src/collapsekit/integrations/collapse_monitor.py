@@ -95,6 +95,7 @@ class CollapseMonitor:
         (0, True)
     """
 
+    # size: public entry point: one keyword per monitor option
     def __init__(
         self,
         num_classes: int,

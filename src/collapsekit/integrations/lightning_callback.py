@@ -60,6 +60,7 @@ class CollapseCallback(pl.Callback):
     ``warnings`` list to the row and emit :class:`CollapseWarning` on rank 0.
     """
 
+    # size: public entry point: one keyword per callback option
     def __init__(
         self,
         layer: str,

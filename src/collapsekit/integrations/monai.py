@@ -213,6 +213,7 @@ def _aggregate(
     return torch.stack(pool).max() if reduction == "max" else torch.stack(pool).mean()
 
 
+# size: public entry point: MONAI's inputs plus keyword options
 def compute_embedding_collapse(
     embeddings: Any,
     labels: Any = None,

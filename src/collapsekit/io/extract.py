@@ -20,6 +20,7 @@ tensors (no labels). Small sets come back as ``(features, labels)`` tensors; wit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -119,44 +120,59 @@ def pool_output(
     if pool not in POOLS:
         raise ValueError(f"pool: expected one of {POOLS} or a callable, received {pool!r}")
     if not isinstance(output, torch.Tensor):
-        sentence = _field(output, "sentence_embedding")
-        if sentence is not None:
-            return sentence
-        if pool == "pooler":
-            pooled = _field(output, "pooler_output")
-            if pooled is None:
-                raise ValueError(
-                    "pool: 'pooler' needs a model output with pooler_output (such as BertModel's"
-                    f"), received {type(output).__name__}; use pool='cls' or 'mean'"
-                )
-            return pooled
-        hidden = None
-        if hidden_state is not None:
-            states = _field(output, "hidden_states")
-            if states is None:
-                raise ValueError(
-                    f"hidden_state: expected a model output with hidden_states to take index "
-                    f"{hidden_state}, received {type(output).__name__} without them; run the "
-                    "model with output_hidden_states=True (extract passes it for dict batches)"
-                )
-            hidden = states[hidden_state]
-        else:
-            hidden = _field(output, "last_hidden_state")
-        if hidden is not None:
-            how = "mean" if pool in ("auto", "avg", "mean") else pool
-            if how not in ("cls", "mean", "max"):
-                raise ValueError(
-                    f"pool: expected 'cls', 'mean' or 'max' for token states, received {pool!r}"
-                )
-            return _masked_token_pool(hidden, attention_mask, how)
-        if isinstance(output, list | tuple) and output:
-            return pool_output(output[0], pool, attention_mask, hidden_state)
-        raise TypeError(
-            "model output: expected a tensor, a tuple of tensors, a Hugging Face ModelOutput "
-            "(last_hidden_state) or a sentence-transformers dict (sentence_embedding), "
-            f"received {type(output).__name__}; pass pool=<callable> to turn it into rows"
-        )
-    x = output
+        return _pool_model_output(output, pool, attention_mask, hidden_state)
+    return _pool_tensor(output, pool, attention_mask)
+
+
+def _pool_model_output(
+    output: Any, pool: PoolRule, attention_mask: torch.Tensor | None, hidden_state: int | None
+) -> torch.Tensor:
+    """:func:`pool_output` of what is not a tensor: sentence-transformers dicts, Hugging Face
+    outputs (pooler output or token states), tuples and lists."""
+    sentence = _field(output, "sentence_embedding")
+    if sentence is not None:
+        return sentence
+    if pool == "pooler":
+        pooled = _field(output, "pooler_output")
+        if pooled is None:
+            raise ValueError(
+                "pool: 'pooler' needs a model output with pooler_output (such as BertModel's"
+                f"), received {type(output).__name__}; use pool='cls' or 'mean'"
+            )
+        return pooled
+    hidden = None
+    if hidden_state is not None:
+        states = _field(output, "hidden_states")
+        if states is None:
+            raise ValueError(
+                f"hidden_state: expected a model output with hidden_states to take index "
+                f"{hidden_state}, received {type(output).__name__} without them; run the "
+                "model with output_hidden_states=True (extract passes it for dict batches)"
+            )
+        hidden = states[hidden_state]
+    else:
+        hidden = _field(output, "last_hidden_state")
+    if hidden is not None:
+        how = "mean" if pool in ("auto", "avg", "mean") else pool
+        if how not in ("cls", "mean", "max"):
+            raise ValueError(
+                f"pool: expected 'cls', 'mean' or 'max' for token states, received {pool!r}"
+            )
+        return _masked_token_pool(hidden, attention_mask, how)
+    if isinstance(output, list | tuple) and output:
+        return pool_output(output[0], pool, attention_mask, hidden_state)
+    raise TypeError(
+        "model output: expected a tensor, a tuple of tensors, a Hugging Face ModelOutput "
+        "(last_hidden_state) or a sentence-transformers dict (sentence_embedding), "
+        f"received {type(output).__name__}; pass pool=<callable> to turn it into rows"
+    )
+
+
+def _pool_tensor(
+    x: torch.Tensor, pool: PoolRule, attention_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """:func:`pool_output` of a tensor: 2-D as is, 3-D over tokens, 4-D+ over the spatial
+    dimensions (or flattened)."""
     if x.dim() <= 1:
         return x.reshape(-1, 1)
     if x.dim() == 2:
@@ -193,6 +209,7 @@ def _labels_tensor(labels: Any, device: torch.device) -> Any:
     return list(labels)
 
 
+# size: public entry point: one keyword per extraction option
 def extract(
     model: nn.Module,
     loader: Iterable[Any],
@@ -244,45 +261,14 @@ def extract(
         >>> tuple(x.shape), tuple(y.shape)
         ((15, 8), (15,))
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, received {type(model).__name__}")
-    if not callable(pool) and pool not in POOLS:
-        raise ValueError(f"pool: expected one of {POOLS} or a callable, received {pool!r}")
-    if capture not in ("output", "input"):
-        raise ValueError(f"capture: expected 'output' or 'input', received {capture!r}")
-    if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
-        raise ValueError(f"max_batches: expected a positive int or None, received {max_batches!r}")
-    if into is not None and not callable(getattr(into, "update", None)):
-        raise TypeError(
-            "into: expected an accumulator with update(features, labels) such as ClassStats, "
-            f"received {type(into).__name__}"
-        )
+    _check_extract_args(model, pool, capture, max_batches, into)
     if device is None:
         param = next(iter(model.parameters()), None)
         run_on = param.device if param is not None else torch.device("cpu")
     else:
         run_on = torch.device(device)
-
-    captured: list[Any] = []
-    handle = None
-    if layer is not None:
-        try:
-            module = model.get_submodule(layer)
-        except AttributeError as exc:
-            names = [n for n, _ in model.named_modules() if n]
-            hint = ", ".join(names[:15]) + (", ..." if len(names) > 15 else "")
-            raise ValueError(
-                f"layer: expected the name of a submodule of the model, received {layer!r}; "
-                f"available: {hint}"
-            ) from exc
-
-        def hook(_m: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-            captured.append(inputs[0] if capture == "input" else output)
-            raise _StopForward
-
-        handle = module.register_forward_hook(hook)
-
-    positional_dict = _is_sentence_transformer(model)
+    runner = _Runner(model, run_on, layer, pool, hidden_state, _is_sentence_transformer(model))
+    handle = None if layer is None else _capture_hook(model, layer, capture, runner.captured)
     feats_out: list[torch.Tensor] = []
     labels_out: list[Any] = []
     seen = 0
@@ -293,36 +279,7 @@ def extract(
             for b, batch in enumerate(loader):
                 if max_batches is not None and b >= max_batches:
                     break
-                inputs, labels = _split_batch(batch)
-                inputs = _to(inputs, run_on)
-                mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
-                extra = {"output_hidden_states": True} if hidden_state is not None else {}
-                captured.clear()
-                try:
-                    if isinstance(inputs, Mapping):
-                        out = model(inputs) if positional_dict else model(**inputs, **extra)
-                    else:
-                        out = model(inputs, **extra)
-                except _StopForward:
-                    out = None
-                if layer is not None:
-                    if not captured:
-                        raise ValueError(
-                            f"layer: {layer!r} was not called during the forward pass; pick "
-                            "a submodule the model's forward uses"
-                        )
-                    out = captured[0]
-                rows = pool_output(out, pool, mask, hidden_state).detach()
-                if rows.dim() != 2:
-                    raise ValueError(
-                        f"pool: expected rows of shape (B, D), received {tuple(rows.shape)}"
-                    )
-                y = _labels_tensor(labels, rows.device) if labels is not None else None
-                if y is not None and len(y) != rows.shape[0]:
-                    raise ValueError(
-                        f"loader: batch {b} has {rows.shape[0]} rows of features but {len(y)} "
-                        "labels; expected one label per example"
-                    )
+                rows, y = runner.rows(b, batch)
                 seen += 1
                 if into is not None:
                     if y is None:
@@ -347,3 +304,89 @@ def extract(
     if all(isinstance(y, torch.Tensor) for y in labels_out):
         return features, torch.cat(labels_out)
     return features, [v for y in labels_out for v in y]
+
+
+def _check_extract_args(
+    model: Any, pool: Any, capture: str, max_batches: int | None, into: Any
+) -> None:
+    """:func:`extract`'s argument checks."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, received {type(model).__name__}")
+    if not callable(pool) and pool not in POOLS:
+        raise ValueError(f"pool: expected one of {POOLS} or a callable, received {pool!r}")
+    if capture not in ("output", "input"):
+        raise ValueError(f"capture: expected 'output' or 'input', received {capture!r}")
+    if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
+        raise ValueError(f"max_batches: expected a positive int or None, received {max_batches!r}")
+    if into is not None and not callable(getattr(into, "update", None)):
+        raise TypeError(
+            "into: expected an accumulator with update(features, labels) such as ClassStats, "
+            f"received {type(into).__name__}"
+        )
+
+
+def _capture_hook(
+    model: nn.Module, layer: str, capture: str, captured: list[Any]
+) -> torch.utils.hooks.RemovableHandle:
+    """A forward hook on submodule ``layer`` that appends its output (or first input) to
+    ``captured`` and stops the forward pass."""
+    try:
+        module = model.get_submodule(layer)
+    except AttributeError as exc:
+        names = [n for n, _ in model.named_modules() if n]
+        hint = ", ".join(names[:15]) + (", ..." if len(names) > 15 else "")
+        raise ValueError(
+            f"layer: expected the name of a submodule of the model, received {layer!r}; "
+            f"available: {hint}"
+        ) from exc
+
+    def hook(_m: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        captured.append(inputs[0] if capture == "input" else output)
+        raise _StopForward
+
+    return module.register_forward_hook(hook)
+
+
+@dataclass
+class _Runner:
+    """One forward pass per batch of :func:`extract`, turned into rows and labels."""
+
+    model: nn.Module
+    run_on: torch.device
+    layer: str | None
+    pool: PoolRule | Callable[[Any], torch.Tensor]
+    hidden_state: int | None
+    positional_dict: bool
+    captured: list[Any] = field(default_factory=list)
+
+    def rows(self, b: int, batch: Any) -> tuple[torch.Tensor, Any]:
+        """Rows ``(B, D)`` and labels (or None) of batch number ``b``."""
+        inputs, labels = _split_batch(batch)
+        inputs = _to(inputs, self.run_on)
+        mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
+        extra = {"output_hidden_states": True} if self.hidden_state is not None else {}
+        self.captured.clear()
+        try:
+            if isinstance(inputs, Mapping):
+                out = self.model(inputs) if self.positional_dict else self.model(**inputs, **extra)
+            else:
+                out = self.model(inputs, **extra)
+        except _StopForward:
+            out = None
+        if self.layer is not None:
+            if not self.captured:
+                raise ValueError(
+                    f"layer: {self.layer!r} was not called during the forward pass; pick "
+                    "a submodule the model's forward uses"
+                )
+            out = self.captured[0]
+        rows = pool_output(out, self.pool, mask, self.hidden_state).detach()
+        if rows.dim() != 2:
+            raise ValueError(f"pool: expected rows of shape (B, D), received {tuple(rows.shape)}")
+        y = _labels_tensor(labels, rows.device) if labels is not None else None
+        if y is not None and len(y) != rows.shape[0]:
+            raise ValueError(
+                f"loader: batch {b} has {rows.shape[0]} rows of features but {len(y)} "
+                "labels; expected one label per example"
+            )
+        return rows, y

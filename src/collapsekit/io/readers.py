@@ -267,39 +267,57 @@ def read_labels(
 
     From ``path`` if given, else from the embedding file's own ``labels`` entry, else None.
     """
-    raw: Any = None
     if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{p}: no such file (labels)")
-        suffix = p.suffix.lower()
-        try:
-            if suffix == ".npy":
-                raw = np.load(p, allow_pickle=False)
-            elif suffix == ".txt":
-                raw = _read_text_labels(p)
-            elif suffix == ".csv":
-                raw = np.loadtxt(p, dtype=str, delimiter=",", ndmin=1)
-            elif suffix == ".parquet":
-                raw = _read_parquet_labels(p, key)
-            elif suffix in LABEL_SUFFIXES:
-                mapping = _read_mapping(p)
-                if key not in mapping and len(mapping) == 1:
-                    key = next(iter(mapping))
-                raw = np.asarray(_pick(mapping, key, p, "labels"))
-            else:
-                raise InputError(f"{p}: expected labels as {', '.join(LABEL_SUFFIXES)}")
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"{p}: cannot read labels ({type(exc).__name__}: {exc})") from exc
-        where = str(p)
+        raw = _read_label_file(Path(path), key)
+        where = str(Path(path))
     elif source is not None and key in source.extras:
         raw = np.asarray(source.extras[key])
         where = f"{source.path}[{key}]"
     else:
         return None, None
-    raw = np.asarray(raw)
+    raw = _checked_label_vector(np.asarray(raw), n, where)
+    if raw.dtype.kind in "iu" and (raw.size == 0 or raw.min() >= 0):
+        return raw.astype(np.int64), None
+    if (
+        raw.dtype.kind == "f"
+        and np.all(np.isfinite(raw))
+        and np.all(raw == np.round(raw))
+        and (raw.size == 0 or raw.min() >= 0)
+    ):
+        return raw.astype(np.int64), None
+    names, codes = np.unique(raw.astype(str), return_inverse=True)
+    return codes.astype(np.int64), [str(x) for x in names]
+
+
+def _read_label_file(p: Path, key: str) -> Any:
+    """The raw labels stored in file ``p`` (by its suffix; ``key`` names the entry or column)."""
+    if not p.exists():
+        raise InputError(f"{p}: no such file (labels)")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        if suffix == ".txt":
+            return _read_text_labels(p)
+        if suffix == ".csv":
+            return np.loadtxt(p, dtype=str, delimiter=",", ndmin=1)
+        if suffix == ".parquet":
+            return _read_parquet_labels(p, key)
+        if suffix in LABEL_SUFFIXES:
+            mapping = _read_mapping(p)
+            if key not in mapping and len(mapping) == 1:
+                key = next(iter(mapping))
+            return np.asarray(_pick(mapping, key, p, "labels"))
+        raise InputError(f"{p}: expected labels as {', '.join(LABEL_SUFFIXES)}")
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{p}: cannot read labels ({type(exc).__name__}: {exc})") from exc
+
+
+def _checked_label_vector(raw: np.ndarray, n: int, where: str) -> np.ndarray:
+    """``raw`` as a 1-D vector of ``n`` labels, none missing, NaN or a non-integer float;
+    InputError naming ``where`` otherwise."""
     if raw.ndim == 2 and raw.shape[1] == 1:
         raw = raw[:, 0]
     if raw.ndim != 1:
@@ -329,17 +347,7 @@ def read_labels(
         )
     if raw.dtype.kind == "O" and any(isinstance(v, float) and not np.isfinite(v) for v in raw):
         raise InputError(f"{where}: expected a label for every row, received NaN label(s)")
-    if raw.dtype.kind in "iu" and (raw.size == 0 or raw.min() >= 0):
-        return raw.astype(np.int64), None
-    if (
-        raw.dtype.kind == "f"
-        and np.all(np.isfinite(raw))
-        and np.all(raw == np.round(raw))
-        and (raw.size == 0 or raw.min() >= 0)
-    ):
-        return raw.astype(np.int64), None
-    names, codes = np.unique(raw.astype(str), return_inverse=True)
-    return codes.astype(np.int64), [str(x) for x in names]
+    return raw
 
 
 def _read_text_labels(path: Path) -> np.ndarray:

@@ -81,6 +81,7 @@ def check_ood(ood_features: Any, d: int, device: torch.device) -> torch.Tensor:
 _CLASSES = frozenset({"classes"})
 
 
+# size: MetricSpec factory: one keyword per spec field
 def _nc(
     key: str,
     summary: str,

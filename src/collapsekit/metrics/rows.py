@@ -9,6 +9,7 @@ statistics.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -81,6 +82,16 @@ def _row_scores(ctx: MetricContext) -> RowSums:
         for xc, yc in zip(x.split(_CHUNK), y.split(_CHUNK), strict=True):
             consume(xc, yc)
 
+    acc.provenance = _feed_all_rows(ctx, labelled, feed)
+    return acc
+
+
+def _feed_all_rows(
+    ctx: MetricContext, labelled: bool, feed: Callable[[torch.Tensor, torch.Tensor], None]
+) -> str:
+    """Every row, with its class position (zeros when not ``labelled``), through ``feed``:
+    from the source's second pass, else from the kept sample; the provenance of the scores."""
+    dev = ctx.device
     if ctx.row_pass is not None:
         done = 0
         for x_raw, y_raw, _ in ctx.row_pass():
@@ -97,18 +108,16 @@ def _row_scores(ctx: MetricContext) -> RowSums:
                 f"source: expected the second pass to give the same {ctx.n} rows, received "
                 f"{done}; a source read twice must not change between passes"
             )
-        acc.provenance = ctx.second_pass
-    else:
-        sample = ctx.sample
-        assert sample is not None and sample.y is not None
-        for lo in range(0, sample.x.shape[0], 8192):
-            feed(sample.x[lo : lo + 8192].to(dev), sample.y[lo : lo + 8192])
-        acc.provenance = (
-            ctx.sampled
-            if sample.holds_all
-            else f"{ctx.sampled}; each row scored against the exact class statistics"
-        )
-    return acc
+        return ctx.second_pass
+    sample = ctx.sample
+    assert sample is not None and sample.y is not None
+    for lo in range(0, sample.x.shape[0], 8192):
+        feed(sample.x[lo : lo + 8192].to(dev), sample.y[lo : lo + 8192])
+    return (
+        ctx.sampled
+        if sample.holds_all
+        else f"{ctx.sampled}; each row scored against the exact class statistics"
+    )
 
 
 def _silhouette(ctx: MetricContext) -> Measured | None:

@@ -62,6 +62,7 @@ def pool_features(
     return value.mean(dims) if pool == "avg" else value.amax(dims)
 
 
+# size: public entry point: one keyword per profiling option
 def analyze_layers(
     model: nn.Module,
     loader: Iterable[Any],

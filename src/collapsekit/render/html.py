@@ -17,7 +17,8 @@ from collapsekit.render.figure_data import (
 )
 from collapsekit.render.findings_html import render_findings
 from collapsekit.render.metric_docs import doc_anchor, doc_section
-from collapsekit.render.svg import RefLine, bar_chart, esc, heatmap, line_chart
+from collapsekit.render.svg import RefLine, bar_chart, esc, line_chart
+from collapsekit.render.svg_heatmap import heatmap
 from collapsekit.verdict import Verdict, merged_pairs
 
 if TYPE_CHECKING:
@@ -116,9 +117,8 @@ def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
     return "".join(rows)
 
 
-def render_report(report: Report, title: str = "collapsekit report") -> str:
-    """The report as one HTML page: verdict, evidence, spectrum, centroid heatmap, per-class
-    ranks, the NC table with intervals and every other metric."""
+def _header(report: Report, title: str) -> list[str]:
+    """Title, input summary, verdict, evidence, notes and findings."""
     v = report.verdict
     inp = report.inputs
     parts = [
@@ -136,8 +136,12 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
         parts.append(f"<p class='muted'>Note: {esc(note)}</p>")
     if getattr(v, "findings", None) or getattr(v, "tests_not_run", None):
         parts.append(render_findings(v))
-    parts.append("<h2>Geometry</h2><div class='grid'>")
-    parts.append(spectrum_svg(report))
+    return parts
+
+
+def _geometry(report: Report) -> list[str]:
+    """The geometry charts: spectrum, centroid-cosine heatmap and per-class ranks."""
+    parts = ["<h2>Geometry</h2><div class='grid'>", spectrum_svg(report)]
     if report.centroid_cosine:
         size = len(report.centroid_cosine)
         parts.append(
@@ -145,7 +149,7 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
                 report.centroid_cosine,
                 class_names(report, size),
                 "Class-centroid cosine similarity",
-                outlined=merged_pairs(v),
+                outlined=merged_pairs(report.verdict),
             )
         )
     if report.per_class_effective_rank:
@@ -161,13 +165,26 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
             )
         )
     parts.append("</div>")
+    return parts
+
+
+def _metric_row(report: Report, key: str, value: Any, has_how: bool) -> str:
+    """One table row: linked name, value, interval, isotropic baseline (and how computed)."""
+    ci = report.intervals.get(key)
+    how = f"<td class='how'>{_how(report, key)}</td>" if has_how else ""
+    return (
+        f"<tr><td>{_metric_link(key)}</td><td>{_num(value)}</td>"
+        f"<td>{'[' + _num(ci[0]) + ', ' + _num(ci[1]) + ']' if ci else '–'}</td>"
+        f"<td>{_num(report.baseline.get(key))}</td>{how}</tr>"
+    )
+
+
+def _metric_tables(report: Report) -> list[str]:
+    """The neural-collapse table (when there are NC metrics) and the table of all others."""
     nc_keys = [k for k in keys("neural collapse", by="section") if k in report.metrics]
     has_how = bool(getattr(report, "provenance", None))
     how_th = "<th class='how'>how computed</th>" if has_how else ""
-
-    def how_td(key: str) -> str:
-        return f"<td class='how'>{_how(report, key)}</td>" if has_how else ""
-
+    parts: list[str] = []
     if nc_keys:
         parts.append(
             "<h2>Neural collapse</h2><table id='nc-table'><tr><th>metric</th><th>value</th>"
@@ -175,31 +192,31 @@ def render_report(report: Report, title: str = "collapsekit report") -> str:
             + how_th
             + "</tr>"
         )
-        for k in nc_keys:
-            ci = report.intervals.get(k)
-            parts.append(
-                f"<tr><td>{_metric_link(k)}</td><td>{_num(report.metrics[k])}</td>"
-                f"<td>{'[' + _num(ci[0]) + ', ' + _num(ci[1]) + ']' if ci else '–'}</td>"
-                f"<td>{_num(report.baseline.get(k))}</td>{how_td(k)}</tr>"
-            )
+        parts += [_metric_row(report, k, report.metrics[k], has_how) for k in nc_keys]
         parts.append("</table>")
     parts.append(
         "<h2>All metrics</h2><table id='metrics-table'><tr><th>metric</th><th>value</th>"
         "<th>interval</th><th>isotropic</th>" + how_th + "</tr>"
     )
-    for k, val in report.metrics.items():
-        if k in nc_keys:
-            continue
-        ci = report.intervals.get(k)
-        parts.append(
-            f"<tr><td>{_metric_link(k)}</td><td>{_num(val)}</td>"
-            f"<td>{'[' + _num(ci[0]) + ', ' + _num(ci[1]) + ']' if ci else '–'}</td>"
-            f"<td>{_num(report.baseline.get(k))}</td>{how_td(k)}</tr>"
-        )
+    parts += [
+        _metric_row(report, k, val, has_how)
+        for k, val in report.metrics.items()
+        if k not in nc_keys
+    ]
     parts.append("</table>")
+    return parts
+
+
+def render_report(report: Report, title: str = "collapsekit report") -> str:
+    """The report as one HTML page: verdict, evidence, spectrum, centroid heatmap, per-class
+    ranks, the NC table with intervals and every other metric."""
+    parts = [*_header(report, title), *_geometry(report), *_metric_tables(report)]
     parts.append(
         "<h2>Thresholds</h2><table><tr><th>name</th><th>value</th></tr>"
-        + "".join(f"<tr><td>{esc(k)}</td><td>{_num(t)}</td></tr>" for k, t in v.thresholds.items())
+        + "".join(
+            f"<tr><td>{esc(k)}</td><td>{_num(t)}</td></tr>"
+            for k, t in report.verdict.thresholds.items()
+        )
         + "</table>"
     )
     parts.append(_reference_section(report.metrics))

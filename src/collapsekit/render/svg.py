@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import math
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +88,154 @@ def _legend_layout(
     return ["<g class='legend'>", *out, "</g>"], y - y0 + row_h
 
 
+@dataclass(frozen=True)
+class _Area:
+    """The plot area (pixels) and the data ranges it shows; maps data to pixel coordinates."""
+
+    left: float
+    top: float
+    pw: float
+    ph: float
+    x0: float = 0.0
+    x1: float = 1.0
+    y0: float = 0.0
+    y1: float = 1.0
+    log_y: bool = False
+
+    def sx(self, x: float) -> float:
+        return self.left + (x - self.x0) / (self.x1 - self.x0) * self.pw
+
+    def sy(self, y: float) -> float:
+        v = math.log10(y) if self.log_y else y
+        return self.top + self.ph - (v - self.y0) / (self.y1 - self.y0) * self.ph
+
+
+def _finite_points(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]], log_y: bool | None
+) -> tuple[dict[str, list[tuple[float, float]]], bool]:
+    """The finite (x, y) points of each series (positive y only on a log axis) and whether the
+    y axis is logarithmic (``log_y=None`` decides from the values)."""
+    raw: dict[str, list[tuple[float, float]]] = {}
+    for name, (xs, ys) in series.items():
+        raw[name] = [
+            (as_float(x), as_float(y))
+            for x, y in zip(xs, ys, strict=False)
+            if math.isfinite(as_float(y)) and math.isfinite(as_float(x))
+        ]
+    if log_y is None:
+        log_y = wants_log([y for p in raw.values() for _, y in p])
+    return {n: [(x, y) for x, y in p if not log_y or y > 0] for n, p in raw.items()}, log_y
+
+
+def _line_ranges(
+    allx: list[float], ally: list[float], log_y: bool
+) -> tuple[float, float, float, float, list[float]]:
+    """x range, y range (log10 units on a log axis) and y ticks of a line chart."""
+    if not allx:
+        allx = [0.0, 1.0]
+    if not ally:
+        ally = [1.0, 10.0] if log_y else [0.0, 1.0]
+    x0, x1 = min(allx), max(allx)
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    if log_y:
+        ya, yb = log_bounds(min(ally), max(ally))
+        yticks = log_ticks(ya, yb)
+        y0, y1 = math.log10(ya), math.log10(yb)
+    else:
+        ya, yb = min(ally), max(ally)
+        if ya == yb:
+            ya, yb = ya - 0.5 * (abs(ya) or 1), yb + 0.5 * (abs(yb) or 1)
+        y0, y1 = nice_bounds(ya, yb)
+        yticks = linear_ticks(y0, y1)
+    return x0, x1, y0, y1, yticks
+
+
+def _line_axes(
+    a: _Area, yticks: Sequence[float], ylabels: Sequence[str], x_integer: bool
+) -> list[str]:
+    """The frame, the y grid and ticks and the x ticks of a line chart."""
+    left, top, pw, ph = a.left, a.top, a.pw, a.ph
+    out = [
+        f'<rect class="frame" x="{left:.1f}" y="{top:.1f}" width="{pw:.1f}" height="{ph:.1f}" '
+        'fill="none" stroke="#888"/>',
+        "<g class='yticks'>",
+    ]
+    for t, lab in zip(yticks, ylabels, strict=True):
+        y = a.sy(t)
+        out.append(
+            f'<line x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#eee"/><line x1="{left - 4:.1f}" x2="{left:.1f}" y1="{y:.1f}" '
+            f'y2="{y:.1f}" stroke="#888"/><text class="tick" x="{left - 6:.1f}" '
+            f'y="{y + 4:.1f}" text-anchor="end" font-size="11">{lab}</text>'
+        )
+    out.append("</g><g class='xticks'>")
+    for t in linear_ticks(a.x0, a.x1, 6, integer=x_integer):
+        x = a.sx(t)
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph:.1f}" y2="{top + ph + 4:.1f}" '
+            f'stroke="#888"/><text class="tick" x="{x:.1f}" y="{top + ph + 16:.1f}" '
+            f'text-anchor="middle" font-size="11">{format_tick(t)}</text>'
+        )
+    out.append("</g>")
+    return out
+
+
+def _ref_lines(a: _Area, hrefs: Sequence[RefLine], vrefs: Sequence[RefLine]) -> list[str]:
+    """Dashed horizontal and vertical reference lines (non-positive ones skipped on log y)."""
+    out: list[str] = []
+    for r in hrefs:
+        if a.log_y and r.value <= 0:
+            continue
+        y = a.sy(r.value)
+        out.append(
+            f'<line class="ref" x1="{a.left:.1f}" x2="{a.left + a.pw:.1f}" y1="{y:.1f}" '
+            f'y2="{y:.1f}" stroke="{r.color}" stroke-width="1.5" stroke-dasharray="5,3"/>'
+        )
+    for r in vrefs:
+        x = a.sx(r.value)
+        out.append(
+            f'<line class="ref" x1="{x:.1f}" x2="{x:.1f}" y1="{a.top:.1f}" '
+            f'y2="{a.top + a.ph:.1f}" stroke="{r.color}" stroke-width="1.5" '
+            'stroke-dasharray="5,3"/>'
+        )
+    return out
+
+
+def _polylines(a: _Area, pts: Mapping[str, list[tuple[float, float]]]) -> list[str]:
+    """One polyline per series (dots too when it has at most 30 points)."""
+    out: list[str] = []
+    for i, (name, p) in enumerate(pts.items()):
+        color = PALETTE[i % len(PALETTE)]
+        if not p:
+            continue
+        path = " ".join(f"{a.sx(x):.1f},{a.sy(y):.1f}" for x, y in p)
+        out.append(
+            f'<polyline class="series" data-name="{html.escape(name)}" fill="none" '
+            f'stroke="{color}" stroke-width="2" points="{path}"/>'
+        )
+        if len(p) <= 30:
+            out.append(
+                "".join(
+                    f'<circle cx="{a.sx(x):.1f}" cy="{a.sy(y):.1f}" r="2.5" fill="{color}"/>'
+                    for x, y in p
+                )
+            )
+    return out
+
+
+def _axis_labels(a: _Area, height: float, xlabel: str, ylabel: str) -> str:
+    """The x label under the plot area and the rotated y label left of it."""
+    return (
+        f'<text class="xlabel" x="{a.left + a.pw / 2:.1f}" y="{height - 8}" '
+        f'text-anchor="middle" font-size="12">{html.escape(xlabel)}</text>'
+        f'<text class="ylabel" x="14" y="{a.top + a.ph / 2:.1f}" text-anchor="middle" '
+        f'font-size="12" transform="rotate(-90 14 {a.top + a.ph / 2:.1f})">'
+        f"{html.escape(ylabel)}</text>"
+    )
+
+
+# size: chart options, each a documented keyword with a default
 def line_chart(
     series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     title: str,
@@ -108,38 +255,13 @@ def line_chart(
     ``refs``: dashed reference lines (thresholds, the start of the terminal phase), labelled
     in the legend.
     """
-    raw: dict[str, list[tuple[float, float]]] = {}
-    for name, (xs, ys) in series.items():
-        raw[name] = [
-            (as_float(x), as_float(y))
-            for x, y in zip(xs, ys, strict=False)
-            if math.isfinite(as_float(y)) and math.isfinite(as_float(x))
-        ]
-    if log_y is None:
-        log_y = wants_log([y for p in raw.values() for _, y in p])
-    pts = {n: [(x, y) for x, y in p if not log_y or y > 0] for n, p in raw.items()}
+    pts, log_y = _finite_points(series, log_y)
     hrefs = [r for r in refs if r.axis == "y" and math.isfinite(r.value)]
     vrefs = [r for r in refs if r.axis == "x" and math.isfinite(r.value)]
     allx = [x for p in pts.values() for x, _ in p] + [r.value for r in vrefs]
     ally = [y for p in pts.values() for _, y in p]
     ally += [r.value for r in hrefs if not log_y or r.value > 0]
-    if not allx:
-        allx = [0.0, 1.0]
-    if not ally:
-        ally = [1.0, 10.0] if log_y else [0.0, 1.0]
-    x0, x1 = min(allx), max(allx)
-    if x1 == x0:
-        x0, x1 = x0 - 1, x1 + 1
-    if log_y:
-        ya, yb = log_bounds(min(ally), max(ally))
-        yticks = log_ticks(ya, yb)
-        y0, y1 = math.log10(ya), math.log10(yb)
-    else:
-        ya, yb = min(ally), max(ally)
-        if ya == yb:
-            ya, yb = ya - 0.5 * (abs(ya) or 1), yb + 0.5 * (abs(yb) or 1)
-        y0, y1 = nice_bounds(ya, yb)
-        yticks = linear_ticks(y0, y1)
+    x0, x1, y0, y1, yticks = _line_ranges(allx, ally, log_y)
     ylabels = [format_tick(t) for t in yticks]
 
     legend = [(n, PALETTE[i % len(PALETTE)], False) for i, n in enumerate(pts)]
@@ -149,82 +271,50 @@ def line_chart(
     pw = width - left - right
     legend_svg, legend_h = _legend_layout(legend, left, pw, 34)
     top = 26 + legend_h + 6
-    ph = height - top - bottom
-
-    def sx(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * pw
-
-    def sy(y: float) -> float:
-        v = math.log10(y) if log_y else y
-        return top + ph - (v - y0) / (y1 - y0) * ph
+    area = _Area(left, top, pw, height - top - bottom, x0, x1, y0, y1, log_y)
 
     out = _svg_open(width, height, title, css_class)
     out += legend_svg
-    out.append(
-        f'<rect class="frame" x="{left:.1f}" y="{top:.1f}" width="{pw:.1f}" height="{ph:.1f}" '
-        'fill="none" stroke="#888"/>'
-    )
-    out.append("<g class='yticks'>")
-    for t, lab in zip(yticks, ylabels, strict=True):
-        y = sy(t)
-        out.append(
-            f'<line x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="#eee"/><line x1="{left - 4:.1f}" x2="{left:.1f}" y1="{y:.1f}" '
-            f'y2="{y:.1f}" stroke="#888"/><text class="tick" x="{left - 6:.1f}" '
-            f'y="{y + 4:.1f}" text-anchor="end" font-size="11">{lab}</text>'
-        )
-    out.append("</g><g class='xticks'>")
-    for t in linear_ticks(x0, x1, 6, integer=x_integer):
-        x = sx(t)
-        out.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph:.1f}" y2="{top + ph + 4:.1f}" '
-            f'stroke="#888"/><text class="tick" x="{x:.1f}" y="{top + ph + 16:.1f}" '
-            f'text-anchor="middle" font-size="11">{format_tick(t)}</text>'
-        )
-    out.append("</g>")
-    out.append(
-        f'<text class="xlabel" x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle" '
-        f'font-size="12">{html.escape(xlabel)}</text>'
-    )
-    out.append(
-        f'<text class="ylabel" x="14" y="{top + ph / 2:.1f}" text-anchor="middle" '
-        f'font-size="12" transform="rotate(-90 14 {top + ph / 2:.1f})">'
-        f"{html.escape(ylabel + (' (log scale)' if log_y else ''))}</text>"
-    )
-    for r in hrefs:
-        if log_y and r.value <= 0:
-            continue
-        y = sy(r.value)
-        out.append(
-            f'<line class="ref" x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="{r.color}" stroke-width="1.5" stroke-dasharray="5,3"/>'
-        )
-    for r in vrefs:
-        x = sx(r.value)
-        out.append(
-            f'<line class="ref" x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{top + ph:.1f}" '
-            f'stroke="{r.color}" stroke-width="1.5" stroke-dasharray="5,3"/>'
-        )
-    for i, (name, p) in enumerate(pts.items()):
-        color = PALETTE[i % len(PALETTE)]
-        if not p:
-            continue
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in p)
-        out.append(
-            f'<polyline class="series" data-name="{html.escape(name)}" fill="none" '
-            f'stroke="{color}" stroke-width="2" points="{path}"/>'
-        )
-        if len(p) <= 30:
-            out.append(
-                "".join(
-                    f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>'
-                    for x, y in p
-                )
-            )
+    out += _line_axes(area, yticks, ylabels, x_integer)
+    out.append(_axis_labels(area, height, xlabel, ylabel + (" (log scale)" if log_y else "")))
+    out += _ref_lines(area, hrefs, vrefs)
+    out += _polylines(area, pts)
     out.append("</svg>")
     return "".join(out)
 
 
+def _bars(a: _Area, names: Sequence[str], vals: Sequence[float], rotate: bool) -> list[str]:
+    """One bar per value on the area (y from 0 to ``a.y1``), with its name under it when there
+    are at most 60 (rotated by 45 degrees when ``rotate``)."""
+    out: list[str] = []
+    bw = a.pw / max(1, len(vals))
+    for i, (lab, v) in enumerate(zip(names, vals, strict=True)):
+        h = (v if math.isfinite(v) else 0.0) / a.y1 * a.ph
+        x = a.left + i * bw + bw * 0.1
+        out.append(
+            f'<rect class="bar" x="{x:.1f}" y="{a.top + a.ph - h:.1f}" width="{bw * 0.8:.1f}" '
+            f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{html.escape(lab)}: '
+            f"{v:.4g}</title></rect>"
+        )
+        if len(vals) > 60:
+            continue
+        cx, cy = a.left + (i + 0.5) * bw, a.top + a.ph + 13
+        short = lab if len(lab) <= 24 else lab[:23] + "…"
+        if rotate:
+            out.append(
+                f'<text class="tick xname" x="{cx + 3:.1f}" y="{cy:.1f}" text-anchor="end" '
+                f'font-size="10" transform="rotate(-45 {cx + 3:.1f} {cy:.1f})">'
+                f"{html.escape(short)}</text>"
+            )
+        else:
+            out.append(
+                f'<text class="tick xname" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
+                f'font-size="10">{html.escape(short)}</text>'
+            )
+    return out
+
+
+# size: chart options, each a documented keyword with a default
 def bar_chart(
     labels: Sequence[str],
     values: Sequence[float],
@@ -250,211 +340,30 @@ def bar_chart(
     names = [str(lab) for lab in labels]
     longest = max([len(s) for s in names] or [1])
     left = 18 + 8 + max(len(s) for s in ylabels) * _CHAR_W + 6
-    right = 14.0
-    pw = width - left - right
-    bw = pw / n
-    show_names = n <= 60
-    rotate = show_names and (longest > 3 or n > 20) and longest * 6.0 > bw * 0.95
+    pw = width - left - 14.0
+    rotate = n <= 60 and (longest > 3 or n > 20) and longest * 6.0 > pw / n * 0.95
     name_h = (min(longest, 24) * 6.0 * 0.72 + 10) if rotate else 16.0
-    bottom = name_h + 26
     legend = [(reference_label or "reference", REFERENCE_COLOR, True)] if reference else []
     legend_svg, legend_h = _legend_layout(legend, left, pw, 34)
     top = 26 + legend_h + 6
-    ph = height - top - bottom
-
-    def sy(v: float) -> float:
-        return top + ph - v / top_v * ph
+    area = _Area(left, top, pw, height - top - (name_h + 26), y1=top_v)
 
     out = _svg_open(width, height, title)
     out += legend_svg
     out.append(
-        f'<rect class="frame" x="{left:.1f}" y="{top:.1f}" width="{pw:.1f}" height="{ph:.1f}" '
-        'fill="none" stroke="#888"/><g class="yticks">'
+        f'<rect class="frame" x="{left:.1f}" y="{top:.1f}" width="{pw:.1f}" '
+        f'height="{area.ph:.1f}" fill="none" stroke="#888"/><g class="yticks">'
     )
     for t, lab in zip(yticks, ylabels, strict=True):
-        y = sy(t)
+        y = area.sy(t)
         out.append(
             f'<line x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#eee"/><text class="tick" x="{left - 6:.1f}" y="{y + 4:.1f}" '
             f'text-anchor="end" font-size="11">{lab}</text>'
         )
     out.append("</g>")
-    for i, (lab, v) in enumerate(zip(names, vals, strict=True)):
-        h = (v if math.isfinite(v) else 0.0) / top_v * ph
-        x = left + i * bw + bw * 0.1
-        out.append(
-            f'<rect class="bar" x="{x:.1f}" y="{top + ph - h:.1f}" width="{bw * 0.8:.1f}" '
-            f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{html.escape(lab)}: '
-            f"{v:.4g}</title></rect>"
-        )
-        if show_names:
-            cx, cy = left + (i + 0.5) * bw, top + ph + 13
-            short = lab if len(lab) <= 24 else lab[:23] + "…"
-            if rotate:
-                out.append(
-                    f'<text class="tick xname" x="{cx + 3:.1f}" y="{cy:.1f}" text-anchor="end" '
-                    f'font-size="10" transform="rotate(-45 {cx + 3:.1f} {cy:.1f})">'
-                    f"{html.escape(short)}</text>"
-                )
-            else:
-                out.append(
-                    f'<text class="tick xname" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
-                    f'font-size="10">{html.escape(short)}</text>'
-                )
+    out += _bars(area, names, vals, rotate)
     if reference is not None and math.isfinite(reference):
-        y = sy(reference)
-        out.append(
-            f'<line class="ref" x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="{REFERENCE_COLOR}" stroke-width="1.5" stroke-dasharray="5,3"/>'
-        )
-    out.append(
-        f'<text class="xlabel" x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle" '
-        f'font-size="12">{html.escape(xlabel)}</text>'
-        f'<text class="ylabel" x="14" y="{top + ph / 2:.1f}" text-anchor="middle" '
-        f'font-size="12" transform="rotate(-90 14 {top + ph / 2:.1f})">{html.escape(ylabel)}'
-        "</text></svg>"
-    )
-    return "".join(out)
-
-
-def diverging_color(v: float, vmin: float = -1.0, vmax: float = 1.0) -> str:
-    """Blue (vmin) - white (midpoint) - red (vmax); grey for NaN."""
-    if not math.isfinite(v):
-        return "rgb(200,200,200)"
-    t = (min(max(v, vmin), vmax) - vmin) / (vmax - vmin)
-    if t < 0.5:
-        a = t / 0.5
-        r, g, b = int(33 + a * 222), int(102 + a * 153), int(172 + a * 83)
-    else:
-        a = (t - 0.5) / 0.5
-        r, g, b = 255 - int(a * 77), int(255 - a * 231), int(255 - a * 212)
-    return f"rgb({r},{g},{b})"
-
-
-def heatmap(
-    matrix: Sequence[Sequence[float]],
-    labels: Sequence[str],
-    title: str,
-    vmin: float = -1.0,
-    vmax: float = 1.0,
-    size: int = 560,
-    colorbar_label: str = "cosine similarity",
-    marks: Mapping[str, float] | None = None,
-    outlined: Sequence[tuple[int, int]] = (),
-) -> str:
-    """An SVG heatmap with row and column labels and a colour bar (blue-white-red from
-    ``vmin`` to ``vmax``). ``marks``: labelled values marked on the colour bar (such as the
-    simplex-ETF cosine -1/(K-1)). ``outlined``: (row, column) cells drawn with a thick dark
-    outline, both (i, j) and (j, i) (the verdict's merged class pairs)."""
-    k = len(matrix)
-    names = [str(s) if len(str(s)) <= 18 else str(s)[:17] + "…" for s in labels]
-    show = k <= 40
-    longest = max([len(s) for s in names] or [1]) if show else 0
-    font = 10 if k <= 20 else 8
-    lab_w = longest * font * 0.6 + 8
-    left = 22 + lab_w
-    cbar_w = 86.0
-    top = 30.0
-    rotate = show and (k > 20 or longest > 3)
-    col_h = (lab_w * 0.62 + 6 if rotate else 18) if show else 6
-    grid = min(size - left - cbar_w - 10, size - top - col_h - 24)
-    cell = grid / max(k, 1)
-    height = top + grid + col_h + 24
-
-    out = _svg_open(size, height, title, "chart heatmap")
-    for i, row in enumerate(matrix):
-        for j, v in enumerate(row):
-            fv = as_float(v)
-            out.append(
-                f'<rect class="cell" x="{left + j * cell:.1f}" y="{top + i * cell:.1f}" '
-                f'width="{cell:.2f}" height="{cell:.2f}" fill="{diverging_color(fv, vmin, vmax)}">'
-                f"<title>{html.escape(str(labels[i]))} vs {html.escape(str(labels[j]))}: "
-                f"{fv:.3f}</title></rect>"
-            )
-            if k <= 10 and math.isfinite(fv):
-                dark = abs((fv - (vmin + vmax) / 2) / ((vmax - vmin) / 2)) > 0.6
-                out.append(
-                    f'<text class="value" x="{left + (j + 0.5) * cell:.1f}" '
-                    f'y="{top + (i + 0.5) * cell + 4:.1f}" text-anchor="middle" font-size="10" '
-                    f'fill="{"#fff" if dark else "#222"}">{fv:.2f}</text>'
-                )
-    out.append(
-        f'<rect x="{left:.1f}" y="{top:.1f}" width="{grid:.1f}" height="{grid:.1f}" '
-        'fill="none" stroke="#888"/>'
-    )
-    for a, b in outlined:
-        for i, j in ((a, b), (b, a)):
-            if 0 <= i < k and 0 <= j < k:
-                out.append(
-                    f'<rect class="merged" x="{left + j * cell + 1:.1f}" '
-                    f'y="{top + i * cell + 1:.1f}" width="{max(cell - 2, 1):.2f}" '
-                    f'height="{max(cell - 2, 1):.2f}" fill="none" stroke="#111" '
-                    f'stroke-width="2.5"><title>merged: {html.escape(str(labels[i]))} and '
-                    f"{html.escape(str(labels[j]))}</title></rect>"
-                )
-    if show:
-        for i, name in enumerate(names):
-            y = top + (i + 0.5) * cell + font * 0.35
-            out.append(
-                f'<text class="rowlabel" x="{left - 4:.1f}" y="{y:.1f}" text-anchor="end" '
-                f'font-size="{font}">{html.escape(name)}</text>'
-            )
-            if rotate:
-                cx, cy = left + (i + 0.5) * cell + font * 0.35, top + grid + 10
-                out.append(
-                    f'<text class="collabel" x="{cx:.1f}" y="{cy:.1f}" text-anchor="end" '
-                    f'font-size="{font}" transform="rotate(-45 {cx:.1f} {cy:.1f})">'
-                    f"{html.escape(name)}</text>"
-                )
-            else:
-                cx, cy = left + (i + 0.5) * cell, top + grid + 14
-                out.append(
-                    f'<text class="collabel" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
-                    f'font-size="{font}">{html.escape(name)}</text>'
-                )
-    ylx = max(12.0, left - lab_w - 6) if show else 12.0
-    out.append(
-        f'<text class="xlabel" x="{left + grid / 2:.1f}" y="{height - 6:.1f}" '
-        f'text-anchor="middle" font-size="12">class</text><text class="ylabel" x="{ylx:.1f}" '
-        f'y="{top + grid / 2:.1f}" text-anchor="middle" font-size="12" '
-        f'transform="rotate(-90 {ylx:.1f} {top + grid / 2:.1f})">class</text>'
-    )
-    # colour bar: one vertical gradient from vmax (top) to vmin (bottom)
-    bx, bw = left + grid + 30, 14.0
-    gid = f"cbar{zlib.crc32(repr((title, vmin, vmax, matrix)).encode()):08x}"  # deterministic
-    stops = "".join(
-        f'<stop offset="{i / 10:.1f}" '
-        f'stop-color="{diverging_color(vmax - i / 10 * (vmax - vmin), vmin, vmax)}"/>'
-        for i in range(11)
-    )
-    out.append(
-        f'<g class="colorbar"><defs><linearGradient id="{gid}" x1="0" y1="0" x2="0" y2="1">'
-        f'{stops}</linearGradient></defs><rect x="{bx:.1f}" y="{top:.1f}" width="{bw}" '
-        f'height="{grid:.1f}" fill="url(#{gid})" stroke="#888"/>'
-    )
-
-    def cy_of(v: float) -> float:
-        return top + (vmax - v) / (vmax - vmin) * grid
-
-    for t in linear_ticks(vmin, vmax, 4):
-        y = cy_of(t)
-        out.append(
-            f'<line x1="{bx + bw:.1f}" x2="{bx + bw + 4:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="#888"/><text class="tick" x="{bx + bw + 6:.1f}" y="{y + 4:.1f}" '
-            f'font-size="11">{format_tick(t)}</text>'
-        )
-    for name, v in (marks or {}).items():
-        if math.isfinite(v) and vmin <= v <= vmax:
-            y = cy_of(v)
-            out.append(
-                f'<line class="mark" x1="{bx - 4:.1f}" x2="{bx + bw:.1f}" y1="{y:.1f}" '
-                f'y2="{y:.1f}" stroke="#000" stroke-width="1.5"/><text x="{bx - 6:.1f}" '
-                f'y="{y + 3:.1f}" text-anchor="end" font-size="9">{html.escape(name)}</text>'
-            )
-    cx = bx + bw + 44
-    out.append(
-        f'<text class="cbarlabel" x="{cx:.1f}" y="{top + grid / 2:.1f}" text-anchor="middle" '
-        f'font-size="12" transform="rotate(-90 {cx:.1f} {top + grid / 2:.1f})">'
-        f"{html.escape(colorbar_label)}</text></g></svg>"
-    )
+        out += _ref_lines(area, [RefLine(reference, "")], [])
+    out.append(_axis_labels(area, height, xlabel, ylabel) + "</svg>")
     return "".join(out)

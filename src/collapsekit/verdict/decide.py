@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from collapsekit.stats.class_stats import ClassStats
 
 
-# nine parameters: the public signature of collapsekit 0.2.0, all but three keyword-only
+# size: nine parameters, the public signature of collapsekit 0.2.0, all but three keyword-only
 def decide(
     metrics: Mapping[str, float],
     baseline: Mapping[str, float],
