@@ -34,6 +34,7 @@ from collapsekit.engine.labels import LabelEncoder
 from collapsekit.engine.state import STATE_VERSION, check_state
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
+from collapsekit.stats._accumulator import distributed_active
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
@@ -452,10 +453,10 @@ class Analyzer:
         that saw no rows takes part too. Ranks whose data disagree (width, dtype, labelling,
         reference width, label kind) raise ValueError on every rank before any tensor is
         exchanged. No-op when torch.distributed is not initialised."""
+        if not distributed_active():
+            return self
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
         world = dist.get_world_size(group)
         metas: list[Any] = [None] * world
         dist.all_gather_object(metas, self._rank_metadata(), group=group)
