@@ -34,9 +34,10 @@ from collapsekit.engine.computation import (
 )
 from collapsekit.engine.labels import LabelEncoder
 from collapsekit.engine.state import (
-    STATE_VERSION,
+    analyzer_state,
     check_state,
     grow,
+    restore,
     start_empty,
     start_per_class,
     started,
@@ -174,14 +175,11 @@ class Analyzer:
         ref_dim = None if ref is None else ref.shape[1]
         start_empty(self, x.shape[1], labelled, ref_dim, dtype, x.device)
 
-    def update(self, features: Any, labels: Any = None, reference: Any = None) -> None:
-        """Add a batch: ``features`` (N x D, any float dtype, any device), ``labels`` (N
-        values: integers of any size or strings; omit for unlabelled data) and optionally
-        ``reference`` (N x D', the same inputs embedded by another model, for CKA).
-
-        The batch is validated completely before anything is accumulated: a rejected batch
-        (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
-        """
+    def _checked_batch(
+        self, features: Any, labels: Any, reference: Any
+    ) -> tuple[torch.Tensor, bool, torch.Tensor | None]:
+        """(rows, labelled, reference rows) of a batch, checked against the first batch:
+        finite, the same width, labelling and reference pairing."""
         device = self.device if self.device is not None else None
         x = _finite_and_wide_enough(
             check_features(features, "features", self.dim, device, min_rows=0, check_finite=False),
@@ -217,6 +215,17 @@ class Analyzer:
                 "reference: expected a reference batch with every batch or with none (CKA pairs "
                 "every row), received a change midway"
             )
+        return x, labelled, ref
+
+    def update(self, features: Any, labels: Any = None, reference: Any = None) -> None:
+        """Add a batch: ``features`` (N x D, any float dtype, any device), ``labels`` (N
+        values: integers of any size or strings; omit for unlabelled data) and optionally
+        ``reference`` (N x D', the same inputs embedded by another model, for CKA).
+
+        The batch is validated completely before anything is accumulated: a rejected batch
+        (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
+        """
+        x, labelled, ref = self._checked_batch(features, labels, reference)
         before = list(self.encoder.values), self.encoder.kind
         try:
             if labelled:
@@ -283,31 +292,7 @@ class Analyzer:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume or merge (tensors cloned)."""
-        return {
-            "version": STATE_VERSION,
-            "options": {
-                "sample_rows": self.sample_rows,
-                "seed": self.seed,
-                "global_mean": self.global_mean,
-                "max_memory_bytes": self.max_memory_bytes,
-                "exact_per_class": self.exact_per_class,
-                "alpha_fit_range": list(self.alpha_fit_range),
-            },
-            "dim": self.dim,
-            "labelled": self.labelled,
-            "reference_dim": self.reference_dim,
-            "input_dtype": self.input_dtype,
-            "n_rows": self.n_rows,
-            "capacity": self.capacity,
-            "encoder": self.encoder.state_dict(),
-            "class_stats": None if self.class_stats is None else self.class_stats.state_dict(),
-            "units": None if self.units is None else self.units.state_dict(),
-            "per_class": None if self.per_class is None else self.per_class.state_dict(),
-            "per_class_pending": self.per_class_pending,
-            "per_class_note": self.per_class_note,
-            "cross": None if self.cross is None else self.cross.state_dict(),
-            "reservoir": self.reservoir.state_dict(),
-        }
+        return analyzer_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state written by :meth:`state_dict`; validated before anything changes."""
@@ -322,10 +307,8 @@ class Analyzer:
         self.__dict__.update(fresh.__dict__)
 
     def _fresh_from(self, state: dict[str, Any]) -> Analyzer:
-        fresh = Analyzer.__new__(Analyzer)
         opts = state["options"]
-        Analyzer.__init__(
-            fresh,
+        fresh = Analyzer(
             sample_rows=opts["sample_rows"],
             seed=opts["seed"],
             global_mean=opts["global_mean"],
@@ -334,29 +317,7 @@ class Analyzer:
             exact_per_class=opts.get("exact_per_class", True),
             alpha_fit_range=tuple(opts.get("alpha_fit_range", DEFAULT_FIT_RANGE)),
         )
-        fresh.encoder.load_state_dict(state["encoder"])
-        fresh.dim, fresh.labelled = state["dim"], state["labelled"]
-        fresh.reference_dim, fresh.input_dtype = state["reference_dim"], state["input_dtype"]
-        fresh.n_rows, fresh.capacity = int(state["n_rows"]), int(state["capacity"])
-        fresh.per_class_note = state["per_class_note"]
-        fresh.per_class_pending = bool(state.get("per_class_pending", False))
-        if state["class_stats"] is not None:
-            cs = state["class_stats"]
-            dev = self.device or torch.as_tensor(cs["counts"]).device
-            fresh.device = dev
-            fresh.class_stats = ClassStats(
-                int(cs["num_classes"]), int(cs["dim"]), device=dev, global_mean=fresh.global_mean
-            )
-            fresh.class_stats.load_state_dict(cs)
-            fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev)
-            fresh.units.load_state_dict(state["units"])
-            if state["per_class"] is not None:
-                fresh.per_class = PerClassScatter(fresh.capacity, int(cs["dim"]), dev)
-                fresh.per_class.load_state_dict(state["per_class"])
-            if state["cross"] is not None:
-                fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
-                fresh.cross.load_state_dict(state["cross"])
-        fresh.reservoir.load_state_dict(state["reservoir"])
+        restore(fresh, state, self.device)
         return fresh
 
     # ------------------------------------------------------------------ results

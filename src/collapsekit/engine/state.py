@@ -281,3 +281,63 @@ def grow(a: Analyzer, k: int) -> None:
         elif a.per_class is not None:
             a.per_class.remap_classes(mapping.to(a.per_class.counts.device), new_cap)
     a.capacity = new_cap
+
+
+# ---------------------------------------------------------------------- save and restore
+def analyzer_state(a: Analyzer) -> dict[str, Any]:
+    """``a.state_dict()``: the options, the shape, the label encoder and every accumulator's
+    own ``state_dict`` (tensors cloned)."""
+    return {
+        "version": STATE_VERSION,
+        "options": {
+            "sample_rows": a.sample_rows,
+            "seed": a.seed,
+            "global_mean": a.global_mean,
+            "max_memory_bytes": a.max_memory_bytes,
+            "exact_per_class": a.exact_per_class,
+            "alpha_fit_range": list(a.alpha_fit_range),
+        },
+        "dim": a.dim,
+        "labelled": a.labelled,
+        "reference_dim": a.reference_dim,
+        "input_dtype": a.input_dtype,
+        "n_rows": a.n_rows,
+        "capacity": a.capacity,
+        "encoder": a.encoder.state_dict(),
+        "class_stats": None if a.class_stats is None else a.class_stats.state_dict(),
+        "units": None if a.units is None else a.units.state_dict(),
+        "per_class": None if a.per_class is None else a.per_class.state_dict(),
+        "per_class_pending": a.per_class_pending,
+        "per_class_note": a.per_class_note,
+        "cross": None if a.cross is None else a.cross.state_dict(),
+        "reservoir": a.reservoir.state_dict(),
+    }
+
+
+def restore(fresh: Analyzer, state: dict[str, Any], device: torch.device | None) -> None:
+    """Fill ``fresh`` (a new Analyzer built with ``state``'s options) from a checked
+    ``state`` (:func:`check_state`): its shape, encoder and accumulators on ``device``
+    (``None``: where the saved class statistics were)."""
+    fresh.encoder.load_state_dict(state["encoder"])
+    fresh.dim, fresh.labelled = state["dim"], state["labelled"]
+    fresh.reference_dim, fresh.input_dtype = state["reference_dim"], state["input_dtype"]
+    fresh.n_rows, fresh.capacity = int(state["n_rows"]), int(state["capacity"])
+    fresh.per_class_note = state["per_class_note"]
+    fresh.per_class_pending = bool(state.get("per_class_pending", False))
+    if state["class_stats"] is not None:
+        cs = state["class_stats"]
+        dev = device or torch.as_tensor(cs["counts"]).device
+        fresh.device = dev
+        fresh.class_stats = ClassStats(
+            int(cs["num_classes"]), int(cs["dim"]), device=dev, global_mean=fresh.global_mean
+        )
+        fresh.class_stats.load_state_dict(cs)
+        fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev)
+        fresh.units.load_state_dict(state["units"])
+        if state["per_class"] is not None:
+            fresh.per_class = PerClassScatter(fresh.capacity, int(cs["dim"]), dev)
+            fresh.per_class.load_state_dict(state["per_class"])
+        if state["cross"] is not None:
+            fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
+            fresh.cross.load_state_dict(state["cross"])
+    fresh.reservoir.load_state_dict(state["reservoir"])
