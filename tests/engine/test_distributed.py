@@ -45,3 +45,15 @@ def test_merge_matches_classes_by_label_whatever_their_order():
     assert torch.allclose(got, want, rtol=1e-9, atol=1e-9)
     with pytest.raises(TypeError, match="other: expected an Analyzer"):
         first.merge(object())
+
+
+def test_the_analyzer_is_an_accumulator_too():
+    from collapsekit.stats._accumulator import Accumulator
+
+    a = Analyzer()
+    assert isinstance(a, Accumulator)
+    a.update(torch.randn(5, 3), [0, 1, 0, 1, 1])
+    before = a.state_dict()["class_stats"]
+    assert a.all_reduce() is a  # torch.distributed not initialised: nothing changes
+    after = a.state_dict()["class_stats"]
+    assert all(torch.equal(after[k], before[k]) for k in ("counts", "resid_sum", "scatter"))
