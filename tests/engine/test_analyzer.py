@@ -255,9 +255,9 @@ def test_bad_parameters_name_themselves(data):
 
 
 def test_too_many_classes_for_the_machine_is_a_clear_error(monkeypatch):
-    import collapsekit.engine.analyzer as engine
+    import collapsekit.engine.budget as budget
 
-    monkeypatch.setattr(engine, "_physical_memory_bytes", lambda: 2**24)  # a 16 MiB machine
+    monkeypatch.setattr(budget, "physical_memory_bytes", lambda: 2**24)  # a 16 MiB machine
     a = Analyzer()
     a.update(torch.randn(4, 64), torch.tensor([0, 1, 2, 3]))
     before = a.state_dict()
@@ -483,7 +483,7 @@ def test_spectra_of_float32_input_match_a_float64_svd_of_the_stored_values(kind)
 
 
 def test_complete_mapping_equals_the_set_based_map():
-    from collapsekit.engine.analyzer import complete_mapping
+    from collapsekit.engine.distributed import complete_mapping
 
     g = torch.Generator().manual_seed(0)
     for k in (1, 5, 300):

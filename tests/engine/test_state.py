@@ -91,3 +91,14 @@ def test_corrupt_state_is_refused_and_changes_nothing(corrupt, key):
     assert torch.equal(after["class_stats"]["counts"], before["class_stats"]["counts"])
     a.load_state_dict(good)  # the uncorrupted state still loads
     assert a.n_rows == 60
+
+
+def test_started_names_the_missing_first_batch():
+    from collapsekit.engine.state import started
+
+    a = Analyzer()
+    with pytest.raises(ValueError, match="features: expected the Analyzer to have seen a first"):
+        started(a)
+    a.update(torch.randn(3, 5), [0, 1, 0])
+    dim, class_stats, units = started(a)
+    assert (dim, class_stats.num_classes, units.dim) == (5, a.capacity, 5)

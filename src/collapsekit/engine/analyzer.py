@@ -24,6 +24,8 @@ from collapsekit._validation import (
     raise_nonfinite_rows,
     rows_are_finite,
 )
+from collapsekit.engine import distributed
+from collapsekit.engine.budget import check_class_memory
 from collapsekit.engine.computation import (
     AUTO_BOOTSTRAP_MAX_ROWS,
     Request,
@@ -31,7 +33,15 @@ from collapsekit.engine.computation import (
     metric_list,
 )
 from collapsekit.engine.labels import LabelEncoder
-from collapsekit.engine.state import STATE_VERSION, check_state
+from collapsekit.engine.state import (
+    analyzer_state,
+    check_state,
+    grow,
+    restore,
+    start_empty,
+    start_per_class,
+    started,
+)
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
 from collapsekit.stats.class_scatter import PerClassScatter
@@ -50,21 +60,6 @@ Progress = Callable[[str, int, int | None], None]
 #: A second pass: a zero-argument callable returning a fresh iterator of
 #: ``(features, labels, reference)`` batches (labels / reference may be None).
 SecondPass = Callable[[], Iterable[tuple[Any, Any, Any]]]
-
-
-def class_state_bytes(num_classes: int, dim: int) -> int:
-    """Memory of the per-class state that always exists: class moments (float32 shift,
-    float64 residual sums) and unit-vector sums (float64), K x D each, plus counts."""
-    return num_classes * (dim * (4 + 8 + 8) + 24)
-
-
-def _physical_memory_bytes() -> int:
-    import os
-
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 0
 
 
 def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -88,38 +83,6 @@ def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
     if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
         return x.double()
     return x
-
-
-def complete_mapping(mapping: torch.Tensor, k: int) -> torch.Tensor:
-    """``mapping`` (new ids of the first classes) followed by the ids of ``0..k-1`` it does not
-    use, ascending: a full old-to-new id map for the spare capacity, in O(k) tensor ops.
-
-    Example:
-        >>> complete_mapping(torch.tensor([2, 0]), 4).tolist()
-        [2, 0, 1, 3]
-    """
-    mapping = mapping.to(device="cpu", dtype=torch.long)
-    used = torch.zeros(k, dtype=torch.bool)
-    used[mapping] = True
-    return torch.cat([mapping, torch.nonzero(~used).flatten()])
-
-
-def _agreed_metadata(metas: list[dict[str, Any]]) -> tuple[int, bool, int | None, str] | None:
-    """(dim, labelled, reference_dim, input_dtype) shared by every rank that has rows (None
-    when no rank has any); a disagreement is a ValueError, raised alike on every rank."""
-    shapes = {
-        (m["dim"], m["labelled"], m["reference_dim"], m["input_dtype"])
-        for m in metas
-        if m["started"]
-    }
-    if len(shapes) > 1:
-        seen = sorted(shapes, key=str)
-        raise ValueError(
-            "features: expected every rank to feed rows of the same width, labelling, reference "
-            f"width and dtype (dim, labelled, reference_dim, dtype), received {seen}; feed "
-            "every rank the same kind of batches"
-        )
-    return next(iter(shapes)) if shapes else None
 
 
 class Analyzer:
@@ -210,107 +173,13 @@ class Analyzer:
     def _start(self, x: torch.Tensor, labelled: bool, ref: torch.Tensor | None) -> None:
         dtype = str(x.dtype).replace("torch.", "")
         ref_dim = None if ref is None else ref.shape[1]
-        self._start_empty(x.shape[1], labelled, ref_dim, dtype, x.device)
+        start_empty(self, x.shape[1], labelled, ref_dim, dtype, x.device)
 
-    def _start_empty(
-        self,
-        dim: int,
-        labelled: bool,
-        reference_dim: int | None,
-        input_dtype: str | None,
-        device: torch.device,
-    ) -> None:
-        """Create the (empty) accumulators of ``dim``-wide rows: on the first batch, or on a
-        rank without rows that takes part in :meth:`all_reduce`."""
-        self.device = self.device or device
-        self.dim = dim
-        self.labelled = labelled
-        self.input_dtype = input_dtype
-        self.capacity = 1 if not labelled else max(1, self.encoder.num_classes, 16)
-        self.class_stats = ClassStats(
-            self.capacity, self.dim, device=self.device, global_mean=self.global_mean
-        )
-        self.units = UnitVectorMoments(self.capacity, self.dim, self.device)
-        fits = PerClassScatter.nbytes(self.capacity, self.dim) <= self.max_memory_bytes
-        if labelled and self.exact_per_class and fits:
-            self.per_class_pending = True
-        elif labelled and self.exact_per_class:
-            self._drop_per_class(self.capacity)
-        elif labelled:
-            self.per_class_note = (
-                "per-class effective ranks from the row sample (exact_per_class=False): exact "
-                "only while every row is held in the sample"
-            )
-        if reference_dim is not None:
-            self.reference_dim = reference_dim
-            self.cross = CrossMoments(self.dim, self.reference_dim, self.device)
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            self.reservoir.stream = dist.get_rank()
-
-    def _start_per_class(self) -> None:
-        """Start the exact per-class scatters (when pending) from the rows held so far: all of
-        them, since the sample still holds every row (``n_rows <= sample_rows``)."""
-        if not self.per_class_pending:
-            return
-        self.per_class_pending = False
-        assert self.dim is not None and self.reservoir.size == self.n_rows
-        self.per_class = PerClassScatter(self.capacity, self.dim, self.device)
-        res = self.reservoir
-        if res.rows is not None and res.labels is not None and res.size:
-            self.per_class.update(res.rows.to(self.device), res.labels.to(self.device))
-
-    def _drop_per_class(self, k: int) -> None:
-        self.per_class = None
-        self.per_class_pending = False
-        assert self.dim is not None
-        need = PerClassScatter.nbytes(k, self.dim) / 2**20
-        self.per_class_note = (
-            f"per-class effective ranks from the row sample: exact per-class scatters of {k} "
-            f"classes x {self.dim}^2 need {need:.0f} MB, over the "
-            f"{self.max_memory_bytes / 2**20:.0f} MB budget (raise max_memory_mb for exact values)"
-        )
-
-    def _check_class_memory(self, k: int, dim: int) -> int:
-        """Raise, before anything changes, when K x D class state cannot fit; returns the
-        machine's memory (0 when unknown)."""
-        need = class_state_bytes(k, dim)
-        available = _physical_memory_bytes()
-        if available and need > 0.5 * available:
-            raise ValueError(
-                f"labels: {k} distinct classes x {dim} features need about "
-                f"{need / 2**30:.1f} GiB for the class statistics, over half of this machine's "
-                f"{available / 2**30:.0f} GiB; reduce the number of classes (e.g. group rare "
-                "labels) or the feature width, or run on a larger machine"
-            )
-        return available
-
-    def _grow(self, k: int) -> None:
-        assert self.dim is not None
-        available = self._check_class_memory(k, self.dim)
-        new_cap = max(k, 2 * self.capacity)
-        if available and class_state_bytes(new_cap, self.dim) > 0.5 * available:
-            new_cap = k  # no headroom for doubling: grow exactly
-        mapping = torch.arange(self.capacity)
-        assert self.class_stats is not None and self.units is not None and self.dim is not None
-        self.class_stats.remap_classes(mapping, new_cap)
-        self.units.remap_classes(mapping.to(self.units.shift.device), new_cap)
-        if self.per_class is not None or self.per_class_pending:
-            if PerClassScatter.nbytes(new_cap, self.dim) > self.max_memory_bytes:
-                self._drop_per_class(new_cap)
-            elif self.per_class is not None:
-                self.per_class.remap_classes(mapping.to(self.per_class.counts.device), new_cap)
-        self.capacity = new_cap
-
-    def update(self, features: Any, labels: Any = None, reference: Any = None) -> None:
-        """Add a batch: ``features`` (N x D, any float dtype, any device), ``labels`` (N
-        values: integers of any size or strings; omit for unlabelled data) and optionally
-        ``reference`` (N x D', the same inputs embedded by another model, for CKA).
-
-        The batch is validated completely before anything is accumulated: a rejected batch
-        (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
-        """
+    def _checked_batch(
+        self, features: Any, labels: Any, reference: Any
+    ) -> tuple[torch.Tensor, bool, torch.Tensor | None]:
+        """(rows, labelled, reference rows) of a batch, checked against the first batch:
+        finite, the same width, labelling and reference pairing."""
         device = self.device if self.device is not None else None
         x = _finite_and_wide_enough(
             check_features(features, "features", self.dim, device, min_rows=0, check_finite=False),
@@ -346,6 +215,17 @@ class Analyzer:
                 "reference: expected a reference batch with every batch or with none (CKA pairs "
                 "every row), received a change midway"
             )
+        return x, labelled, ref
+
+    def update(self, features: Any, labels: Any = None, reference: Any = None) -> None:
+        """Add a batch: ``features`` (N x D, any float dtype, any device), ``labels`` (N
+        values: integers of any size or strings; omit for unlabelled data) and optionally
+        ``reference`` (N x D', the same inputs embedded by another model, for CKA).
+
+        The batch is validated completely before anything is accumulated: a rejected batch
+        (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
+        """
+        x, labelled, ref = self._checked_batch(features, labels, reference)
         before = list(self.encoder.values), self.encoder.kind
         try:
             if labelled:
@@ -357,7 +237,7 @@ class Analyzer:
                 and labelled
                 and (self.encoder.num_classes > self.capacity)
             ):
-                self._grow(self.encoder.num_classes)  # checks memory before it changes anything
+                grow(self, self.encoder.num_classes)  # checks memory before it changes anything
         except Exception:
             self.encoder.load_state_dict(
                 {"kind": before[1], "values": before[0], "class_names": self.encoder.class_names}
@@ -367,7 +247,7 @@ class Analyzer:
             if x.shape[0] == 0:
                 return
             try:
-                self._check_class_memory(self.encoder.num_classes, x.shape[1])
+                check_class_memory(self.encoder.num_classes, x.shape[1])
             except ValueError:
                 self.encoder.load_state_dict(
                     {
@@ -378,13 +258,13 @@ class Analyzer:
                 )
                 raise
             self._start(x, labelled, ref)
-        assert self.class_stats is not None and self.units is not None
+        _, class_stats, units = started(self)
         if x.shape[0] == 0:
             return
-        self.class_stats.update(x, y)  # re-checks finiteness of residuals (overflow)
-        self.units.update(x, y)
+        class_stats.update(x, y)  # re-checks finiteness of residuals (overflow)
+        units.update(x, y)
         if self.per_class_pending and self.n_rows + x.shape[0] > self.sample_rows:
-            self._start_per_class()
+            start_per_class(self)
         if self.per_class is not None:
             self.per_class.update(x, y)
         if self.cross is not None and ref is not None:
@@ -393,57 +273,12 @@ class Analyzer:
         self.n_rows += x.shape[0]
 
     # ------------------------------------------------------------------ combining
-    def _align(self, other: Analyzer) -> tuple[torch.Tensor, int]:
-        mapping = self.encoder.mapping_from(other.encoder)
-        if self.encoder.num_classes > self.capacity:
-            self._grow(self.encoder.num_classes)
-        return mapping, self.capacity
-
     def merge(self, other: Analyzer) -> Analyzer:
         """Add the rows accumulated by ``other`` (left unchanged); returns ``self``. Classes
         are matched by label value or name, whatever order they arrived in."""
         if not isinstance(other, Analyzer):
             raise TypeError(f"other: expected an Analyzer, received {type(other).__name__}")
-        if other.class_stats is None:
-            return self
-        if self.class_stats is None:
-            self.load_state_dict(other.state_dict())
-            return self
-        if (other.dim, other.labelled, other.reference_dim) != (
-            self.dim,
-            self.labelled,
-            self.reference_dim,
-        ):
-            raise ValueError(
-                "other: expected an Analyzer of the same width, labelling and reference width "
-                f"{(self.dim, self.labelled, self.reference_dim)}, received "
-                f"{(other.dim, other.labelled, other.reference_dim)}"
-            )
-        theirs = Analyzer()
-        theirs.load_state_dict(other.state_dict())
-        self._start_per_class()  # the merged sample may not hold every row: stream both
-        theirs._start_per_class()
-        mapping, k = self._align(theirs) if self.labelled else (torch.zeros(1, dtype=torch.long), 1)
-        full = complete_mapping(mapping, k)[: theirs.capacity]
-        assert theirs.class_stats is not None and theirs.units is not None
-        assert self.class_stats is not None and self.units is not None
-        theirs.class_stats.remap_classes(full, k)
-        theirs.units.remap_classes(full, k)
-        self.class_stats.merge(theirs.class_stats.to(self.class_stats.device))
-        self.units.merge(theirs.units)
-        if self.per_class is not None and theirs.per_class is not None:
-            theirs.per_class.remap_classes(full, k)
-            self.per_class.merge(theirs.per_class)
-        elif self.per_class is not None:
-            self._drop_per_class(k)
-        if self.cross is not None and theirs.cross is not None:
-            self.cross.merge(theirs.cross)
-        theirs.reservoir.remap_classes(full)
-        if theirs.reservoir.stream == self.reservoir.stream:
-            theirs.reservoir.keys = 1.0 - theirs.reservoir.keys  # keep the two samples distinct
-        self.reservoir.merge(theirs.reservoir)
-        self.n_rows += theirs.n_rows
-        return self
+        return distributed.merge(self, other, scratch=Analyzer())
 
     def all_reduce(self, group: Any = None) -> Analyzer:
         """Combine the statistics of every process of ``torch.distributed`` (in place): class
@@ -452,102 +287,12 @@ class Analyzer:
         that saw no rows takes part too. Ranks whose data disagree (width, dtype, labelling,
         reference width, label kind) raise ValueError on every rank before any tensor is
         exchanged. No-op when torch.distributed is not initialised."""
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
-        world = dist.get_world_size(group)
-        metas: list[Any] = [None] * world
-        dist.all_gather_object(metas, self._rank_metadata(), group=group)
-        shape = _agreed_metadata(metas)
-        if shape is None:  # no rank has rows: nothing to combine
-            return self
-        union = LabelEncoder(self.encoder.class_names)
-        try:
-            for meta in metas:
-                if not meta["encoder"]["values"]:
-                    continue  # no classes (an idle rank): its label kind says nothing
-                enc = LabelEncoder()
-                enc.load_state_dict(meta["encoder"])
-                union.mapping_from(enc)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"labels: ranks disagree on their labels: {err}") from err
-        if self.class_stats is None:
-            self._start_empty(*shape, device=self.device or torch.device("cpu"))
-        assert self.class_stats is not None and self.units is not None
-        if self.encoder.num_classes:
-            mapping = union.mapping_from(self.encoder)
-        else:
-            mapping = torch.zeros(0, dtype=torch.long)
-        k = max(union.num_classes, 1, *(int(m["capacity"]) for m in metas if m["started"]))
-        # the same k on every rank (a rank that adopted the metadata just now started with a
-        # capacity of at most 16 or its class count, both <= k)
-        full = complete_mapping(mapping, k)[: self.capacity]
-        self.class_stats.remap_classes(full, k)
-        self.units.remap_classes(full.to(self.units.shift.device), k)
-        self._start_per_class()  # every rank streams them (the gathered sample may not hold all)
-        budget_ok = (
-            self.dim is not None and PerClassScatter.nbytes(k, self.dim) <= self.max_memory_bytes
-        )
-        flags = torch.tensor([1.0 if (self.per_class is not None and budget_ok) else 0.0])
-        dist.all_reduce(flags, op=dist.ReduceOp.MIN, group=group)
-        if self.per_class is not None and bool(flags[0] > 0):
-            self.per_class.remap_classes(full.to(self.per_class.counts.device), k)
-            self.per_class.all_reduce(group)
-        elif self.labelled:
-            self._drop_per_class(k)
-        self.reservoir.remap_classes(full)
-        self.encoder = union
-        self.capacity = k
-        self.class_stats.all_reduce(group)
-        self.units.all_reduce(group)
-        if self.cross is not None:
-            self.cross.all_reduce(group)
-        self.reservoir.all_gather(group)
-        total = torch.tensor([float(self.n_rows)], dtype=torch.float64)
-        dist.all_reduce(total, group=group)
-        self.n_rows = int(total[0])
-        return self
-
-    def _rank_metadata(self) -> dict[str, Any]:
-        return {
-            "started": self.class_stats is not None,
-            "dim": self.dim,
-            "labelled": self.labelled,
-            "reference_dim": self.reference_dim,
-            "input_dtype": self.input_dtype,
-            "capacity": self.capacity,
-            "encoder": self.encoder.state_dict(),
-        }
+        return distributed.all_reduce(self, group)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume or merge (tensors cloned)."""
-        return {
-            "version": STATE_VERSION,
-            "options": {
-                "sample_rows": self.sample_rows,
-                "seed": self.seed,
-                "global_mean": self.global_mean,
-                "max_memory_bytes": self.max_memory_bytes,
-                "exact_per_class": self.exact_per_class,
-                "alpha_fit_range": list(self.alpha_fit_range),
-            },
-            "dim": self.dim,
-            "labelled": self.labelled,
-            "reference_dim": self.reference_dim,
-            "input_dtype": self.input_dtype,
-            "n_rows": self.n_rows,
-            "capacity": self.capacity,
-            "encoder": self.encoder.state_dict(),
-            "class_stats": None if self.class_stats is None else self.class_stats.state_dict(),
-            "units": None if self.units is None else self.units.state_dict(),
-            "per_class": None if self.per_class is None else self.per_class.state_dict(),
-            "per_class_pending": self.per_class_pending,
-            "per_class_note": self.per_class_note,
-            "cross": None if self.cross is None else self.cross.state_dict(),
-            "reservoir": self.reservoir.state_dict(),
-        }
+        return analyzer_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state written by :meth:`state_dict`; validated before anything changes."""
@@ -562,10 +307,8 @@ class Analyzer:
         self.__dict__.update(fresh.__dict__)
 
     def _fresh_from(self, state: dict[str, Any]) -> Analyzer:
-        fresh = Analyzer.__new__(Analyzer)
         opts = state["options"]
-        Analyzer.__init__(
-            fresh,
+        fresh = Analyzer(
             sample_rows=opts["sample_rows"],
             seed=opts["seed"],
             global_mean=opts["global_mean"],
@@ -574,29 +317,7 @@ class Analyzer:
             exact_per_class=opts.get("exact_per_class", True),
             alpha_fit_range=tuple(opts.get("alpha_fit_range", DEFAULT_FIT_RANGE)),
         )
-        fresh.encoder.load_state_dict(state["encoder"])
-        fresh.dim, fresh.labelled = state["dim"], state["labelled"]
-        fresh.reference_dim, fresh.input_dtype = state["reference_dim"], state["input_dtype"]
-        fresh.n_rows, fresh.capacity = int(state["n_rows"]), int(state["capacity"])
-        fresh.per_class_note = state["per_class_note"]
-        fresh.per_class_pending = bool(state.get("per_class_pending", False))
-        if state["class_stats"] is not None:
-            cs = state["class_stats"]
-            dev = self.device or torch.as_tensor(cs["counts"]).device
-            fresh.device = dev
-            fresh.class_stats = ClassStats(
-                int(cs["num_classes"]), int(cs["dim"]), device=dev, global_mean=fresh.global_mean
-            )
-            fresh.class_stats.load_state_dict(cs)
-            fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev)
-            fresh.units.load_state_dict(state["units"])
-            if state["per_class"] is not None:
-                fresh.per_class = PerClassScatter(fresh.capacity, int(cs["dim"]), dev)
-                fresh.per_class.load_state_dict(state["per_class"])
-            if state["cross"] is not None:
-                fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
-                fresh.cross.load_state_dict(state["cross"])
-        fresh.reservoir.load_state_dict(state["reservoir"])
+        restore(fresh, state, self.device)
         return fresh
 
     # ------------------------------------------------------------------ results

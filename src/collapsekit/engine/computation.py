@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from collapsekit._validation import as_tensor, check_features
+from collapsekit.engine.state import started
 from collapsekit.metrics import Classifier, MetricContext, Options, RowSample, evaluate, resolve
 from collapsekit.metrics.context import Progress, RowPass
 from collapsekit.metrics.neural_collapse import check_ood
@@ -42,15 +43,15 @@ class Request:
 
 def classifier(a: Analyzer, ids: list[int], weights: Any, bias: Any) -> Classifier | None:
     """The classifier rows matched to the reported classes (by label value or name)."""
-    assert a.dim is not None and a.class_stats is not None
-    dev = a.class_stats.device
+    dim, class_stats, _ = started(a)
+    dev = class_stats.device
     if weights is None:
         if bias is not None:
             raise ValueError("bias: expected weights with it (NC3/NC4 need the classifier)")
         return None
     if not a.labelled:
         raise ValueError("weights: expected labels as well (NC3/NC4 compare classes)")
-    w = check_features(weights, "weights", a.dim, dev)
+    w = check_features(weights, "weights", dim, dev)
     rows = a.encoder.weight_rows(ids, w.shape[0])
     b = None
     if bias is not None:
@@ -73,8 +74,7 @@ def build_context(
 ) -> MetricContext:
     """The metric context of everything ``a`` accumulated (``with_sample=False``: the
     one-pass statistics only, as the per-epoch monitors use)."""
-    cs = a.class_stats
-    assert cs is not None and a.dim is not None and a.units is not None
+    dim, cs, units = started(a)
     present = cs.present_classes().tolist()
     if a.labelled:
         have = set(present)
@@ -82,17 +82,15 @@ def build_context(
         names = [a.encoder.names[c] for c in ids]
     else:
         ids, names = present, ["all"]
-    ood = (
-        None if request.ood_features is None else check_ood(request.ood_features, a.dim, cs.device)
-    )
+    ood = None if request.ood_features is None else check_ood(request.ood_features, dim, cs.device)
     ctx = MetricContext(
         class_stats=cs,
         n=a.n_rows,
-        d=a.dim,
+        d=dim,
         labelled=bool(a.labelled),
         ids=ids,
         names=names,
-        units=a.units,
+        units=units,
         per_class=a.per_class,
         per_class_note=a.per_class_note,
         cross=a.cross,

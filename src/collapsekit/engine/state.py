@@ -1,15 +1,36 @@
-"""Consistency checks of an ``Analyzer.state_dict()`` before it is loaded.
+"""The Analyzer's state: created on the first batch, grown with new classes, and checked
+before a saved ``Analyzer.state_dict()`` is loaded.
 
-Every check runs before anything changes; a failure is a ValueError that names the key, what
+:func:`start_empty` creates the accumulators once the width is known (first batch, or a rank
+without rows joining ``all_reduce``); :func:`started` returns them or raises a clear
+ValueError (no ``assert``); :func:`grow` widens the class axis within the memory budget
+(:mod:`collapsekit.engine.budget`).
+
+The checks run before anything changes; a failure is a ValueError that names the key, what
 was expected and what was received. The accumulators check their own tensors when loaded; this
 module checks what ties them together (widths, counts, class ids, label values).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
+
+from collapsekit.engine.budget import (
+    check_class_memory,
+    grown_capacity,
+    per_class_budget_note,
+    per_class_fits,
+)
+from collapsekit.stats._accumulator import distributed_active
+from collapsekit.stats.class_scatter import PerClassScatter
+from collapsekit.stats.class_stats import ClassStats
+from collapsekit.stats.cross_moments import CrossMoments
+from collapsekit.stats.unit_moments import UnitVectorMoments
+
+if TYPE_CHECKING:  # annotations only
+    from collapsekit.engine.analyzer import Analyzer
 
 STATE_VERSION = 1
 _KEYS = (
@@ -157,3 +178,166 @@ def _check_reservoir(res: Any, dim: int, num_classes: int, ref_dim: int | None) 
     ref = res.get("reference")
     if (ref is None) != (ref_dim is None):
         _fail("reservoir.reference", "reference rows exactly when reference_dim is set", ref_dim)
+
+
+# ---------------------------------------------------------------------- first-batch state
+class Started(NamedTuple):
+    """The state an Analyzer creates on its first batch."""
+
+    dim: int
+    class_stats: ClassStats
+    units: UnitVectorMoments
+
+
+def started(a: Analyzer) -> Started:
+    """``a``'s first-batch state, or a ValueError when no batch has created it yet.
+
+    Example:
+        >>> from collapsekit import Analyzer
+        >>> started(Analyzer())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: features: expected the Analyzer to have seen a first batch ...
+    """
+    if a.class_stats is None or a.units is None or a.dim is None:
+        raise ValueError(
+            "features: expected the Analyzer to have seen a first batch (its statistics are "
+            "created from it), received none; call update() with rows first"
+        )
+    return Started(a.dim, a.class_stats, a.units)
+
+
+def start_empty(
+    a: Analyzer,
+    dim: int,
+    labelled: bool,
+    reference_dim: int | None,
+    input_dtype: str | None,
+    device: torch.device,
+) -> None:
+    """Create ``a``'s (empty) accumulators of ``dim``-wide rows: on the first batch, or on a
+    rank without rows that takes part in ``all_reduce``."""
+    a.device = a.device or device
+    a.dim, a.labelled, a.input_dtype = dim, labelled, input_dtype
+    a.capacity = 1 if not labelled else max(1, a.encoder.num_classes, 16)
+    a.class_stats = ClassStats(a.capacity, dim, device=a.device, global_mean=a.global_mean)
+    a.units = UnitVectorMoments(a.capacity, dim, a.device)
+    fits = per_class_fits(a.capacity, dim, a.max_memory_bytes)
+    if labelled and a.exact_per_class and fits:
+        a.per_class_pending = True
+    elif labelled and a.exact_per_class:
+        drop_per_class(a, a.capacity)
+    elif labelled:
+        a.per_class_note = (
+            "per-class effective ranks from the row sample (exact_per_class=False): exact "
+            "only while every row is held in the sample"
+        )
+    if reference_dim is not None:
+        a.reference_dim = reference_dim
+        a.cross = CrossMoments(dim, reference_dim, a.device)
+    if distributed_active():
+        import torch.distributed as dist
+
+        a.reservoir.stream = dist.get_rank()
+
+
+def start_per_class(a: Analyzer) -> None:
+    """Start the exact per-class scatters (when pending) from the rows held so far: all of
+    them, since the sample still holds every row (``n_rows <= sample_rows``)."""
+    if not a.per_class_pending:
+        return
+    a.per_class_pending = False
+    dim = started(a).dim
+    if a.reservoir.size != a.n_rows:
+        raise RuntimeError(
+            f"per-class scatters start from the sample: expected it to hold all {a.n_rows} "
+            f"rows, received {a.reservoir.size}"
+        )
+    a.per_class = PerClassScatter(a.capacity, dim, a.device)
+    res = a.reservoir
+    if res.rows is not None and res.labels is not None and res.size:
+        a.per_class.update(res.rows.to(a.device), res.labels.to(a.device))
+
+
+def drop_per_class(a: Analyzer, k: int) -> None:
+    """Give up the exact per-class scatters (over the budget for ``k`` classes)."""
+    a.per_class = None
+    a.per_class_pending = False
+    a.per_class_note = per_class_budget_note(k, started(a).dim, a.max_memory_bytes)
+
+
+def grow(a: Analyzer, k: int) -> None:
+    """Widen ``a``'s class axis to hold ``k`` classes (memory checked before anything
+    changes; the per-class scatters are dropped when they leave the budget)."""
+    dim, class_stats, units = started(a)
+    available = check_class_memory(k, dim)
+    new_cap = grown_capacity(k, a.capacity, dim, available)
+    mapping = torch.arange(a.capacity)
+    class_stats.remap_classes(mapping, new_cap)
+    units.remap_classes(mapping.to(units.shift.device), new_cap)
+    if a.per_class is not None or a.per_class_pending:
+        if not per_class_fits(new_cap, dim, a.max_memory_bytes):
+            drop_per_class(a, new_cap)
+        elif a.per_class is not None:
+            a.per_class.remap_classes(mapping.to(a.per_class.counts.device), new_cap)
+    a.capacity = new_cap
+
+
+# ---------------------------------------------------------------------- save and restore
+def analyzer_state(a: Analyzer) -> dict[str, Any]:
+    """``a.state_dict()``: the options, the shape, the label encoder and every accumulator's
+    own ``state_dict`` (tensors cloned)."""
+    return {
+        "version": STATE_VERSION,
+        "options": {
+            "sample_rows": a.sample_rows,
+            "seed": a.seed,
+            "global_mean": a.global_mean,
+            "max_memory_bytes": a.max_memory_bytes,
+            "exact_per_class": a.exact_per_class,
+            "alpha_fit_range": list(a.alpha_fit_range),
+        },
+        "dim": a.dim,
+        "labelled": a.labelled,
+        "reference_dim": a.reference_dim,
+        "input_dtype": a.input_dtype,
+        "n_rows": a.n_rows,
+        "capacity": a.capacity,
+        "encoder": a.encoder.state_dict(),
+        "class_stats": None if a.class_stats is None else a.class_stats.state_dict(),
+        "units": None if a.units is None else a.units.state_dict(),
+        "per_class": None if a.per_class is None else a.per_class.state_dict(),
+        "per_class_pending": a.per_class_pending,
+        "per_class_note": a.per_class_note,
+        "cross": None if a.cross is None else a.cross.state_dict(),
+        "reservoir": a.reservoir.state_dict(),
+    }
+
+
+def restore(fresh: Analyzer, state: dict[str, Any], device: torch.device | None) -> None:
+    """Fill ``fresh`` (a new Analyzer built with ``state``'s options) from a checked
+    ``state`` (:func:`check_state`): its shape, encoder and accumulators on ``device``
+    (``None``: where the saved class statistics were)."""
+    fresh.encoder.load_state_dict(state["encoder"])
+    fresh.dim, fresh.labelled = state["dim"], state["labelled"]
+    fresh.reference_dim, fresh.input_dtype = state["reference_dim"], state["input_dtype"]
+    fresh.n_rows, fresh.capacity = int(state["n_rows"]), int(state["capacity"])
+    fresh.per_class_note = state["per_class_note"]
+    fresh.per_class_pending = bool(state.get("per_class_pending", False))
+    if state["class_stats"] is not None:
+        cs = state["class_stats"]
+        dev = device or torch.as_tensor(cs["counts"]).device
+        fresh.device = dev
+        fresh.class_stats = ClassStats(
+            int(cs["num_classes"]), int(cs["dim"]), device=dev, global_mean=fresh.global_mean
+        )
+        fresh.class_stats.load_state_dict(cs)
+        fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev)
+        fresh.units.load_state_dict(state["units"])
+        if state["per_class"] is not None:
+            fresh.per_class = PerClassScatter(fresh.capacity, int(cs["dim"]), dev)
+            fresh.per_class.load_state_dict(state["per_class"])
+        if state["cross"] is not None:
+            fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
+            fresh.cross.load_state_dict(state["cross"])
+    fresh.reservoir.load_state_dict(state["reservoir"])

@@ -1,4 +1,5 @@
-"""What every tensor-state accumulator shares: its named tensors, moving them, zeroing them."""
+"""What every tensor-state accumulator shares: its named tensors, moving them, zeroing them,
+saving and restoring them with the options that shape them, and the merge checks."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ S = TypeVar("S", bound="TensorState")
 
 
 class TensorState:
-    """Base of accumulators whose state is the tensors named in ``_TENSOR_NAMES``."""
+    """Base of accumulators whose state is the tensors named in ``_TENSOR_NAMES``, shaped by
+    the options named in ``_SHAPE_OPTIONS`` (saved beside them with the format number
+    ``_STATE_VERSION``, and equal between states that merge)."""
 
     _TENSOR_NAMES: tuple[str, ...] = ()
+    _SHAPE_OPTIONS: tuple[str, ...] = ()
+    _STATE_VERSION: int = 1
     _device_fixed: bool
 
     def _tensors(self) -> dict[str, torch.Tensor]:
@@ -31,6 +36,40 @@ class TensorState:
         """Forget every row seen so far (keeps device and options)."""
         for t in self._tensors().values():
             t.zero_()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: tensors (cloned), the format number and the options."""
+        state: dict[str, Any] = {k: v.detach().clone() for k, v in self._tensors().items()}
+        state["version"] = self._STATE_VERSION
+        state.update({name: getattr(self, name) for name in self._SHAPE_OPTIONS})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state written by :meth:`state_dict` (exact round trip), all or nothing:
+        every tensor present, the format number, the shape options equal to this state's,
+        then the checks of :meth:`_load_tensors`."""
+        owner = type(self).__name__
+        missing = set(self._TENSOR_NAMES) - set(state)
+        if missing:
+            raise ValueError(
+                f"state: expected a {owner}.state_dict(), missing keys {sorted(missing)}"
+            )
+        check_version(state, self._STATE_VERSION)
+        want = {name: getattr(self, name) for name in self._SHAPE_OPTIONS}
+        got = {name: state.get(name) for name in self._SHAPE_OPTIONS}
+        if want != got:
+            show = ", ".join  # e.g. dim=4, target_dim=2
+            raise ValueError(
+                f"state: expected {show(f'{k}={v}' for k, v in want.items())}, received "
+                f"{show(f'{k}={v}' for k, v in got.items())}"
+            )
+        self._load_tensors(state)
+
+    def _check_mergeable(self: S, other: Any) -> S:
+        """``other`` as a state of this class with the same shape options (else an error)."""
+        from collapsekit.stats._accumulator import check_mergeable
+
+        return check_mergeable(self, other, self._SHAPE_OPTIONS)
 
     #: names of integer tensors that hold counts of rows (checked >= 0)
     _COUNT_NAMES: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from collapsekit.stats._accumulator import check_mergeable, distributed_active
 from collapsekit.stats._class_axis import global_class_means, remap_class_rows
 from collapsekit.stats._gram import add_gram_
 from collapsekit.stats._tensor_state import (
@@ -139,6 +140,8 @@ class PerClassScatter:
         self.shift = new_shift.float().clone()
 
     def merge(self, other: PerClassScatter) -> PerClassScatter:
+        """Add ``other``'s rows (same class ids and width); exact re-shift. Returns ``self``."""
+        check_mergeable(self, other, ("num_classes", "dim"))
         theirs = PerClassScatter(other.num_classes, other.dim, self.counts.device)
         theirs.load_state_dict(other.state_dict())
         target = torch.where((self.counts > 0)[:, None], self.shift, theirs.shift)
@@ -150,10 +153,12 @@ class PerClassScatter:
         return self
 
     def all_reduce(self, group: Any = None) -> PerClassScatter:
+        """Sum the state over torch.distributed processes around the global class means
+        (exact); no-op when not initialised. Returns ``self``."""
+        if not distributed_active():
+            return self
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
         counts, target = global_class_means(self.counts, self.resid_sum, self.shift, group)
         self._reshift(target)
         dist.all_reduce(self.resid_sum, group=group)
@@ -162,6 +167,7 @@ class PerClassScatter:
         return self
 
     def state_dict(self) -> dict[str, Any]:
+        """The tensors (cloned) ``counts``, ``shift``, ``resid_sum``, ``scatter``."""
         return {
             "counts": self.counts.clone(),
             "shift": self.shift.clone(),

@@ -50,6 +50,7 @@ from collapsekit._validation import (
     check_positive_int,
     raise_nonfinite_rows,
 )
+from collapsekit.stats._accumulator import distributed_active
 from collapsekit.stats._gram import add_gram_
 from collapsekit.stats._tensor_state import TensorState
 from collapsekit.stats._workspace import Workspace
@@ -140,6 +141,8 @@ class ClassStats(TensorState):
     """
 
     _TENSOR_NAMES = ("counts", "shift", "resid_sum", "resid_sq", "scatter")
+    _SHAPE_OPTIONS = ("num_classes", "dim")
+    _STATE_VERSION = _STATE_VERSION
 
     def __init__(
         self,
@@ -338,15 +341,6 @@ class ClassStats(TensorState):
         self.resid_sum = r + n[:, None] * delta
         self.shift = new_shift.to(torch.float32).clone()
 
-    def _check_compatible(self, other: ClassStats) -> None:
-        if not isinstance(other, ClassStats):
-            raise TypeError(f"other: expected a ClassStats, received {type(other).__name__}")
-        if (other.num_classes, other.dim) != (self.num_classes, self.dim):
-            raise ValueError(
-                "other: expected ClassStats with the same (num_classes, dim) = "
-                f"{(self.num_classes, self.dim)}, received {(other.num_classes, other.dim)}"
-            )
-
     def copy(self) -> ClassStats:
         """An independent copy of this state."""
         out = ClassStats(
@@ -367,8 +361,7 @@ class ClassStats(TensorState):
 
         The result equals one pass over both sets of rows (exactly, up to float64 rounding).
         """
-        self._check_compatible(other)
-        theirs = other.copy().to(self.device)
+        theirs = self._check_mergeable(other).copy().to(self.device)
         target = torch.where((self.counts > 0)[:, None], self.shift, theirs.shift)
         theirs._reshift(target)
         self.shift = target
@@ -386,10 +379,10 @@ class ClassStats(TensorState):
         to the global class means (exact), then one packed SUM all-reduce combines them. A no-op
         when torch.distributed is not initialised.
         """
+        if not distributed_active():
+            return self
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
         from collapsekit.stats._class_axis import global_class_means
 
         counts, global_mean = global_class_means(self.counts, self.resid_sum, self.shift, group)
@@ -405,13 +398,8 @@ class ClassStats(TensorState):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: tensors (cloned) and the options."""
-        state: dict[str, Any] = {k: v.detach().clone() for k, v in self._tensors().items()}
-        state.update(
-            version=_STATE_VERSION,
-            num_classes=self.num_classes,
-            dim=self.dim,
-            global_mean=self.global_mean,
-        )
+        state = super().state_dict()
+        state["global_mean"] = self.global_mean
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from collapsekit.stats._accumulator import check_mergeable, distributed_active
 from collapsekit.stats._tensor_state import (
     check_scatter_diagonal,
     require_keys,
@@ -156,6 +157,8 @@ class CrossMoments:
         self.shift_x, self.shift_y = new_x.clone(), new_y.clone()
 
     def merge(self, other: CrossMoments) -> CrossMoments:
+        """Add ``other``'s paired rows (same widths); exact re-shift. Returns ``self``."""
+        check_mergeable(self, other, ("dim_x", "dim_y"))
         if other.n == 0:
             return self
         theirs = CrossMoments(other.dim_x, other.dim_y, self.shift_x.device)
@@ -169,10 +172,12 @@ class CrossMoments:
         return self
 
     def all_reduce(self, group: Any = None) -> CrossMoments:
+        """Sum the moments over torch.distributed processes around rank 0's shifts (exact);
+        no-op when not initialised. Returns ``self``."""
+        if not distributed_active():
+            return self
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
         sx, sy = self.shift_x.clone(), self.shift_y.clone()
         dist.broadcast(sx, src=0, group=group)
         dist.broadcast(sy, src=0, group=group)
@@ -193,6 +198,7 @@ class CrossMoments:
         return self
 
     def state_dict(self) -> dict[str, Any]:
+        """The moments (tensors cloned), ``n`` and the shifts."""
         out: dict[str, Any] = {
             k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in self.m.items()
         }

@@ -23,12 +23,8 @@ import torch
 
 from collapsekit._validation import check_positive_int
 from collapsekit.functional.lidar import check_views, lidar_from_moments
-from collapsekit.stats._tensor_state import (
-    TensorState,
-    check_scatter_diagonal,
-    check_version,
-    state_check,
-)
+from collapsekit.stats._accumulator import distributed_active
+from collapsekit.stats._tensor_state import TensorState, check_scatter_diagonal, state_check
 
 _STATE_VERSION = 1
 _TENSORS = ("counts", "shift", "mean_sum", "mean_scatter", "within_scatter")
@@ -58,6 +54,8 @@ class LiDARStats(TensorState):
     """
 
     _TENSOR_NAMES = _TENSORS
+    _SHAPE_OPTIONS = ("dim",)
+    _STATE_VERSION = _STATE_VERSION
 
     def __init__(self, dim: int, device: torch.device | str | None = None) -> None:
         self.dim = check_positive_int(dim, "dim")
@@ -128,13 +126,7 @@ class LiDARStats(TensorState):
 
     def merge(self, other: LiDARStats) -> LiDARStats:
         """Add the views accumulated by ``other`` (unchanged) into ``self``; returns ``self``."""
-        if not isinstance(other, LiDARStats):
-            raise TypeError(f"other: expected a LiDARStats, received {type(other).__name__}")
-        if other.dim != self.dim:
-            raise ValueError(
-                f"other: expected a LiDARStats with dim={self.dim}, received dim={other.dim}"
-            )
-        theirs = other.copy().to(self.device)
+        theirs = self._check_mergeable(other).copy().to(self.device)
         if theirs.num_sources == 0:
             return self
         if self.num_sources == 0:
@@ -153,10 +145,10 @@ class LiDARStats(TensorState):
         Each rank re-expresses its state relative to the global mean of source means (exact),
         then one packed SUM all-reduce combines them. A no-op without torch.distributed.
         """
+        if not distributed_active():
+            return self
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
         counts = self.counts.clone()
         dist.all_reduce(counts, group=group)
         absolute = self.mean_sum + float(self.counts[0]) * self.shift
@@ -173,24 +165,6 @@ class LiDARStats(TensorState):
         self.within_scatter = packed[d + d * d :].view(d, d).clone()
         self.counts = counts
         return self
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: tensors (cloned) and the options."""
-        state: dict[str, Any] = {k: v.detach().clone() for k, v in self._tensors().items()}
-        state.update(version=_STATE_VERSION, dim=self.dim)
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state written by :meth:`state_dict` (exact round trip)."""
-        missing = set(_TENSORS) - set(state)
-        if missing:
-            raise ValueError(
-                f"state: expected a LiDARStats.state_dict(), missing keys {sorted(missing)}"
-            )
-        check_version(state, _STATE_VERSION)
-        if state.get("dim") != self.dim:
-            raise ValueError(f"state: expected dim={self.dim}, received dim={state.get('dim')}")
-        self._load_tensors(state)
 
     def _check_loaded(self, loaded: Mapping[str, torch.Tensor]) -> None:
         sources, views = (int(v) for v in loaded["counts"])

@@ -9,6 +9,7 @@ import torch
 
 from collapsekit._validation import as_tensor, check_features
 from collapsekit.functional.ncc_agreement import ncc_predictions
+from collapsekit.stats._accumulator import check_mergeable, distributed_active
 from collapsekit.stats._tensor_state import require_keys, state_check, state_count
 
 
@@ -88,15 +89,18 @@ class NCCAgreement:
         self.total += clf.numel()
 
     def merge(self, other: NCCAgreement) -> NCCAgreement:
+        """Add ``other``'s counts (rows counted against the same class means); returns
+        ``self``."""
+        check_mergeable(self, other, ())
         self.agree += other.agree.to(self.agree.device)
         self.total += other.total.to(self.total.device)
         return self
 
     def all_reduce(self, group: Any = None) -> NCCAgreement:
         """Sum the counts over torch.distributed processes (no-op when not initialised)."""
-        import torch.distributed as dist
+        if distributed_active():
+            import torch.distributed as dist
 
-        if dist.is_available() and dist.is_initialized():
             packed = torch.stack([self.agree, self.total])
             dist.all_reduce(packed, group=group)
             self.agree, self.total = packed[0].clone(), packed[1].clone()

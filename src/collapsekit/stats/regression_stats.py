@@ -31,7 +31,8 @@ from collapsekit.functional.regression_collapse import (
     check_targets,
     regression_collapse_from_moments,
 )
-from collapsekit.stats._tensor_state import TensorState, check_scatter_diagonal, check_version
+from collapsekit.stats._accumulator import distributed_active
+from collapsekit.stats._tensor_state import TensorState, check_scatter_diagonal
 
 _STATE_VERSION = 1
 _TENSORS = (
@@ -85,6 +86,8 @@ class RegressionStats(TensorState):
     """
 
     _TENSOR_NAMES = _TENSORS
+    _SHAPE_OPTIONS = ("dim", "target_dim")
+    _STATE_VERSION = _STATE_VERSION
 
     def __init__(
         self, dim: int, target_dim: int = 1, device: torch.device | str | None = None
@@ -163,14 +166,7 @@ class RegressionStats(TensorState):
 
     def merge(self, other: RegressionStats) -> RegressionStats:
         """Add the rows accumulated by ``other`` (unchanged) into ``self``; returns ``self``."""
-        if not isinstance(other, RegressionStats):
-            raise TypeError(f"other: expected a RegressionStats, received {type(other).__name__}")
-        if (other.dim, other.target_dim) != (self.dim, self.target_dim):
-            raise ValueError(
-                f"other: expected (dim, target_dim) = {(self.dim, self.target_dim)}, received "
-                f"{(other.dim, other.target_dim)}"
-            )
-        theirs = other.copy().to(self.device)
+        theirs = self._check_mergeable(other).copy().to(self.device)
         if theirs.num_samples == 0:
             return self
         if self.num_samples == 0:
@@ -189,10 +185,10 @@ class RegressionStats(TensorState):
         Ranks first re-express their state relative to the global means (exact), then one
         packed SUM all-reduce combines them. A no-op without torch.distributed.
         """
+        if not distributed_active():
+            return self
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
         count = self.count.clone()
         dist.all_reduce(count, group=group)
         n = float(self.count)
@@ -212,27 +208,6 @@ class RegressionStats(TensorState):
             offset += ref.numel()
         self.count = count
         return self
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: tensors (cloned) and the options."""
-        state: dict[str, Any] = {k: v.detach().clone() for k, v in self._tensors().items()}
-        state.update(version=_STATE_VERSION, dim=self.dim, target_dim=self.target_dim)
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state written by :meth:`state_dict` (exact round trip)."""
-        missing = set(_TENSORS) - set(state)
-        if missing:
-            raise ValueError(
-                f"state: expected a RegressionStats.state_dict(), missing keys {sorted(missing)}"
-            )
-        check_version(state, _STATE_VERSION)
-        if (state.get("dim"), state.get("target_dim")) != (self.dim, self.target_dim):
-            raise ValueError(
-                f"state: expected dim={self.dim}, target_dim={self.target_dim}, received "
-                f"dim={state.get('dim')}, target_dim={state.get('target_dim')}"
-            )
-        self._load_tensors(state)
 
     def _check_loaded(self, loaded: Mapping[str, torch.Tensor]) -> None:
         for key in ("feature_scatter", "unit_scatter", "target_scatter"):

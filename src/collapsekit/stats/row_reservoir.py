@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from collapsekit.stats._accumulator import check_mergeable, distributed_active
 from collapsekit.stats._tensor_state import require_keys, state_check, state_count, state_tensor
 
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -215,6 +216,7 @@ class RowReservoir:
     def merge(self, other: RowReservoir) -> RowReservoir:
         """Union of both samples, cut to the smallest keys (``other`` must use another stream
         or other rows: equal keys would mean the same rows)."""
+        check_mergeable(self, other, ())
         rows, labels = other.rows, other.labels
         if rows is not None and labels is not None and other.size:
             self._insert(other.keys.clone(), rows, labels, other.reference)
@@ -223,10 +225,10 @@ class RowReservoir:
 
     def all_gather(self, group: Any = None) -> RowReservoir:
         """Every process ends with the same sample of all processes' rows."""
+        if not distributed_active():
+            return self
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
         mine = {
             k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in self.state_dict().items()
         }
@@ -247,7 +249,14 @@ class RowReservoir:
         del rank
         return self
 
+    def all_reduce(self, group: Any = None) -> RowReservoir:
+        """The reservoir's reduction: :meth:`all_gather` (every process keeps the same sample
+        of all processes' rows); a no-op when torch.distributed is not initialised."""
+        return self.all_gather(group)
+
     def state_dict(self) -> dict[str, Any]:
+        """The options, ``seen`` and the held keys, rows, labels and reference rows (cloned,
+        in arrival order)."""
         return {
             "capacity": self.capacity,
             "seed": self.seed,

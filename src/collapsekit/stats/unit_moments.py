@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from collapsekit.stats._accumulator import check_mergeable, distributed_active
 from collapsekit.stats._class_axis import remap_class_rows
 from collapsekit.stats._tensor_state import require_keys, state_check, state_count, state_tensor
 from collapsekit.stats._workspace import Workspace
@@ -86,6 +87,7 @@ class UnitVectorMoments:
 
     def merge(self, other: UnitVectorMoments) -> UnitVectorMoments:
         """Add ``other``'s rows (same class ids and dim); exact re-shift."""
+        check_mergeable(self, other, ("num_classes", "dim"))
         if other.n == 0:
             return self
         theirs = UnitVectorMoments(other.num_classes, other.dim, self.shift.device)
@@ -101,10 +103,12 @@ class UnitVectorMoments:
         return self
 
     def all_reduce(self, group: Any = None) -> UnitVectorMoments:
+        """Sum the state over torch.distributed processes around rank 0's shift (exact);
+        no-op when not initialised. Returns ``self``."""
+        if not distributed_active():
+            return self
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()):
-            return self
         shift = self.shift.clone()
         dist.broadcast(shift, src=0, group=group)
         self._reshift(shift)
@@ -126,6 +130,7 @@ class UnitVectorMoments:
         return self
 
     def state_dict(self) -> dict[str, Any]:
+        """The sums (cloned), the shift and the counts ``n``, ``zero_rows``."""
         return {
             "class_unit_sums": self.class_unit_sums.clone(),
             "shift": self.shift.clone(),
