@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -105,6 +106,18 @@ def full_precision_matmul(device: torch.device) -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
+@dataclass(frozen=True)
+class _Segments:
+    """One batch's classes as segments of the label-sorted rows, and the shifts of its new
+    classes before they were set (to restore when the batch is refused)."""
+
+    order: torch.Tensor
+    present: torch.Tensor
+    counts: torch.Tensor
+    new_ids: torch.Tensor
+    old_shift: torch.Tensor | None
+
+
 class ClassStats(TensorState):
     """One-pass, mergeable, checkpointable class statistics for neural-collapse metrics.
 
@@ -144,7 +157,7 @@ class ClassStats(TensorState):
     _SHAPE_OPTIONS = ("num_classes", "dim")
     _STATE_VERSION = _STATE_VERSION
 
-    def __init__(
+    def __init__(  # size: the constructor's options, each a distinct setting
         self,
         num_classes: int,
         dim: int,
@@ -211,100 +224,88 @@ class ClassStats(TensorState):
 
         Per batch: one stable sort of the labels (classes as contiguous segments), the shifts
         of classes seen for the first time (the mean of their rows in this batch, one segment
-        mean), one gather-and-subtract for the residuals, one squared pass, per-class residual
-        sums by segment (``embedding_bag``), the float64 GEMM. Only the classes present in the
-        batch are touched, so the bookkeeping is O(N D) whatever K; the temporaries live in
-        buffers reused from batch to batch (:class:`~collapsekit.stats._workspace.Workspace`:
-        fresh ones cost as much in page faults as the work). Everything is checked before the
-        state changes: a batch with a NaN or overflowing row is rejected whole.
+        mean), then the residuals, their sums, squares and the float64 GEMM
+        (:meth:`_accumulate_exact` for float32 rows, :meth:`_accumulate_float64`). Only the
+        classes present in the batch are touched, so the bookkeeping is O(N D) whatever K; the
+        temporaries live in buffers reused from batch to batch
+        (:class:`~collapsekit.stats._workspace.Workspace`: fresh ones cost as much in page
+        faults as the work). Everything is checked before the state changes: a batch with a NaN
+        or overflowing row is rejected whole.
         """
-        cdt, dev = x.dtype, self.device
-        b, d = x.shape
-        ws = self._workspace
         sorted_y, order = torch.sort(y, stable=True)
         present, batch_counts = torch.unique_consecutive(sorted_y, return_counts=True)
-        starts = batch_counts.cumsum(0) - batch_counts
+        seg = _Segments(
+            order, present, batch_counts, *self._shift_new_classes(x, order, present, batch_counts)
+        )
+        if x.dtype == torch.float32:
+            self._accumulate_exact(x, y, seg)
+        else:
+            self._accumulate_float64(x, y, seg)
+
+    def _shift_new_classes(
+        self, x: torch.Tensor, order: torch.Tensor, present: torch.Tensor, counts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Shift of each class seen for the first time: the mean of its rows in this batch
+        (any value close to the class mean serves: the algebra is exact for every shift, but
+        the closer, the smaller the residuals). Written now so one gather serves every row;
+        returns ``(new ids, their previous shifts)`` to restore if validation fails."""
         is_new = self.counts.index_select(0, present) == 0
         new_ids = present[is_new]
-        old_shift = None
-        if new_ids.numel():
-            # shift of a class seen for the first time: the mean of its rows in this batch
-            # (any value close to the class mean serves: the algebra is exact for every shift,
-            # but the closer, the smaller the residual sums and their float32 rounding).
-            # Written now so one gather serves every row, restored if validation fails.
-            old_shift = self.shift.index_select(0, new_ids)
-            new_counts = batch_counts[is_new]
-            new_rows = order[is_new.repeat_interleave(batch_counts)]
-            new_mean = torch.nn.functional.embedding_bag(
-                new_rows, x, new_counts.cumsum(0) - new_counts, mode="mean"
-            )
-            shift = new_mean.to(torch.float32)  # beyond float32's range (float64 data at
-            # 1e150) the shift is 0 on that axis: any shift is exact, float64 carries the rest
-            shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-            self.shift.index_copy_(0, new_ids, shift)
-        if cdt == torch.float32:
-            self._accumulate_exact(x, y, present, batch_counts, new_ids, old_shift)
-            return
-        try:
-            resid = ws.get("resid", (b, d), cdt, dev)
-            if cdt == torch.float32:
-                torch.index_select(self.shift, 0, y, out=resid)
-            else:
-                resid.copy_(self.shift.index_select(0, y))
-            torch.sub(x, resid, out=resid)
-            squares = ws.get("squares", (b, d), cdt, dev)
-            torch.mul(resid, resid, out=squares)
-            row_sq = torch.sum(squares, dim=1, out=ws.get("row_sq", (b,), cdt, dev))
-            if not bool(torch.isfinite(row_sq).all()):
-                # a NaN row also spoils the new-class shift of its class: name the rows
-                bad_rows = ~torch.isfinite(x).all(dim=1)
-                if not bool(bad_rows.any()):
-                    limit = math.sqrt(torch.finfo(cdt).max / max(d, 1))
-                    raise ValueError(
-                        f"features: expected values whose squares fit in {str(cdt)[6:]} "
-                        f"(entries below about {limit:.1e}), received rows that overflow; "
-                        "rescale the features"
-                        + (" or pass float64" if cdt != torch.float64 else "")
-                    )
+        if not new_ids.numel():
+            return new_ids, None
+        old_shift = self.shift.index_select(0, new_ids)
+        new_counts = counts[is_new]
+        new_rows = order[is_new.repeat_interleave(counts)]
+        new_mean = torch.nn.functional.embedding_bag(
+            new_rows, x, new_counts.cumsum(0) - new_counts, mode="mean"
+        )
+        shift = new_mean.to(torch.float32)  # beyond float32's range (float64 data at
+        # 1e150) the shift is 0 on that axis: any shift is exact, float64 carries the rest
+        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+        self.shift.index_copy_(0, new_ids, shift)
+        return new_ids, old_shift
+
+    def _restore_shifts(self, seg: _Segments) -> None:
+        if seg.old_shift is not None:
+            self.shift.index_copy_(0, seg.new_ids, seg.old_shift)  # the state is left untouched
+
+    def _accumulate_float64(self, x: torch.Tensor, y: torch.Tensor, seg: _Segments) -> None:
+        """Float64 rows: residuals, squares, per-class sums by segment and the GEMM in float64;
+        a row whose squares overflow float64 is refused before anything changes."""
+        ws, dev = self._workspace, self.device
+        b, d = x.shape
+        resid = ws.get("resid", (b, d), x.dtype, dev)
+        resid.copy_(self.shift.index_select(0, y))
+        torch.sub(x, resid, out=resid)
+        squares = ws.get("squares", (b, d), x.dtype, dev)
+        torch.mul(resid, resid, out=squares)
+        row_sq = torch.sum(squares, dim=1, out=ws.get("row_sq", (b,), x.dtype, dev))
+        if not bool(torch.isfinite(row_sq).all()):
+            self._restore_shifts(seg)
+            # a NaN row also spoils the new-class shift of its class: name the rows
+            bad_rows = ~torch.isfinite(x).all(dim=1)
+            if bool(bad_rows.any()):
                 raise_nonfinite_rows("features", bad_rows)
-        except BaseException:
-            if old_shift is not None:
-                self.shift.index_copy_(0, new_ids, old_shift)  # the state is left untouched
-            raise
-        # validated: commit
-        self.counts.index_add_(0, present, batch_counts)
-        # residual sums: per-batch partial sums in the compute dtype (residuals are centred
-        # near zero with random signs, so the float32 rounding is unbiased and of the order of
-        # 1e-7 of one residual per row), accumulated across batches in float64. embedding_bag
-        # sums each class's segment of the sorted rows without an N x D index tensor.
-        partial = torch.nn.functional.embedding_bag(order, resid, starts, mode="sum")
-        if cdt != torch.float64:
-            partial = ws.get("partial64", tuple(partial.shape), torch.float64, dev).copy_(partial)
-        self.resid_sum.index_add_(0, present, partial)
-        self.resid_sq.index_add_(0, y, row_sq.to(torch.float64))
+            limit = math.sqrt(torch.finfo(x.dtype).max / max(d, 1))
+            raise ValueError(
+                f"features: expected values whose squares fit in float64 (entries below about "
+                f"{limit:.1e}), received rows that overflow; rescale the features"
+            )
+        # validated: commit. embedding_bag sums each class's segment of the sorted rows
+        # without an N x D index tensor.
+        self.counts.index_add_(0, seg.present, seg.counts)
+        starts = seg.counts.cumsum(0) - seg.counts
+        partial = torch.nn.functional.embedding_bag(seg.order, resid, starts, mode="sum")
+        self.resid_sum.index_add_(0, seg.present, partial)
+        self.resid_sq.index_add_(0, y, row_sq)
         for chunk, chunk_sq in zip(
             resid.split(self.chunk_size), squares.split(self.chunk_size), strict=True
         ):
-            # float64 products whatever the input (module docstring). For float64 input,
             # torch's cascade column sums set the diagonal (BLAS accumulates left to right, a
-            # rounding biased on residuals with few significant bits). For float32 input the
-            # GEMM's own float64 diagonal: the float32 squares' rounding (~1e-7 of each
-            # diagonal entry) would lift every tail eigenvalue.
-            if chunk.dtype == torch.float64:
-                add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
-            else:
-                wide = ws.get("resid64", tuple(chunk.shape), torch.float64, dev).copy_(chunk)
-                add_gram_(self.scatter, wide)
+            # rounding biased on residuals with few significant bits)
+            add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
 
-    def _accumulate_exact(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        present: torch.Tensor,
-        batch_counts: torch.Tensor,
-        new_ids: torch.Tensor,
-        old_shift: torch.Tensor | None,
-    ) -> None:
+    def _accumulate_exact(self, x: torch.Tensor, y: torch.Tensor, seg: _Segments) -> None:
         """Float32 rows: residuals formed in float64 (exact: the difference of two float32
         values within 2^29 of each other is a float64), their squares, sums and products in
         float64, chunk by chunk. Nothing is rounded to float32 on the way, so the state does
@@ -315,10 +316,9 @@ class ClassStats(TensorState):
         ws, dev, d = self._workspace, self.device, self.dim
         bad_rows = ~torch.isfinite(x).all(dim=1)
         if bool(bad_rows.any()):
-            if old_shift is not None:
-                self.shift.index_copy_(0, new_ids, old_shift)  # the state is left untouched
+            self._restore_shifts(seg)
             raise_nonfinite_rows("features", bad_rows)
-        self.counts.index_add_(0, present, batch_counts)
+        self.counts.index_add_(0, seg.present, seg.counts)
         for xc, yc in zip(x.split(self.chunk_size), y.split(self.chunk_size), strict=True):
             wide = ws.get("resid64", (xc.shape[0], d), torch.float64, dev).copy_(xc)
             wide.sub_(self.shift.index_select(0, yc))
