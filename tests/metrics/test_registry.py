@@ -22,6 +22,7 @@ from collapsekit.integrations.torchmetrics_metric import NC_METRIC_KEYS, NeuralC
 from collapsekit.metrics import REGISTRY, keys, resolve, spec
 from collapsekit.render.metric_docs import doc_section
 from collapsekit.stats.class_stats import ClassStats
+from collapsekit.verdict.labels import CLASS, COMPLETE, DIMENSIONAL, HEALTHY, NEURAL, PARTIAL
 from references import (
     nc_reference,
     ref_centroid_similarity,
@@ -344,3 +345,22 @@ def test_exact_routes_agree_when_the_sample_does_not_hold_every_row():
     assert streamed.provenance["silhouette"].endswith("(second pass)")
     for key in ("per_class_effective_rank_min", "silhouette", "loo_centroid_stability", "nc1"):
         assert streamed.metrics[key] == pytest.approx(held.metrics[key], rel=1e-9), key
+
+
+@pytest.mark.parametrize("key", keys())
+def test_each_metric_alone_gives_its_value_and_a_verdict(key, data, one_shot):
+    # the verdict judges what was computed and says what it could not test
+    report = ck.analyze(
+        data["x"], data["y"], weights=data["w"], reference=data["ref"],
+        ood_features=data["ood"], bootstrap=0, metrics=[key],
+    )  # fmt: skip
+    assert report.metrics[key] == pytest.approx(one_shot.metrics[key], rel=1e-9)
+    assert report.verdict.label in (HEALTHY, COMPLETE, DIMENSIONAL, CLASS, PARTIAL, NEURAL)
+
+
+def test_a_metric_the_inputs_cannot_give_is_named_in_the_notes(data):
+    report = ck.analyze(data["x"], metrics=["nc1", "rankme"], bootstrap=0)
+    assert "nc1" not in report.metrics and "rankme" in report.metrics
+    assert "nc1 not computed: it needs classes" in report.inputs["notes"]
+    with pytest.raises(ValueError, match="metrics: expected at least one metric name"):
+        ck.analyze(data["x"], data["y"], metrics=[])

@@ -40,6 +40,11 @@ def evaluate(
     specs = resolve(metrics)
     if metrics is not None:
         ctx.requested = frozenset(s.key for s in specs)
+        have = ctx.available()
+        for s in specs:  # asked for by name but impossible with these inputs: say so
+            if not s.needs <= have:
+                lacking = ", ".join(sorted(s.needs - have))
+                ctx.notes.append(f"{s.key} not computed: it needs {lacking}")
     for s in applicable(ctx, specs):
         if kinds is not None and s.exactness not in kinds:
             continue

@@ -85,8 +85,13 @@ def resolve(metrics: Iterable[str] | None) -> tuple[MetricSpec, ...]:
             f"metrics: expected a list of metric names, received the string {metrics!r}; "
             f"write metrics=[{metrics!r}]"
         )
-    wanted: set[str] = set()
     todo = [spec(k).key for k in metrics]
+    if not todo:
+        raise ValueError(
+            "metrics: expected at least one metric name, received an empty list; pass "
+            "metrics=None for every metric"
+        )
+    wanted: set[str] = set()
     while todo:
         key = todo.pop()
         if key not in wanted:

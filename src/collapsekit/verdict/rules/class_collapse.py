@@ -9,7 +9,8 @@ Rule, first test available:
 
 and, whatever those say, it fires when one ``merged classes`` group holds every class
 (:func:`~collapsekit.verdict.rules.merged_classes.spans_every_class`). Needs labels and two or more
-classes; without a probe or silhouette (too few rows per class) the test is stated as not run.
+classes; without a probe or silhouette (too few rows per class, or left out by ``metrics=``) the
+test is stated as not run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from collapsekit.verdict.evidence import Evidence
 from collapsekit.verdict.labels import CLASS
 from collapsekit.verdict.rules.merged_classes import spans_every_class
 
-_NOT_RUN = "class separation (no linear probe or silhouette: too few rows per class)"
+_NOT_RUN = (
+    "class separation (no linear probe or silhouette: too few rows per class, or left out by "
+    "metrics=)"
+)
 
 
 def class_collapse(ctx: VerdictContext) -> RuleResult:

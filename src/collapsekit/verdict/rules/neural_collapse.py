@@ -24,6 +24,10 @@ from collapsekit.verdict.labels import NEURAL
 _HOW = "neural collapse needs every one of these ({})"
 
 
+#: the metrics the neural-collapse label needs (NC4 agreement joins when present)
+_NEEDED = ("nc1", "etf_error", "equinorm")
+
+
 def neural_collapse(ctx: VerdictContext) -> RuleResult:
     """Fires when every neural-collapse condition holds.
 
@@ -35,6 +39,9 @@ def neural_collapse(ctx: VerdictContext) -> RuleResult:
     """
     if not (ctx.classes_testable and "nc1" in ctx.metrics):
         return RuleResult()
+    missing = [k for k in _NEEDED if k not in ctx.metrics]
+    if missing:  # analyze(metrics=...) left some of them out
+        return RuleResult(not_run=(f"neural collapse (not computed: {', '.join(missing)})",))
     t, m, base = ctx.thresholds, ctx.metrics, ctx.baseline
     counts = ctx.counts
     min_rows = int(counts[counts > 0].min()) if counts is not None else None
