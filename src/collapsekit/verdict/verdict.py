@@ -10,6 +10,7 @@ from typing import Any
 from collapsekit.verdict.evidence import Evidence
 from collapsekit.verdict.findings import Finding
 from collapsekit.verdict.labels import MERGED
+from collapsekit.verdict.text import verdict_lines
 from collapsekit.verdict.thresholds import THRESHOLDS
 
 
@@ -62,6 +63,17 @@ class Verdict:
             findings=[Finding.from_dict(f) for f in data.get("findings", [])],
             tests_not_run=list(data.get("tests_not_run", [])),
         )
+
+    def __repr__(self) -> str:
+        """A short summary (at most 40 lines of at most 120 characters): the label, the summary,
+        the tests that decided it, the findings and the tests not run.
+
+        Example:
+            >>> print(repr(Verdict("healthy", "No collapse detected.")))
+            Verdict: healthy
+              No collapse detected.
+        """
+        return "\n".join(verdict_lines(self))
 
     def findings_lines(self) -> list[str]:
         """One line per finding (class names, statistic, threshold and null) plus the tests not
