@@ -35,6 +35,12 @@ def _crowded() -> Verdict:
     )
 
 
+def test_a_long_rule_is_cut_after_the_outcome() -> None:
+    e = Evidence("nc1", 0.05, 0.1, "neural collapse needs " * 20, True, 9.0, "neural collapse")
+    (line,) = [x for x in verdict_lines(Verdict("neural collapse", "", evidence=[e])) if "nc1" in x]
+    assert len(line) == WIDTH and "-> supports neural collapse;" in line
+
+
 def test_repr_stays_within_forty_lines_of_120_characters() -> None:
     lines = repr(_crowded()).splitlines()
     assert len(lines) <= 40
@@ -66,8 +72,10 @@ def test_repr_names_each_deciding_test_with_value_threshold_and_outcome() -> Non
     lines = text.splitlines()
     rank = next(line for line in lines if "effective_rank / null" in line)
     assert "0.05" in rank and "threshold 0.1" in rank and "isotropic 1" in rank
-    assert rank.endswith("-> supports dimensional collapse")
-    assert next(line for line in lines if line.strip().startswith("nc1 =")).endswith("-> no")
+    assert "-> supports dimensional collapse; collapse if below" in rank
+    assert "-> no; neural collapse if below" in next(
+        line for line in lines if line.strip().startswith("nc1 =")
+    )
     assert "  collapsed class: cat -- variance 0.01 x the median" in lines
     assert lines[lines.index("Not tested:") + 1] == "  nc5 (no OOD rows)"
     assert "Few directions carry the variance." in text
@@ -75,7 +83,7 @@ def test_repr_names_each_deciding_test_with_value_threshold_and_outcome() -> Non
 
 def test_evidence_line_without_a_null_leaves_it_out() -> None:
     line = evidence_line(Evidence("chance", 0.3, 0.2, "fires if above", True))
-    assert "isotropic" not in line and line.endswith("-> fired")
+    assert "isotropic" not in line and line.endswith("-> fired; fires if above")
 
 
 def test_clip_marks_the_cut() -> None:

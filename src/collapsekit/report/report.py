@@ -10,6 +10,7 @@ from typing import Any
 
 from collapsekit._version import __version__
 from collapsekit.io.safe_write import write_text_atomic
+from collapsekit.report.summary import metric_frame, metric_rows, report_lines, report_repr
 from collapsekit.verdict import Verdict
 
 REPORT_SCHEMA = "collapsekit-report/1"
@@ -124,6 +125,33 @@ class Report:
     per_class_effective_rank: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
     schema: str = REPORT_SCHEMA
+
+    def __str__(self) -> str:
+        """A short summary (at most 40 lines of at most 120 characters): the input sizes, the
+        verdict, the tests that decided it, the findings, the tests not run and where to look
+        next (see :func:`collapsekit.report.summary.report_lines`)."""
+        return "\n".join(report_lines(self))
+
+    def __repr__(self) -> str:
+        """One line: ``Report(verdict=..., n=..., d=..., classes=..., metrics=<k keys>)``."""
+        return report_repr(self)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per metric: ``metric``, ``value``, ``low``, ``high`` (the interval, NaN where
+        none), ``isotropic`` (the baseline, NaN where none) and ``provenance``; no pandas needed.
+
+        Example:
+            >>> r = Report({"x": 1.0}, Verdict("healthy", ""), baseline={"x": 2.0})
+            >>> r.rows()[0]["isotropic"]
+            2.0
+        """
+        return metric_rows(self)
+
+    def to_pandas(self) -> Any:
+        """:meth:`rows` as a ``pandas.DataFrame`` with the columns metric, value, low, high,
+        isotropic and provenance. Needs pandas (``pip install pandas``); without it an
+        ImportError says so."""
+        return metric_frame(self)
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(

@@ -1,5 +1,6 @@
 """The verdict as a few short lines of plain text (``repr(verdict)``, ``str(report)``): the label,
-the summary, one line per test that decided it, the findings and the tests not run."""
+the summary, one line per test that decided it (the outcome before the rule, so a
+cut long rule keeps it), the findings and the tests not run."""
 
 from __future__ import annotations
 
@@ -44,17 +45,16 @@ def evidence_line(e: Evidence) -> str:
     Example:
         >>> from collapsekit.verdict.evidence import Evidence
         >>> evidence_line(Evidence("r", 0.05, 0.1, "bad if below", True, 1.0, "collapse"))
-        'r = 0.05 (threshold 0.1, isotropic 1; bad if below) -> supports collapse'
+        'r = 0.05 (threshold 0.1, isotropic 1) -> supports collapse; bad if below'
     """
     null = "" if e.baseline is None else f", isotropic {short_number(e.baseline)}"
-    outcome = (
-        f"supports {e.indicates}"
-        if e.fired is True and e.indicates
-        else ("fired" if e.fired is True else "no")
-    )
+    if e.fired is True:
+        outcome = f"supports {e.indicates}" if e.indicates else "fired"
+    else:
+        outcome = "no"
     return (
-        f"{e.metric} = {short_number(e.value)} (threshold {short_number(e.threshold)}{null}; "
-        f"{e.rule}) -> {outcome}"
+        f"{e.metric} = {short_number(e.value)} (threshold {short_number(e.threshold)}{null}) "
+        f"-> {outcome}; {e.rule}"
     )
 
 
@@ -82,7 +82,7 @@ def verdict_lines(verdict: Verdict, max_items: int = 8) -> list[str]:
     if verdict.summary:
         lines.append(clip("  " + " ".join(str(verdict.summary).split())))
     lines += _section(
-        "Evidence (test = value (threshold, isotropic; rule) -> outcome):",
+        "Evidence (test = value (threshold, isotropic) -> outcome; rule):",
         [evidence_line(e) for e in verdict.evidence],
         max_items,
     )
