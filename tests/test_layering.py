@@ -50,6 +50,10 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
         "collapsekit.render.compare_html",
     ): "Comparison.to_html renders itself (imported inside the method)",
     (
+        "collapsekit.verdict.verdict",
+        "collapsekit.render.verdict_html",
+    ): "Verdict._repr_html_ renders itself in notebooks (imported inside the method)",
+    (
         "collapsekit.report.report",
         "collapsekit.plot.report_figures",
     ): "Report.figures draws with matplotlib (imported inside the method)",

@@ -4,9 +4,10 @@ tests that could not run; the report page embeds it under the verdict."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from collapsekit.verdict import Verdict
+if TYPE_CHECKING:  # at run time the verdict imports this module (Verdict._repr_html_)
+    from collapsekit.verdict import Verdict
 
 _EVIDENCE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "merged classes": (
@@ -46,6 +47,7 @@ def render_findings(verdict: Verdict, max_classes: int = 40) -> str:
     """``<section id='findings'>`` with one item per finding and the tests not run.
 
     Example:
+        >>> from collapsekit.verdict import Verdict
         >>> render_findings(Verdict("healthy", "ok"))
         "<section id='findings'><h2>Findings</h2><p>No per-class findings.</p></section>"
     """

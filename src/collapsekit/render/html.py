@@ -19,7 +19,9 @@ from collapsekit.render.findings_html import render_findings
 from collapsekit.render.metric_docs import doc_anchor, doc_section
 from collapsekit.render.svg import RefLine, bar_chart, esc, line_chart
 from collapsekit.render.svg_heatmap import heatmap
-from collapsekit.verdict import Verdict, merged_pairs
+from collapsekit.render.verdict_html import evidence_table
+from collapsekit.render.verdict_html import number_text as _num
+from collapsekit.verdict import merged_pairs
 
 if TYPE_CHECKING:
     from collapsekit.report.report import Report
@@ -36,17 +38,6 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 .muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}th.how{text-align:left}
 #findings li{margin:.2em 0}.cls{font-weight:600}
 """
-
-
-def _num(v: Any) -> str:
-    """A number as short text; "–" for None and for anything that is not a number (a report
-    file may hold any JSON in a number's place: nothing of it reaches the page)."""
-    if not is_number(v):
-        return "–"
-    v = float(v)
-    if not math.isfinite(v):
-        return str(v)
-    return f"{v:.5g}"
 
 
 def _count(v: Any) -> str:
@@ -92,29 +83,6 @@ def spectrum_svg(report: Report, title: str = "Singular-value spectrum") -> str:
     return line_chart(
         series, title, "singular-value index", "share of singular-value mass", log_y=True
     )
-
-
-def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
-    """The verdict's tests as a table: value, threshold, null, rule and whether it fired.
-
-    Example:
-        >>> evidence_table(Verdict("healthy", "")).count("<tr>")
-        1
-    """
-    rows = [
-        f"<table id='{esc(table_id)}'><tr><th>test</th><th>value</th>"
-        "<th>threshold</th><th>isotropic / chance</th><th>rule</th><th>outcome</th></tr>"
-    ]
-    for e in verdict.evidence:
-        rows.append(
-            f"<tr><td>{esc(e.metric)}</td><td>{_num(e.value)}</td>"
-            f"<td>{_num(e.threshold)}</td><td>{_num(e.baseline)}</td>"
-            f"<td>{esc(e.rule)}</td>"
-            f"<td class='{'fired' if e.fired is True else ''}'>"
-            f"{'supports ' + esc(e.indicates) if e.fired is True else 'no'}</td></tr>"
-        )
-    rows.append("</table>")
-    return "".join(rows)
 
 
 def _header(report: Report, title: str) -> list[str]:

@@ -75,6 +75,13 @@ class Verdict:
         """
         return "\n".join(verdict_lines(self))
 
+    def _repr_html_(self) -> str:
+        """Jupyter display: the label, the summary, the evidence table and the findings (every
+        text escaped; see :func:`collapsekit.render.verdict_html.render_verdict`)."""
+        from collapsekit.render.verdict_html import render_verdict
+
+        return render_verdict(self)
+
     def findings_lines(self) -> list[str]:
         """One line per finding (class names, statistic, threshold and null) plus the tests not
         run, for the terminal.

@@ -1,0 +1,83 @@
+"""HTML of a :class:`~collapsekit.verdict.Verdict`: the evidence table (the report and compare
+pages embed it) and the notebook fragment of ``Verdict._repr_html_`` (label, summary, evidence,
+findings). Verdict is imported for type checking only: the verdict imports this module."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from collapsekit.render.axes import is_number
+from collapsekit.render.findings_html import render_findings
+from collapsekit.render.svg import esc
+
+if TYPE_CHECKING:  # at run time the verdict imports this module (Verdict._repr_html_)
+    from collapsekit.verdict import Verdict
+
+_COLORS = {"healthy": "#e3f6e3", "neural collapse": "#e4ecfb"}
+
+
+def number_text(v: Any) -> str:
+    """A number as short text (5 significant digits); "–" for None and for anything that is not
+    a number (a report file may hold any JSON in a number's place: nothing of it reaches the
+    page).
+
+    Example:
+        >>> number_text(0.123456), number_text(None), number_text("x")
+        ('0.12346', '–', '–')
+    """
+    if not is_number(v):
+        return "–"
+    v = float(v)
+    if not math.isfinite(v):
+        return str(v)
+    return f"{v:.5g}"
+
+
+def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
+    """The verdict's tests as a table: value, threshold, null, rule and whether it fired.
+
+    Example:
+        >>> from collapsekit.verdict import Verdict
+        >>> evidence_table(Verdict("healthy", "")).count("<tr>")
+        1
+    """
+    rows = [
+        f"<table id='{esc(table_id)}'><tr><th>test</th><th>value</th>"
+        "<th>threshold</th><th>isotropic / chance</th><th>rule</th><th>outcome</th></tr>"
+    ]
+    for e in verdict.evidence:
+        rows.append(
+            f"<tr><td>{esc(e.metric)}</td><td>{number_text(e.value)}</td>"
+            f"<td>{number_text(e.threshold)}</td><td>{number_text(e.baseline)}</td>"
+            f"<td>{esc(e.rule)}</td>"
+            f"<td class='{'fired' if e.fired is True else ''}'>"
+            f"{'supports ' + esc(e.indicates) if e.fired is True else 'no'}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def render_verdict(verdict: Verdict) -> str:
+    """A self-contained fragment (inline styles, no script, every text escaped): the label on
+    its colour, the summary, the tests behind the verdict (scrolling sideways inside their box
+    on a narrow screen) and the findings with the tests not run.
+
+    Example:
+        >>> from collapsekit.verdict import Verdict
+        >>> "<b>healthy</b>" in render_verdict(Verdict("healthy", "No collapse."))
+        True
+    """
+    color = _COLORS.get(verdict.label, "#fde2e2")
+    findings = render_findings(verdict) if verdict.findings or verdict.tests_not_run else ""
+    return (
+        "<div class='collapsekit-verdict' style='font-family:sans-serif;font-size:13px'>"
+        f"<div style='background:{color};padding:.4em .8em;border-radius:4px;"
+        f"display:inline-block;font-size:1.15em'>collapsekit verdict: <b>{esc(verdict.label)}"
+        f"</b></div><p style='margin:.4em 0'>{esc(verdict.summary)}</p>"
+        f"<div style='overflow-x:auto;max-width:100%'>{evidence_table(verdict)}</div>"
+        f"{findings}</div>"
+    )
+
+
+__all__ = ["evidence_table", "number_text", "render_verdict"]

@@ -1,0 +1,46 @@
+"""``Verdict._repr_html_``: the label, summary, evidence and findings of a verdict as an inert
+HTML fragment (every text escaped, no script)."""
+
+from __future__ import annotations
+
+import re
+
+from collapsekit.render.verdict_html import render_verdict
+from collapsekit.verdict import Evidence, Finding, Verdict
+
+ATTACK = "<script>alert(1)</script>"
+
+
+def _verdict(text: str) -> Verdict:
+    return Verdict(
+        "dimensional collapse",
+        f"summary {text}",
+        evidence=[Evidence(f"rank {text}", 0.05, 0.1, f"rule {text}", True, 1.0, text)],
+        findings=[Finding("collapsed class", (f"cls {text}",), {"reason": f"why {text}"})],
+        tests_not_run=[f"nc5 {text}"],
+    )
+
+
+def test_repr_html_shows_label_summary_evidence_and_findings() -> None:
+    v = _verdict("x")
+    page = v._repr_html_()
+    assert page == render_verdict(v)
+    assert "<b>dimensional collapse</b>" in page
+    assert "summary x" in page and "rank x" in page and "rule x" in page
+    assert "cls x" in page and "nc5 x" in page
+    assert re.search(r"<td>0\.05</td><td>0\.1</td>", page)
+
+
+def test_repr_html_escapes_every_text() -> None:
+    page = _verdict(ATTACK)._repr_html_()
+    assert "<script" not in page.lower()
+    assert page.count("&lt;script&gt;") >= 5
+
+
+def test_the_evidence_table_scrolls_inside_its_box() -> None:
+    page = render_verdict(_verdict("x"))
+    assert "<div style='overflow-x:auto;max-width:100%'><table id='evidence'>" in page
+
+
+def test_a_verdict_without_findings_has_no_findings_section() -> None:
+    assert "id='findings'" not in render_verdict(Verdict("healthy", "ok"))
