@@ -37,7 +37,24 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 .fired{color:#b00;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:1em}
 .muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}th.how{text-align:left}
 #findings li{margin:.2em 0}.cls{font-weight:600}
+.scroll{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}pre{overflow-x:auto}
+.grid>*{min-width:0;max-width:100%}p,li,h1,h2,h3{overflow-wrap:anywhere}
 """
+
+#: the viewport meta: phones lay the page out at their own width instead of shrinking a desktop one
+VIEWPORT = "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+
+
+def scroll_tables(body: str) -> str:
+    """Every ``<table>`` of ``body`` inside a ``<div class='scroll'>`` (``overflow-x:auto``), so a
+    wide table scrolls sideways in its box and the page itself never overflows a narrow screen.
+
+    Example:
+        >>> scroll_tables("<p>x</p><table id='t'><tr><td>1</td></tr></table>")
+        "<p>x</p><div class='scroll'><table id='t'><tr><td>1</td></tr></table></div>"
+    """
+    body = re.sub(r"<table(?=[\s>])", "<div class='scroll'><table", body)
+    return body.replace("</table>", "</table></div>")
 
 
 def _count(v: Any) -> str:
@@ -54,9 +71,9 @@ def _level(v: Any) -> str:
 
 def _page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{VIEWPORT}"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body>{body}</body></html>"
+        f"<body>{scroll_tables(body)}</body></html>"
     )
 
 
@@ -299,8 +316,9 @@ def render_summary(report: Report) -> str:
         f"<p style='color:#777;margin:.2em 0'>N = {_count(inp.get('n'))}, "
         f"D = {_count(inp.get('d'))}, classes = {_count(inp.get('num_classes'))}</p>"
         "<div style='display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start'>"
+        "<div style='overflow-x:auto;max-width:100%'>"
         "<table style='border-collapse:collapse'><tr><th style='text-align:left;"
         "padding:1px 8px'>metric</th><th style='padding:1px 8px'>value</th>"
-        f"<th style='padding:1px 8px'>isotropic</th></tr>{rows}</table>"
+        f"<th style='padding:1px 8px'>isotropic</th></tr>{rows}</table></div>"
         f"{spectrum}</div></div>"
     )
