@@ -58,11 +58,10 @@ class PerClassScatter:
         input, as in :class:`~collapsekit.stats.class_stats.ClassStats`: float32 products left
         a round-off floor in the tail of each class's spectrum, and the sums depended on the
         batch split."""
-        cdt = torch.float64
         order = torch.argsort(labels, stable=True)
         present, counts = torch.unique_consecutive(labels[order], return_counts=True)
-        grouped = self._workspace.get("grouped", tuple(rows.shape), cdt, rows.device)
-        if rows.dtype == cdt:
+        grouped = self._workspace.get("grouped", tuple(rows.shape), torch.float64, rows.device)
+        if rows.dtype == torch.float64:
             torch.index_select(rows, 0, order, out=grouped)
         else:
             grouped.copy_(rows.index_select(0, order))
@@ -78,8 +77,8 @@ class PerClassScatter:
             strict=True,
         ):
             if int(self.counts[c]) == 0:
-                self.shift[c] = (e.sum(0).double() / e.shape[0]).float()
-            e.sub_(self.shift[c].to(cdt))
+                self.shift[c] = (e.sum(0) / e.shape[0]).float()
+            e.sub_(self.shift[c].double())
             self.resid_sum[c] += e.sum(0)
             add_gram_(self.scatter[c], e)
             self.counts[c] += e.shape[0]
@@ -95,7 +94,7 @@ class PerClassScatter:
         Python iteration per class: minutes for 10^5 classes): shifts, residual sums and
         float64 outer products scattered by class id, in row chunks of bounded memory."""
         rows_small = small.repeat_interleave(counts)
-        e = grouped[rows_small].double()
+        e = grouped[rows_small]  # float64 (update's buffer)
         ids = present[small].repeat_interleave(counts[small])
         fresh = self.counts[present[small]] == 0
         if bool(fresh.any()):

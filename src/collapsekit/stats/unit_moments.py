@@ -51,26 +51,25 @@ class UnitVectorMoments:
         per-class sums of unit rows by class segment (``embedding_bag`` weighted by
         ``1 / ||x||``: no unit-row copy, no N x D scatter).
         """
-        cdt = torch.float64
         for xc, yc in zip(rows.split(chunk), labels.split(chunk), strict=True):
-            x = xc.to(cdt)
+            x = xc.to(torch.float64)
             m = x.shape[0]
             inv = torch.linalg.vector_norm(x, dim=1)
             zero = inv == 0
             inv.reciprocal_().masked_fill_(zero, 0.0)  # a zero row stays a zero vector
             if self.n == 0:
-                self.shift = (torch.mv(x.T, inv) / m).double()
-            dev = self._workspace.get("dev", (m, self.dim), cdt, x.device)
-            # centred values sum accurately in the input precision (cascade sums), per chunk
-            torch.addcmul(-self.shift.to(cdt), x, inv[:, None], out=dev)
-            self.dev_sum += dev.sum(0).double()
-            self.dev_sq_sum += dev.square_().sum(0).double()
+                self.shift = torch.mv(x.T, inv) / m
+            dev = self._workspace.get("dev", (m, self.dim), torch.float64, x.device)
+            # unit rows minus the shift: centred values, summed without cancellation
+            torch.addcmul(-self.shift, x, inv[:, None], out=dev)
+            self.dev_sum += dev.sum(0)
+            self.dev_sq_sum += dev.square_().sum(0)
             sorted_y, order = torch.sort(yc, stable=True)
             present, counts = torch.unique_consecutive(sorted_y, return_counts=True)
             partial = torch.nn.functional.embedding_bag(
                 order, x, counts.cumsum(0) - counts, mode="sum", per_sample_weights=inv[order]
             )
-            self.class_unit_sums.index_add_(0, present, partial.double())
+            self.class_unit_sums.index_add_(0, present, partial)
             self.n += int(m)
             self.zero_rows += int(zero.sum())
 
