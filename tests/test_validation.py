@@ -9,6 +9,7 @@ import pytest
 
 from collapsekit._validation import (
     check_choice,
+    check_features,
     check_finite_float,
     check_int_at_least,
     check_nonnegative_float,
@@ -64,3 +65,11 @@ def test_finite_float_and_choice() -> None:
         check_finite_float(math.nan, "x")
     with pytest.raises(ValueError, match=r"^metric: expected 'cosine' or 'euclidean'"):
         check_choice("manhattan", "metric", ("cosine", "euclidean"))
+
+
+def test_a_matrix_of_the_wrong_width_names_it_and_hints_at_a_transpose() -> None:
+    with pytest.raises(ValueError, match=r"weights: expected 8 columns .* pass weights\.T"):
+        check_features(np.zeros((8, 3)), "weights", 8)
+    with pytest.raises(ValueError, match="expected 8 columns") as info:
+        check_features(np.zeros((3, 5)), "weights", 8)
+    assert "transposed" not in str(info.value)

@@ -74,9 +74,10 @@ def check_features(
             )
         x = x.to(torch.float32)
     if dim is not None and x.shape[1] != dim:
+        flipped = x.shape[0] == dim and x.dim() == 2
         raise ValueError(
-            f"{name}: expected {dim} columns (the dim given at construction), "
-            f"received shape {tuple(x.shape)}"
+            f"{name}: expected {dim} columns (D, the width of the features), received shape "
+            f"{tuple(x.shape)}" + (f"; it looks transposed: pass {name}.T" if flipped else "")
         )
     if x.shape[0] < min_rows:
         raise ValueError(f"{name}: expected at least {min_rows} row(s), received {x.shape[0]}")

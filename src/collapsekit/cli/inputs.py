@@ -39,19 +39,25 @@ class AnalyzeOptions:
     sample_rows: int = 20_000
     device: str | None = None
     thresholds: tuple[str, ...] = ()
+    ood: Path | None = None
+    probe: bool = True
 
     @classmethod
     def from_options(cls, values: Mapping[str, Any]) -> AnalyzeOptions:
         """The options named like the fields, taken from a command's parameters
         (``AnalyzeOptions.from_options(locals())`` as the command's first line); the
-        repeatable ``--threshold`` list becomes a tuple.
+        repeatable ``--threshold`` list becomes a tuple and ``--no-probe`` sets ``probe``.
 
         Example:
             >>> AnalyzeOptions.from_options({"seed": 3, "thresholds": None, "other": 1}).seed
             3
+            >>> AnalyzeOptions.from_options({"no_probe": True}).probe
+            False
         """
         picked = {f.name: values[f.name] for f in fields(cls) if f.name in values}
         picked["thresholds"] = tuple(picked.get("thresholds") or ())
+        if "no_probe" in values:
+            picked["probe"] = not values["no_probe"]
         return cls(**picked)
 
     def check(self) -> None:
@@ -72,7 +78,7 @@ class AnalyzeOptions:
 
     def input_files(self) -> list[Path | None]:
         """The files these options read (an output may not overwrite one)."""
-        return [self.labels, self.weights, self.class_names]
+        return [self.labels, self.weights, self.class_names, self.ood]
 
 
 def _read_class_order(path: Path | None) -> list[str] | None:
@@ -103,39 +109,6 @@ def _labels_in_class_order(
     return np.asarray([index[n] for n in names], dtype=np.int64)[codes]
 
 
-def _load_bias(bias: str | None, weights: Path | None) -> np.ndarray | None:
-    """A bias vector from its own file, or from an entry of the weights file."""
-    if bias is None:
-        return None
-    from collapsekit.io.readers import _pick, _read_mapping
-
-    candidate = Path(bias)
-    if candidate.exists():
-        suffix = candidate.suffix.lower()
-        if suffix == ".npy":
-            vec = np.load(candidate, allow_pickle=False)
-        elif suffix in (".txt", ".csv"):
-            vec = np.loadtxt(candidate, delimiter="," if suffix == ".csv" else None, ndmin=1)
-        else:
-            mapping = _read_mapping(candidate)
-            vec = np.asarray(
-                next(iter(mapping.values()))
-                if len(mapping) == 1
-                else _pick(mapping, "bias", candidate, "bias")
-            )
-    elif weights is not None and weights.suffix.lower() not in (".npy",):
-        vec = np.asarray(_pick(_read_mapping(weights), bias, weights, "bias"))
-    else:
-        raise ValueError(
-            f"--bias: expected a file or an entry of the --weights file, received {bias!r} "
-            "(no such file)"
-        )
-    vec = np.asarray(vec, dtype=np.float64)
-    if vec.ndim != 1:
-        raise ValueError(f"--bias: expected a 1-D vector, received shape {vec.shape}")
-    return vec
-
-
 def report_for(
     path: Path,
     opts: AnalyzeOptions,
@@ -143,8 +116,9 @@ def report_for(
     progress: Progress | None = None,
 ) -> Report:
     """Stream the file (and its paired ``reference``) through the engine, batch by batch."""
+    from collapsekit.cli.matrices import load_bias, load_ood, load_weights
     from collapsekit.engine.analyze import analyze
-    from collapsekit.io.readers import load_matrix, open_embeddings, read_labels
+    from collapsekit.io.readers import open_embeddings, read_labels
     from collapsekit.verdict import Thresholds
 
     rules = Thresholds.from_strings(list(opts.thresholds)) if opts.thresholds else None
@@ -158,8 +132,10 @@ def report_for(
             "pass --class-names FILE listing the class of weight row 0, 1, ... (one per line)"
         )
     labels = _labels_in_class_order(labels, names, order)
-    w = load_matrix(opts.weights, opts.weights_key or "weights") if opts.weights else None
-    b = _load_bias(opts.bias, opts.weights)
+    dim = source.shape[1]
+    w = load_weights(opts.weights, opts.weights_key, dim) if opts.weights else None
+    b = load_bias(opts.bias, opts.weights)
+    ood = load_ood(opts.ood, opts.key, dim, labelled=labels is not None) if opts.ood else None
     ref = open_embeddings(reference).array if reference else None
     if ref is not None and ref.shape[0] != n:
         raise ValueError(
@@ -172,7 +148,9 @@ def report_for(
         weights=w,
         bias=b,
         reference=ref,
+        ood_features=ood,
         bootstrap=opts.bootstrap,
+        probe=opts.probe,
         seed=opts.seed,
         class_names=order if order is not None else names,
         sample_rows=opts.sample_rows,

@@ -25,7 +25,26 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     )
     raise SystemExit(2) from None
 
-from collapsekit.cli.inputs import DEFAULT_MAX_MEMORY_MB, AnalyzeOptions, report_for
+from collapsekit.cli.inputs import AnalyzeOptions, report_for
+from collapsekit.cli.options import (
+    EMB,
+    OPT_BATCH,
+    OPT_BIAS,
+    OPT_BOOT,
+    OPT_CLASSES,
+    OPT_DEVICE,
+    OPT_FORCE,
+    OPT_KEY,
+    OPT_LABELS,
+    OPT_LKEY,
+    OPT_MEM,
+    OPT_NO_PROBE,
+    OPT_OOD,
+    OPT_SAMPLE,
+    OPT_SEED,
+    OPT_THRESHOLD,
+    OPT_WKEY,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -171,65 +190,6 @@ def _write_outputs(report: Any, json_out: Path | None, html_out: Path | None, ti
         out.print(f"wrote {escape(str(html_out))}", highlight=False, soft_wrap=True)
 
 
-EMB = typer.Argument(..., help="Embeddings: .npy .npz .pt .safetensors .parquet .h5")
-OPT_LABELS = typer.Option(
-    None, "--labels", "-l", help="Labels file (or a 'labels' entry in the embeddings file)."
-)
-OPT_KEY = typer.Option("embeddings", "--key", help="Array key / parquet column of the embeddings.")
-OPT_LKEY = typer.Option("labels", "--labels-key", help="Array key / parquet column of the labels.")
-OPT_BOOT = typer.Option(
-    None, "--bootstrap", help="Bootstrap resamples (default: 200 when N <= 500)."
-)
-OPT_SEED = typer.Option(
-    0, "--seed", help="Seeds the row sample, probe folds, bootstrap and isotropic baseline."
-)
-OPT_DEVICE = typer.Option(
-    None, "--device", help="Torch device for the statistics, e.g. cpu, cuda, cuda:1 (default cpu)."
-)
-OPT_THRESHOLD = typer.Option(
-    None,
-    "--threshold",
-    help="Change a verdict rule, name=value (repeatable), e.g. --threshold neural_nc1=0.05; "
-    "the names are the keys of the report's verdict thresholds.",
-)
-OPT_WKEY = typer.Option(
-    None,
-    "--weights-key",
-    help="Entry of the weights file holding the classifier matrix (e.g. fc.weight in a "
-    "checkpoint's state_dict).",
-)
-OPT_BIAS = typer.Option(
-    None,
-    "--bias",
-    help="Classifier bias for NC4: a file, or the entry name (e.g. fc.bias) inside the --weights "
-    "file.",
-)
-OPT_BATCH = typer.Option(65536, "--batch-size", help="Rows read per batch.")
-OPT_MEM = typer.Option(
-    DEFAULT_MAX_MEMORY_MB,
-    "--max-memory-mb",
-    help="Budget for the exact per-class structures (per-class scatters); above it those "
-    "metrics come from the row sample. Files are always streamed batch by batch.",
-)
-OPT_SAMPLE = typer.Option(
-    20_000,
-    "--sample-rows",
-    help=(
-        "Seeded row sample for the probe (all rows when N is smaller); uniformity uses at "
-        "most 4,096 of them."
-    ),
-)
-OPT_CLASSES = typer.Option(
-    None,
-    "--class-names",
-    help="Text file, one class name per line: the class of weight row 0, 1, ... "
-    "(needed with --weights when labels are names).",
-)
-OPT_FORCE = typer.Option(
-    False, "--force", help="Allow an output path to be one of the input files (overwrite it)."
-)
-
-
 def _analyzed(path: Path, opts: AnalyzeOptions, reference: Path | None = None) -> Any:
     """One file through the engine, with a progress bar, errors as one line."""
 
@@ -251,6 +211,7 @@ def analyze_cmd(
     reference: Path | None = typer.Option(
         None, "--reference", "-r", help="Same inputs embedded by a reference model (CKA)."
     ),
+    ood: Path | None = OPT_OOD,
     json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
     html_out: Path | None = typer.Option(None, "--html", help="Write the HTML report here."),
     key: str = OPT_KEY,
@@ -265,6 +226,7 @@ def analyze_cmd(
     bias: str | None = OPT_BIAS,
     device: str | None = OPT_DEVICE,
     thresholds: list[str] | None = OPT_THRESHOLD,
+    no_probe: bool = OPT_NO_PROBE,
     force: bool = OPT_FORCE,
 ) -> None:
     """Analyse one embedding set: metrics, intervals and a verdict."""
@@ -328,6 +290,7 @@ def compare_cmd(
     bias: str | None = OPT_BIAS,
     device: str | None = OPT_DEVICE,
     thresholds: list[str] | None = OPT_THRESHOLD,
+    no_probe: bool = OPT_NO_PROBE,
     force: bool = OPT_FORCE,
 ) -> None:
     """Compare two embedding sets of the same inputs: CKA, indicators side by side, verdicts."""

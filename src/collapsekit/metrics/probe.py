@@ -17,7 +17,10 @@ def probe_plan(ctx: MetricContext) -> tuple[int, int] | None:
 
 def _plan(ctx: MetricContext) -> tuple[int, int] | None:
     sample = ctx.sample
-    if not ctx.options.probe or sample is None or sample.y is None or ctx.k < 2:
+    if sample is None or sample.y is None or ctx.k < 2:
+        return None
+    if not ctx.options.probe:
+        ctx.notes.append("linear probe skipped: turned off (probe=False, or --no-probe)")
         return None
     counts = torch.bincount(sample.y, minlength=ctx.k)
     counts = counts[counts > 0]
