@@ -73,3 +73,6 @@ def test_a_matrix_of_the_wrong_width_names_it_and_hints_at_a_transpose() -> None
     with pytest.raises(ValueError, match="expected 8 columns") as info:
         check_features(np.zeros((3, 5)), "weights", 8)
     assert "transposed" not in str(info.value)
+    with pytest.raises(ValueError, match="expected 8 columns") as info:
+        check_features(np.zeros((8, 3)), "features", 8)  # 8 rows of the wrong width
+    assert "transposed" not in str(info.value)

@@ -74,7 +74,9 @@ def check_features(
             )
         x = x.to(torch.float32)
     if dim is not None and x.shape[1] != dim:
-        flipped = x.shape[0] == dim and x.dim() == 2
+        # a classifier matrix (K x D) is often stored D x K (Keras, JAX); a batch of rows whose
+        # count happens to equal D is not transposed, so only weights get the hint
+        flipped = name.endswith("weights") and x.shape[0] == dim
         raise ValueError(
             f"{name}: expected {dim} columns (D, the width of the features), received shape "
             f"{tuple(x.shape)}" + (f"; it looks transposed: pass {name}.T" if flipped else "")
