@@ -16,6 +16,7 @@ from collapsekit.render.figure_data import (
     tracking_panels,
 )
 from collapsekit.render.findings_html import render_findings
+from collapsekit.render.markdown import markdown_html
 from collapsekit.render.metric_docs import doc_anchor, doc_section
 from collapsekit.render.svg import RefLine, bar_chart, esc, line_chart
 from collapsekit.render.svg_heatmap import heatmap
@@ -39,6 +40,8 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 #findings li{margin:.2em 0}.cls{font-weight:600}
 .scroll{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}pre{overflow-x:auto}
 .grid>*{min-width:0;max-width:100%}p,li,h1,h2,h3{overflow-wrap:anywhere}
+td.rule,table.md td,table.md th{text-align:left}code{background:#f4f4f4;padding:0 .2em;
+border-radius:3px;font-size:.92em}pre{background:#f7f7f7;padding:.5em}.ref h3{margin-bottom:.2em}
 """
 
 #: the viewport meta: phones lay the page out at their own width instead of shrinking a desktop one
@@ -215,20 +218,6 @@ def _metric_link(key: str) -> str:
     return f"<a href='#ref-{anchor}'>{name}</a>" if anchor else name
 
 
-def _markdown_html(text: str) -> str:
-    """The few Markdown forms the metric reference uses: paragraphs, **bold**, `code`."""
-    out = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        if block.lstrip().startswith("```"):
-            out.append(f"<pre>{html.escape(block.strip().strip('`'))}</pre>")
-            continue
-        text = html.escape(block)
-        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-        out.append(f"<p>{text}</p>")
-    return "".join(out)
-
-
 def _reference_section(metrics: dict[str, float]) -> str:
     """Each reported metric's entry of docs/metrics.md (formula, range, bad direction, healthy
     and collapsed values, paper), so every name in the tables links to its meaning offline."""
@@ -237,14 +226,16 @@ def _reference_section(metrics: dict[str, float]) -> str:
         anchor = doc_anchor(key)
         if anchor and anchor not in anchors:
             anchors.append(anchor)
-    entries = []
-    for anchor in anchors:
-        body = doc_section(anchor)
-        if body:
-            entries.append(
-                f"<div class='ref' id='ref-{anchor}'><h3>{html.escape(anchor)}</h3>"
-                f"{_markdown_html(body)}</div>"
-            )
+    bodies = {a: body for a in anchors if (body := doc_section(a))}
+
+    def resolve(anchor: str) -> str | None:  # links to entries not on the page become text
+        return f"ref-{anchor}" if anchor in bodies else None
+
+    entries = [
+        f"<div class='ref' id='ref-{html.escape(anchor)}'><h3>{html.escape(anchor)}</h3>"
+        f"{markdown_html(body, resolve)}</div>"
+        for anchor, body in bodies.items()
+    ]
     if not entries:
         return ""
     return "<h2 id='metric-reference'>Metric reference</h2>" + "".join(entries)
