@@ -58,14 +58,14 @@ def test_long_legends_wrap_and_stay_clear():
 
 
 def test_heatmap_has_row_and_column_labels_and_a_colour_bar():
-    svg = _svgs(render_report(small_report()))["Class-centroid cosine similarity"]
+    svg = _svgs(render_report(small_report()))["Uncentred class-mean cosine"]
     rows = [t.text for t in svg.iter(f"{NS}text") if t.get("class") == "rowlabel"]
     cols = [t.text for t in svg.iter(f"{NS}text") if t.get("class") == "collabel"]
     assert rows == CLASS_NAMES and cols == CLASS_NAMES
     bar = svg.find(f"{NS}g[@class='colorbar']")
     assert bar is not None
     labels = [t.text for t in bar.iter(f"{NS}text")]
-    assert {"-1", "-0.5", "0", "0.5", "1"} <= set(labels) and "cosine similarity" in labels
+    assert {"-1", "-0.5", "0", "0.5", "1"} <= set(labels) and "cos(μc, μc′)" in labels
     assert len(svg.findall(f".//{NS}rect[@class='cell']")) == 16
 
 

@@ -7,7 +7,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from collapsekit.plot._matplotlib import integer_axis, linear_axis, log_y_axis, new_figure
+from collapsekit.plot._matplotlib import (
+    integer_axis,
+    legend_below,
+    linear_axis,
+    log_y_axis,
+    new_figure,
+)
 from collapsekit.render.figure_data import tracking_panels
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
@@ -44,7 +50,13 @@ def plot_tracking(history: Sequence[Mapping[str, Any]] | str | Path, ncols: int 
         )
     ncols = max(1, min(ncols, len(panels)))
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(4.3 * ncols, 3.5 * nrows, ncols=ncols, nrows=nrows, grid=True)
+    # legends sit under the panels, one entry per line: each row of panels grows by the
+    # height of its longest legend, so no legend is clipped or squeezes its axes
+    entries = max(
+        len(p.series) + len(p.thresholds) + (p.terminal_phase is not None) for p in panels
+    )
+    height = (3.2 + 0.17 * entries) * nrows
+    fig, axes = new_figure(4.3 * ncols, height, ncols=ncols, nrows=nrows, grid=True)
     flat = list(axes.flat)
     for ax, panel in zip(flat, panels, strict=False):
         values: list[float] = []
@@ -83,7 +95,7 @@ def plot_tracking(history: Sequence[Mapping[str, Any]] | str | Path, ncols: int 
         ax.set_xlabel("epoch")
         ax.set_ylabel(panel.ylabel + (" (log scale)" if panel.log else ""))
         ax.grid(True, which="major", color="#e6e6e6", lw=0.8)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False, fontsize=8)
+        legend_below(ax)
     for ax in flat[len(panels) :]:
         ax.set_visible(False)
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from collapsekit.metrics import keys
 from collapsekit.render.axes import is_number
@@ -37,7 +37,7 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 .v-healthy{background:#e3f6e3}.v-collapse{background:#fde2e2}.v-neural{background:#e4ecfb}
 .fired{color:#b00;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:1em}
 .muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}th.how{text-align:left}
-#findings li{margin:.2em 0}.cls{font-weight:600}
+#findings li{margin:.2em 0}figure{margin:0}figcaption{max-width:560px}.cls{font-weight:600}
 .scroll{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}pre{overflow-x:auto}
 .grid>*{min-width:0;max-width:100%}p,li,h1,h2,h3{overflow-wrap:anywhere}
 td.rule,table.md td,table.md th{text-align:left}code{background:#f4f4f4;padding:0 .2em;
@@ -127,19 +127,69 @@ def _header(report: Report, title: str) -> list[str]:
     return parts
 
 
-def _geometry(report: Report) -> list[str]:
-    """The geometry charts: spectrum, centroid-cosine heatmap and per-class ranks."""
-    parts = ["<h2>Geometry</h2><div class='grid'>", spectrum_svg(report)]
-    if report.centroid_cosine:
-        size = len(report.centroid_cosine)
-        parts.append(
-            heatmap(
-                report.centroid_cosine,
-                class_names(report, size),
-                "Class-centroid cosine similarity",
-                outlined=merged_pairs(report.verdict),
-            )
+def cosine_heatmaps(report: Report) -> list[str]:
+    """The class-mean cosine heatmaps, each in a captioned figure: the centred one (class means
+    minus the global mean, the neural-collapse view, with the simplex-ETF value -1/(K-1) marked
+    on its colour bar) and the uncentred one, titled as such. The verdict's merged class pairs
+    are outlined on both."""
+    merged = merged_pairs(report.verdict)
+    out = []
+    centred = report.class_mean_cosine_centred
+    if centred and len(centred) >= 2:
+        k = len(centred)
+        etf = -1.0 / (k - 1)
+        svg = heatmap(
+            centred,
+            class_names(report, k),
+            "Centred class-mean cosine (neural-collapse view)",
+            colorbar_label="cos(μc − μG, μc′ − μG)",
+            marks={"ETF": etf},
+            outlined=merged,
         )
+        out.append(
+            f"<figure id='centred-cosine'>{svg}<figcaption class='muted'>Class means minus the "
+            f"global mean. At a simplex ETF (neural collapse) every off-diagonal cell is "
+            f"−1/(K−1) = {_num(etf)} (marked ETF on the colour bar).</figcaption></figure>"
+        )
+    if report.centroid_cosine:
+        k = len(report.centroid_cosine)
+        svg = heatmap(
+            report.centroid_cosine,
+            class_names(report, k),
+            "Uncentred class-mean cosine",
+            colorbar_label="cos(μc, μc′)",
+            outlined=merged,
+        )
+        out.append(
+            f"<figure id='uncentred-cosine'>{svg}<figcaption class='muted'>Raw class means, "
+            "no centring: an offset shared by every class pulls all cells toward +1, so this "
+            "is not the neural-collapse geometry.</figcaption></figure>"
+        )
+    return out
+
+
+def _spectrum_note(report: Report) -> str:
+    """What the spectrum chart holds: every one of the min(N, D) values, or the cut when a
+    report (from an older version) holds fewer."""
+    data = (report.spectrum or {}).get("data") or []
+    inp = report.inputs or {}
+    n, d = inp.get("n"), inp.get("d")
+    sizes = [float(cast(float, v)) for v in (n, d) if is_number(v)]
+    if not data or len(sizes) != 2 or not all(map(math.isfinite, sizes)):
+        return ""
+    full = int(min(sizes))
+    if len(data) < full:
+        return (
+            f"<p class='muted' id='spectrum-note'>Spectrum: the first {len(data)} of "
+            f"{full} singular values (cut in the report file).</p>"
+        )
+    return f"<p class='muted' id='spectrum-note'>Spectrum: all {len(data)} singular values.</p>"
+
+
+def _geometry(report: Report) -> list[str]:
+    """The geometry charts: spectrum, class-mean cosine heatmaps and per-class ranks."""
+    parts = ["<h2>Geometry</h2><div class='grid'>", spectrum_svg(report)]
+    parts += cosine_heatmaps(report)
     if report.per_class_effective_rank:
         names, ranks = per_class_ranks(report)
         parts.append(
@@ -153,6 +203,7 @@ def _geometry(report: Report) -> list[str]:
             )
         )
     parts.append("</div>")
+    parts.append(_spectrum_note(report))
     return parts
 
 
