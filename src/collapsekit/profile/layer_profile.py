@@ -96,7 +96,10 @@ class LayerProfile:
         return _svg(self, width, height)
 
     def to_html(self, path: str | Path | None = None, title: str = "Layer-wise collapse") -> str:
-        """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given."""
+        """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given.
+        Like the report's pages it has a viewport meta and its table scrolls inside its box, so
+        nothing overflows a phone's screen."""
+        from collapsekit.render.html import VIEWPORT, scroll_tables
         from collapsekit.render.svg import esc
 
         head = "".join(
@@ -128,9 +131,12 @@ class LayerProfile:
         law = self.separation_law
         notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
         page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<html lang="en"><head><meta charset="utf-8">{VIEWPORT}<title>{esc(title)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; color: #222;
+max-width: 60em; }}
+.scroll {{ overflow-x: auto; max-width: 100%; }} svg {{ max-width: 100%; height: auto; }}
+p, li, h1 {{ overflow-wrap: anywhere; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
@@ -152,6 +158,7 @@ Maps with more than two dimensions are pooled with rule <code>{esc(self.pool)}</
 {f"<ul>{notes}</ul>" if notes else ""}
 </body></html>
 """
+        page = scroll_tables(page)
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")
         return page
