@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from collapsekit.render.html import render_history, render_report, render_summary
 from collapsekit.render.svg import line_chart
 from collapsekit.verdict import Finding
-from figure_fixtures import CLASS_NAMES, small_history, small_report
+from figure_fixtures import CLASS_NAMES, many_class_report, small_history, small_report
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -124,3 +124,20 @@ def test_notebook_summary_is_compact_html_with_inline_svg():
         and "<html" not in text
         and "http://" not in text.replace("http://www.w3.org/2000/svg", "")
     )
+
+
+def test_many_classes_show_every_n_th_name_on_bars_and_heatmaps():
+    for k, step in ((30, 2), (50, 2), (64, 3)):
+        charts = _svgs(render_report(many_class_report(k)))
+        bars = charts["Per-class effective rank"]
+        names = [t.text for t in bars.iter(f"{NS}text") if "xname" in (t.get("class") or "")]
+        assert names == [f"class_{i}" for i in range(0, k, step)]
+        assert len(bars.findall(f".//{NS}rect[@class='bar']")) == k  # every bar is drawn
+        for title in (
+            "Centred class-mean cosine (neural-collapse view)",
+            "Uncentred class-mean cosine",
+        ):
+            svg = charts[title]
+            for kind in ("rowlabel", "collabel"):
+                shown = [t.text for t in svg.iter(f"{NS}text") if t.get("class") == kind]
+                assert shown == [f"class_{i}" for i in range(0, k, step)], (k, title, kind)

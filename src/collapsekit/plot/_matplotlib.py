@@ -6,7 +6,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from collapsekit.render.axes import format_tick, log_bounds, log_ticks
+from collapsekit.render.axes import (
+    MAX_CATEGORY_LABELS,
+    format_tick,
+    label_step,
+    log_bounds,
+    log_ticks,
+)
 
 INSTALL_HINT = "pip install 'collapsekit[plot]'"
 
@@ -68,10 +74,6 @@ def log_y_axis(ax: Any, values: Sequence[float]) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-#: at most this many category tick labels on an axis (per-class bars, heatmap rows/columns)
-MAX_CATEGORY_LABELS = 25
-
-
 def category_ticks(
     axis: Any, names: Sequence[str], max_labels: int = MAX_CATEGORY_LABELS, x: bool = True
 ) -> None:
@@ -86,7 +88,7 @@ def category_ticks(
         (25, 'c2')
     """
     k = len(names)
-    step = max(1, math.ceil(k / max(1, max_labels)))
+    step = label_step(k, max_labels)
     positions = list(range(0, k, step))
     shown = len(positions)
     font = 9 if shown <= 12 else 8 if shown <= 20 else 7

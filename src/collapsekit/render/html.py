@@ -40,6 +40,8 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 #findings li{margin:.2em 0}figure{margin:0}figcaption{max-width:560px}.cls{font-weight:600}
 .scroll{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}pre{overflow-x:auto}
 .grid>*{min-width:0;max-width:100%}p,li,h1,h2,h3{overflow-wrap:anywhere}
+td{white-space:nowrap}td.rule,td.how,table.md td{white-space:normal}td.rule{min-width:14em}
+td.how{min-width:12em}table.md td{min-width:8em}.grid{align-items:flex-start}.ref{max-width:52em}
 td.rule,table.md td,table.md th{text-align:left}code{background:#f4f4f4;padding:0 .2em;
 border-radius:3px;font-size:.92em}pre{background:#f7f7f7;padding:.5em}.ref h3{margin-bottom:.2em}
 """
@@ -180,15 +182,21 @@ def _spectrum_note(report: Report) -> str:
     full = int(min(sizes))
     if len(data) < full:
         return (
-            f"<p class='muted' id='spectrum-note'>Spectrum: the first {len(data)} of "
-            f"{full} singular values (cut in the report file).</p>"
+            f"<figcaption class='muted' id='spectrum-note'>Spectrum: the first {len(data)} of "
+            f"{full} singular values (cut in the report file).</figcaption>"
         )
-    return f"<p class='muted' id='spectrum-note'>Spectrum: all {len(data)} singular values.</p>"
+    return (
+        f"<figcaption class='muted' id='spectrum-note'>Spectrum: all {len(data)} singular "
+        "values.</figcaption>"
+    )
 
 
 def _geometry(report: Report) -> list[str]:
     """The geometry charts: spectrum, class-mean cosine heatmaps and per-class ranks."""
-    parts = ["<h2>Geometry</h2><div class='grid'>", spectrum_svg(report)]
+    parts = ["<h2>Geometry</h2><div class='grid'>"]
+    spectrum = spectrum_svg(report)
+    if spectrum:
+        parts.append(f"<figure id='spectrum'>{spectrum}{_spectrum_note(report)}</figure>")
     parts += cosine_heatmaps(report)
     if report.per_class_effective_rank:
         names, ranks = per_class_ranks(report)
@@ -203,7 +211,6 @@ def _geometry(report: Report) -> list[str]:
             )
         )
     parts.append("</div>")
-    parts.append(_spectrum_note(report))
     return parts
 
 
