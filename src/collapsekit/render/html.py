@@ -42,7 +42,7 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 .grid>*{min-width:0;max-width:100%}p,li,h1,h2,h3{overflow-wrap:anywhere}
 td{white-space:nowrap}td.rule,td.how,table.md td{white-space:normal}td.rule{min-width:14em}
 td.how{min-width:12em}table.md td{min-width:8em}.grid{align-items:flex-start}.ref{max-width:52em}
-td.rule,table.md td,table.md th{text-align:left}code{background:#f4f4f4;padding:0 .2em;
+td.rule,th.rule,table.md td,table.md th{text-align:left}code{background:#f4f4f4;padding:0 .2em;
 border-radius:3px;font-size:.92em}pre{background:#f7f7f7;padding:.5em}.ref h3{margin-bottom:.2em}
 """
 

@@ -60,7 +60,8 @@ def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
     """
     rows = [
         f"<table id='{esc(table_id)}'><tr><th>test</th><th>value</th>"
-        "<th>threshold</th><th>isotropic / chance</th><th>rule</th><th>outcome</th></tr>"
+        "<th>threshold</th><th>isotropic / chance</th><th class='rule'>rule</th><th>outcome</th>"
+        "</tr>"
     ]
     for e in verdict.evidence:
         rows.append(
