@@ -95,11 +95,9 @@ class LayerProfile:
         """An inline SVG figure: log10 NC1 per layer with the fitted law, effective rank bars."""
         return _svg(self, width, height)
 
-    def to_html(self, path: str | Path | None = None, title: str = "Layer-wise collapse") -> str:
-        """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given.
-        Like the report's pages it has a viewport meta and its table scrolls inside its box, so
-        nothing overflows a phone's screen."""
-        from collapsekit.render.html import VIEWPORT, scroll_tables
+    def _html_table(self) -> tuple[str, str]:
+        """The page table's header cells and body rows (every name escaped, numbers through
+        :func:`_fmt`)."""
         from collapsekit.render.svg import esc
 
         head = "".join(
@@ -128,6 +126,16 @@ class LayerProfile:
                 _fmt(m.get("ncc_accuracy"), 3),
             ]
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        return head, "".join(body)
+
+    def to_html(self, path: str | Path | None = None, title: str = "Layer-wise collapse") -> str:
+        """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given.
+        Like the report's pages it has a viewport meta and its table scrolls inside its box, so
+        nothing overflows a phone's screen."""
+        from collapsekit.render.html import VIEWPORT, scroll_tables
+        from collapsekit.render.svg import esc
+
+        head, body = self._html_table()
         law = self.separation_law
         notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
         page = f"""<!DOCTYPE html>
@@ -149,7 +157,7 @@ index: <b>rho = {_fmt(law.get("rho"))}</b> per layer (below 1: each layer separa
 further), <b>r2 = {_fmt(law.get("r2"), 3)}</b> over {_fmt(law.get("num_layers"))} layers
 (close to 1: every layer contributes the same factor).</p>
 {self.to_svg()}
-<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 <p>D = Tr(SS<sub>W</sub> SS<sub>B</sub><sup>+</sup>), the separation fuzziness (class-size
 weighted); NC1 = Tr(&Sigma;<sub>W</sub> &Sigma;<sub>B</sub><sup>+</sup>)/K (lower: tighter classes);
 CDNV: class-distance normalised variance; effective rank: exp of the entropy of the normalised
