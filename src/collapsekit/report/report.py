@@ -126,10 +126,11 @@ class Report:
     baseline: dict[str, float] = field(default_factory=dict)
     spectrum: dict[str, list[float]] = field(default_factory=dict)
     centroid_cosine: list[list[float]] | None = None
-    class_mean_cosine_centred: list[list[float]] | None = None
     per_class_effective_rank: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
     schema: str = REPORT_SCHEMA
+    #: after the older fields, so positional construction keeps its meaning
+    class_mean_cosine_centred: list[list[float]] | None = None
 
     def __str__(self) -> str:
         """A short summary (at most 40 lines of at most 120 characters): the input sizes, the
