@@ -12,7 +12,8 @@ def small_report() -> Report:
     k, d = 4, 40
     spectrum = [0.3 * 0.7**i for i in range(d)]
     total = sum(spectrum)
-    cos = [[1.0 if i == j else -1.0 / 3 + 0.05 * (i + j) for j in range(k)] for i in range(k)]
+    cos = [[1.0 if i == j else 0.1 + 0.05 * (i + j) for j in range(k)] for i in range(k)]
+    centred = [[1.0 if i == j else -1.0 / 3 + 0.01 * (i + j) for j in range(k)] for i in range(k)]
     return Report(
         metrics={"effective_rank": 9.5, "nc1": 0.04, "etf_error": 0.1, "rankme": 9.0},
         verdict=Verdict(label="neural collapse", summary="classes collapsed onto a simplex ETF"),
@@ -30,6 +31,7 @@ def small_report() -> Report:
             "isotropic": [1.0 / d * (1.2 - 0.4 * i / d) for i in range(d)],
         },
         centroid_cosine=cos,
+        class_mean_cosine_centred=centred,
         per_class_effective_rank={"0": 3.0, "1": 4.0, "2": 2.5, "3": 5.0},
     )
 
@@ -51,3 +53,17 @@ def small_history(epochs: int = 12, perfect_from: int = 4) -> list[dict]:
             }
         )
     return rows
+
+
+def many_class_report(k: int = 50) -> Report:
+    """A report with ``k`` classes named ``class_0`` .. (long names) and both cosine matrices."""
+    names = [f"class_{i}" for i in range(k)]
+    eye = [[1.0 if i == j else -1.0 / (k - 1) for j in range(k)] for i in range(k)]
+    return Report(
+        metrics={"effective_rank": 60.0},
+        verdict=Verdict(label="healthy", summary=""),
+        inputs={"n": 20 * k, "d": 96, "num_classes": k, "class_names": names},
+        centroid_cosine=eye,
+        class_mean_cosine_centred=eye,
+        per_class_effective_rank={str(i): 10.0 + i % 7 for i in range(k)},
+    )

@@ -10,6 +10,8 @@ pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure
 
 from collapsekit import plot
+from collapsekit.report.report import Report
+from collapsekit.verdict import Verdict
 from figure_fixtures import CLASS_NAMES, small_history, small_report
 
 
@@ -25,11 +27,17 @@ def _visible_ticks(axis, lo, hi):
 
 def test_report_figures_are_figures_with_titles():
     figs = small_report().figures()
-    assert set(figs) == {"spectrum", "centroid_cosine", "per_class_effective_rank"}
+    assert list(figs) == [
+        "spectrum",
+        "class_mean_cosine_centred",
+        "centroid_cosine",
+        "per_class_effective_rank",
+    ]
     assert all(isinstance(f, Figure) for f in figs.values())
     assert [f.axes[0].get_title() for f in figs.values()] == [
         "Singular-value spectrum",
-        "Class-centroid cosine similarity",
+        "Centred class-mean cosine (neural-collapse view)",
+        "Uncentred class-mean cosine",
         "Per-class effective rank",
     ]
 
@@ -62,9 +70,21 @@ def test_heatmap_labels_both_axes_with_class_names_and_has_colour_bar():
     assert [t.get_text() for t in ax.get_xticklabels()] == CLASS_NAMES
     assert [t.get_text() for t in ax.get_yticklabels()] == CLASS_NAMES
     assert ax.get_xlabel() == "class" and ax.get_ylabel() == "class"
-    assert bar.get_ylabel() == "cosine similarity"
+    assert bar.get_ylabel() == "cos(μc, μc′)"
     assert ax.images[0].get_clim() == (-1.0, 1.0)
     assert len(ax.texts) == 16  # values written in the cells for K <= 10
+    assert ax.images[0].get_array()[0, 1] == pytest.approx(0.15)  # the uncentred matrix
+
+
+def test_centred_heatmap_marks_the_simplex_etf_value():
+    fig = plot.plot_centroid_cosine(small_report(), centred=True)
+    ax, bar = fig.axes
+    assert ax.get_title() == "Centred class-mean cosine (neural-collapse view)"
+    assert ax.images[0].get_array()[0, 1] == pytest.approx(-1 / 3 + 0.01)
+    assert [list(line.get_ydata()) for line in bar.lines] == [[-1 / 3, -1 / 3]]  # K = 4
+    assert [t.get_text() for t in bar.texts] == ["ETF"]
+    with pytest.raises(ValueError, match="class_mean_cosine_centred"):
+        plot.plot_centroid_cosine(Report({}, Verdict("healthy", "")), centred=True)
 
 
 def test_per_class_rank_bars_named_by_class_with_overall_line():
@@ -133,7 +153,13 @@ def test_layer_profile_from_mapping_and_object():
 def test_save_figures_writes_non_empty_files(tmp_path, fmt, magic):
     paths = plot.save_figures(small_report(), tmp_path / "figs", formats=(fmt,), dpi=60)
     assert sorted(p.name for p in paths) == sorted(
-        f"{n}.{fmt}" for n in ("spectrum", "centroid_cosine", "per_class_effective_rank")
+        f"{n}.{fmt}"
+        for n in (
+            "spectrum",
+            "class_mean_cosine_centred",
+            "centroid_cosine",
+            "per_class_effective_rank",
+        )
     )
     for p in paths:
         data = p.read_bytes()

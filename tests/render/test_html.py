@@ -58,17 +58,18 @@ def test_report_renders_with_plots(browser, tmp_path):
     assert "Verdict" in browser.find_element(By.ID, "verdict").text
     titles = [e.get_attribute("aria-label") for e in browser.find_elements(By.CSS_SELECTOR, "svg")]
     assert "Singular-value spectrum" in titles
-    assert "Class-centroid cosine similarity" in titles
+    assert "Centred class-mean cosine (neural-collapse view)" in titles
+    assert "Uncentred class-mean cosine" in titles
     assert "Per-class effective rank" in titles
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg polyline.series")) == 2
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg rect.cell")) == 16
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg rect.cell")) == 2 * 16
     nc_rows = browser.find_elements(By.CSS_SELECTOR, "#nc-table tr")
     assert len(nc_rows) > 10 and "[" in nc_rows[1].text  # nc1 with its interval
     svg = browser.find_element(By.CSS_SELECTOR, "svg")
     assert svg.size["width"] > 100 and svg.size["height"] > 100  # actually laid out
     # heatmap: a label for every row and every column, and a colour bar
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg text.rowlabel")) == 4
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg text.collabel")) == 4
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg text.rowlabel")) == 2 * 4
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg text.collabel")) == 2 * 4
     assert browser.find_elements(By.CSS_SELECTOR, "svg g.colorbar")
     _assert_legends_clear(browser)
     assert _console_errors(browser) == []

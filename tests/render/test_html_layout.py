@@ -4,6 +4,7 @@ and (where Chromium is installed) no page-level horizontal overflow at 400 px.""
 from __future__ import annotations
 
 import html
+import math
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from collapsekit import analyze
+from collapsekit.profile.layer_profile import LayerProfile
 from collapsekit.render.html import render_history, render_report
 from collapsekit.report.compare import compare
 from collapsekit.report.report import Report
@@ -33,12 +35,30 @@ def report() -> Report:
     return r
 
 
+def _profile() -> LayerProfile:
+    """A profile with long layer names (the table is wider than a phone)."""
+    layers = {
+        f"encoder.layer.{i}.attention.output.dense": {
+            "nc1": 10 * 0.5**i,
+            "separation_fuzziness": 100 * 0.5**i,
+            "effective_rank": 40.0 - 3 * i,
+            "ncc_accuracy": 0.5 + 0.05 * i,
+            "dim": 768,
+        }
+        for i in range(6)
+    }
+    law = {"rho": 0.5, "slope": math.log(0.5), "intercept": math.log(100.0), "r2": 0.99}
+    return LayerProfile(layers, law, notes=["a note"])
+
+
 def _pages(report: Report) -> dict[str, str]:
+    """Every HTML page collapsekit writes: report, tracking history, compare, layer profile."""
     rows = [{"epoch": e, "nc1": 1.0 / (e + 1), "effective_rank": 10.0 - e} for e in range(5)]
     return {
         "report": render_report(report),
         "history": render_history(rows),
         "compare": compare(report, report).to_html(),
+        "layer profile": _profile().to_html(),
     }
 
 

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from collapsekit.render.html import render_history, render_report, render_summary
 from collapsekit.render.svg import line_chart
 from collapsekit.verdict import Finding
-from figure_fixtures import CLASS_NAMES, small_history, small_report
+from figure_fixtures import CLASS_NAMES, many_class_report, small_history, small_report
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -58,14 +58,14 @@ def test_long_legends_wrap_and_stay_clear():
 
 
 def test_heatmap_has_row_and_column_labels_and_a_colour_bar():
-    svg = _svgs(render_report(small_report()))["Class-centroid cosine similarity"]
+    svg = _svgs(render_report(small_report()))["Uncentred class-mean cosine"]
     rows = [t.text for t in svg.iter(f"{NS}text") if t.get("class") == "rowlabel"]
     cols = [t.text for t in svg.iter(f"{NS}text") if t.get("class") == "collabel"]
     assert rows == CLASS_NAMES and cols == CLASS_NAMES
     bar = svg.find(f"{NS}g[@class='colorbar']")
     assert bar is not None
     labels = [t.text for t in bar.iter(f"{NS}text")]
-    assert {"-1", "-0.5", "0", "0.5", "1"} <= set(labels) and "cosine similarity" in labels
+    assert {"-1", "-0.5", "0", "0.5", "1"} <= set(labels) and "cos(μc, μc′)" in labels
     assert len(svg.findall(f".//{NS}rect[@class='cell']")) == 16
 
 
@@ -124,3 +124,20 @@ def test_notebook_summary_is_compact_html_with_inline_svg():
         and "<html" not in text
         and "http://" not in text.replace("http://www.w3.org/2000/svg", "")
     )
+
+
+def test_many_classes_show_every_n_th_name_on_bars_and_heatmaps():
+    for k, step in ((30, 2), (50, 2), (64, 3)):
+        charts = _svgs(render_report(many_class_report(k)))
+        bars = charts["Per-class effective rank"]
+        names = [t.text for t in bars.iter(f"{NS}text") if "xname" in (t.get("class") or "")]
+        assert names == [f"class_{i}" for i in range(0, k, step)]
+        assert len(bars.findall(f".//{NS}rect[@class='bar']")) == k  # every bar is drawn
+        for title in (
+            "Centred class-mean cosine (neural-collapse view)",
+            "Uncentred class-mean cosine",
+        ):
+            svg = charts[title]
+            for kind in ("rowlabel", "collabel"):
+                shown = [t.text for t in svg.iter(f"{NS}text") if t.get("class") == kind]
+                assert shown == [f"class_{i}" for i in range(0, k, step)], (k, title, kind)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from collapsekit.render.verdict_html import render_verdict
+from collapsekit.render.verdict_html import evidence_table, render_verdict
 from collapsekit.verdict import Evidence, Finding, Verdict
 
 ATTACK = "<script>alert(1)</script>"
@@ -44,3 +44,20 @@ def test_the_evidence_table_scrolls_inside_its_box() -> None:
 
 def test_a_verdict_without_findings_has_no_findings_section() -> None:
     assert "id='findings'" not in render_verdict(Verdict("healthy", "ok"))
+
+
+def _outcomes(label: str) -> list[str]:
+    nc = [Evidence(f"nc{i}", 0.01, 0.1, "below", i < 2, 1.0, "neural collapse") for i in range(4)]
+    rank = Evidence("effective_rank / null", 0.05, 0.1, "below", True, 1.0, "dimensional collapse")
+    table = evidence_table(Verdict(label, "", evidence=[*nc, rank]))
+    return re.findall(r"<td[^>]*>(?:supports|no)[^<]*(?:<span[^>]*>[^<]*</span>)?</td>", table)
+
+
+def test_only_the_tests_of_the_decided_label_are_coloured() -> None:
+    healthy = _outcomes("healthy")
+    assert len(healthy) == 5 and not any("fired" in cell for cell in healthy)
+    assert healthy[0].startswith("<td>supports neural collapse") and "not the verdict" in healthy[0]
+    dimensional = _outcomes("dimensional collapse")
+    assert [("class='fired'" in cell) for cell in dimensional] == [False] * 4 + [True]
+    neural = _outcomes("neural collapse")
+    assert [("class='fired'" in cell) for cell in neural] == [True, True, False, False, False]

@@ -6,7 +6,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from collapsekit.render.axes import format_tick, log_bounds, log_ticks
+from collapsekit.render.axes import (
+    MAX_CATEGORY_LABELS,
+    format_tick,
+    label_step,
+    log_bounds,
+    log_ticks,
+)
 
 INSTALL_HINT = "pip install 'collapsekit[plot]'"
 
@@ -66,3 +72,39 @@ def log_y_axis(ax: Any, values: Sequence[float]) -> None:
     ax.yaxis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_tick(v)))
     ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def category_ticks(
+    axis: Any, names: Sequence[str], max_labels: int = MAX_CATEGORY_LABELS, x: bool = True
+) -> None:
+    """Label the categories 0..K-1 of ``axis`` with ``names``, every ``ceil(K / max_labels)``-th
+    one when there are more than ``max_labels`` (K = 50 classes: every second name), so the
+    labels never crowd; long or many names are rotated 45 degrees on the x axis.
+
+    Example:
+        >>> fig, ax = new_figure(3, 3)
+        >>> category_ticks(ax.xaxis, [f"c{i}" for i in range(50)])
+        >>> len(ax.get_xticks()), ax.get_xticklabels()[1].get_text()
+        (25, 'c2')
+    """
+    k = len(names)
+    step = label_step(k, max_labels)
+    positions = list(range(0, k, step))
+    shown = len(positions)
+    font = 9 if shown <= 12 else 8 if shown <= 20 else 7
+    axis.set_ticks(positions)
+    labels = [names[i] for i in positions]
+    longest = max((len(n) for n in labels), default=0)
+    rotate = x and (longest > 3 or (shown > 12 and longest > 2))
+    if rotate:
+        axis.set_ticklabels(labels, rotation=45, ha="right", rotation_mode="anchor", fontsize=font)
+    else:
+        axis.set_ticklabels(labels, fontsize=font)
+
+
+def legend_below(ax: Any, ncol: int = 1, fontsize: int = 8) -> None:
+    """The axes' legend under it, one entry per row by default (a wide multi-column legend
+    can stretch past the figure's edge, and constrained layout only makes room vertically)."""
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False, fontsize=fontsize
+    )

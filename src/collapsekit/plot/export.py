@@ -19,11 +19,15 @@ FORMATS = ("png", "pdf", "svg")
 
 
 def report_figures(report: Report) -> dict[str, Any]:
-    """``{"spectrum", "centroid_cosine", "per_class_effective_rank"}`` -> Figure, for those
-    the report has data for (the same figures as :meth:`Report.figures`)."""
+    """``{"spectrum", "class_mean_cosine_centred", "centroid_cosine",
+    "per_class_effective_rank"}`` -> Figure, for those the report has data for (the same
+    figures as :meth:`Report.figures`); ``centroid_cosine`` is the uncentred class-mean
+    cosine, ``class_mean_cosine_centred`` the neural-collapse view."""
     figures: dict[str, Any] = {}
     if report.spectrum and report.spectrum.get("data"):
         figures["spectrum"] = plot_spectrum(report)
+    if report.class_mean_cosine_centred:
+        figures["class_mean_cosine_centred"] = plot_centroid_cosine(report, centred=True)
     if report.centroid_cosine:
         figures["centroid_cosine"] = plot_centroid_cosine(report)
     if report.per_class_effective_rank:

@@ -96,7 +96,7 @@ def plot_layer_profile(profile: Any) -> Any:
                 label=f"separation law, ρ = {math.exp(slope):.3g} per layer",
             )
             drawn += fit
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False, fontsize=8)
+            ax.legend(loc="best", fontsize=8)  # inside: room under rotated names is not kept
         if log:
             log_y_axis(ax, drawn)
         else:

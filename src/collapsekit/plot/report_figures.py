@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from collapsekit.plot._matplotlib import integer_axis, linear_axis, log_y_axis, new_figure
+from collapsekit.plot._matplotlib import (
+    category_ticks,
+    integer_axis,
+    linear_axis,
+    log_y_axis,
+    new_figure,
+)
 from collapsekit.render.figure_data import class_names, per_class_ranks, spectrum_series
 
 if TYPE_CHECKING:
@@ -54,18 +60,44 @@ def plot_spectrum(report: Report, ax: Any = None) -> Any:
     return fig
 
 
-def plot_centroid_cosine(report: Report, ax: Any = None, annotate: bool | None = None) -> Any:
-    """Heatmap of the cosine similarity between class centroids (uncentred class means),
-    both axes labelled with the class names, colour bar from -1 to 1.
+def _annotate(ax: Any, matrix: list[list[float]]) -> None:
+    """Each cell's value written in it (white on dark cells)."""
+    k = len(matrix)
+    for i in range(k):
+        for j in range(k):
+            v = float(matrix[i][j]) if matrix[i][j] is not None else math.nan
+            if math.isfinite(v):
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if abs(v) > 0.6 else "#222",
+                )
 
-    How to read it: off-diagonal cells near 1 mean classes whose centroids point the same
-    way (class collapse); spread-out centroids are near 0 or negative. ``annotate``: write
-    the value in each cell (default: when there are at most 10 classes).
+
+def plot_centroid_cosine(
+    report: Report, ax: Any = None, annotate: bool | None = None, centred: bool = False
+) -> Any:
+    """Heatmap of the cosine similarity between class means, both axes labelled with the class
+    names (every n-th name beyond 25 classes), colour bar from -1 to 1.
+
+    ``centred=False``: the uncentred class means ``mu_c`` (``report.centroid_cosine``);
+    ``centred=True``: the centred ones ``mu_c - mu_G`` (``report.class_mean_cosine_centred``),
+    the neural-collapse view, with the simplex-ETF value -1/(K-1) marked on the colour bar.
+
+    How to read it: centred, neural collapse shows every off-diagonal cell at -1/(K-1) and a
+    healthy space spreads around it; merged classes show as off-diagonal cells near 1. The
+    uncentred cells are all pulled toward +1 by the offset the classes share. ``annotate``:
+    write the value in each cell (default: when there are at most 10 classes).
     """
-    matrix = report.centroid_cosine
+    matrix = report.class_mean_cosine_centred if centred else report.centroid_cosine
     if not matrix:
+        field = "class_mean_cosine_centred" if centred else "centroid_cosine"
         raise ValueError(
-            "report: expected centroid cosines (report.centroid_cosine), received none; "
+            f"report: expected class-mean cosines (report.{field}), received none; "
             "analyze() computes them for labelled data with 2 to 64 classes"
         )
     k = len(matrix)
@@ -73,34 +105,32 @@ def plot_centroid_cosine(report: Report, ax: Any = None, annotate: bool | None =
     side = min(9.0, max(4.5, 2.5 + 0.3 * k))
     fig, ax = _target(ax, side + 1.2, side)
     image = ax.imshow(matrix, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest")
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    font = 9 if k <= 20 else 6
-    rotate = k > 20 or max(len(n) for n in names) > 3
-    ax.set_xticklabels(
-        names, rotation=45 if rotate else 0, ha="right" if rotate else "center", fontsize=font
-    )
-    ax.set_yticklabels(names, fontsize=font)
+    category_ticks(ax.xaxis, names)
+    category_ticks(ax.yaxis, names, x=False)
     ax.set_xlabel("class")
     ax.set_ylabel("class")
-    ax.set_title("Class-centroid cosine similarity")
+    ax.set_title(
+        "Centred class-mean cosine (neural-collapse view)"
+        if centred
+        else "Uncentred class-mean cosine"
+    )
     if annotate if annotate is not None else k <= 10:
-        for i in range(k):
-            for j in range(k):
-                v = float(matrix[i][j]) if matrix[i][j] is not None else math.nan
-                if math.isfinite(v):
-                    ax.text(
-                        j,
-                        i,
-                        f"{v:.2f}",
-                        ha="center",
-                        va="center",
-                        fontsize=8,
-                        color="white" if abs(v) > 0.6 else "#222",
-                    )
+        _annotate(ax, matrix)
     bar = fig.colorbar(image, ax=ax, shrink=0.85)
-    bar.set_label("cosine similarity")
+    bar.set_label("cos(μc − μG, μc′ − μG)" if centred else "cos(μc, μc′)")
     bar.set_ticks([-1.0, -0.5, 0.0, 0.5, 1.0])
+    if centred and k >= 2:
+        etf = -1.0 / (k - 1)
+        bar.ax.axhline(etf, color="black", lw=1.5)
+        bar.ax.text(
+            -0.3,
+            etf,
+            "ETF",
+            transform=bar.ax.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     return fig
 
 
@@ -117,9 +147,9 @@ def plot_per_class_rank(report: Report, ax: Any = None) -> Any:
             "report: expected per-class effective ranks (report.per_class_effective_rank), "
             "received none; analyze() computes them for labelled data"
         )
+    own_figure = ax is None
     fig, ax = _target(ax, max(5.0, min(12.0, 2.0 + 0.35 * len(ranks))), 4.0)
     positions = list(range(len(ranks)))
-    rotate = len(ranks) > 20 or max(len(n) for n in names) > 3
     ax.bar(
         positions,
         [r if math.isfinite(r) else 0.0 for r in ranks],
@@ -129,20 +159,12 @@ def plot_per_class_rank(report: Report, ax: Any = None) -> Any:
     overall = report.metrics.get("effective_rank")
     if overall is not None and math.isfinite(overall):
         ax.axhline(overall, color="#555555", ls="--", lw=1.5, label="all rows together")
-        ax.legend(
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.3 if rotate else -0.15),
-            ncol=2,
-            frameon=False,
-            fontsize=9,
-        )
-    ax.set_xticks(positions)
-    ax.set_xticklabels(
-        names,
-        rotation=45 if rotate else 0,
-        ha="right" if rotate else "center",
-        fontsize=9 if len(names) <= 30 else 6,
-    )
+    category_ticks(ax.xaxis, names)
+    if overall is not None and math.isfinite(overall):
+        if own_figure:  # under the figure, in room that constrained layout makes for it
+            fig.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=9)
+        else:
+            ax.legend(loc="best", fontsize=9)
     linear_axis(ax.yaxis)
     ax.set_xlabel("class")
     ax.set_ylabel("effective rank")

@@ -95,8 +95,9 @@ class LayerProfile:
         """An inline SVG figure: log10 NC1 per layer with the fitted law, effective rank bars."""
         return _svg(self, width, height)
 
-    def to_html(self, path: str | Path | None = None, title: str = "Layer-wise collapse") -> str:
-        """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given."""
+    def _html_table(self) -> tuple[str, str]:
+        """The page table's header cells and body rows (every name escaped, numbers through
+        :func:`_fmt`)."""
         from collapsekit.render.svg import esc
 
         head = "".join(
@@ -125,12 +126,25 @@ class LayerProfile:
                 _fmt(m.get("ncc_accuracy"), 3),
             ]
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        return head, "".join(body)
+
+    def to_html(self, path: str | Path | None = None, title: str = "Layer-wise collapse") -> str:
+        """A self-contained HTML page (inline SVG, no JavaScript); written to ``path`` if given.
+        Like the report's pages it has a viewport meta and its table scrolls inside its box, so
+        nothing overflows a phone's screen."""
+        from collapsekit.render.html import VIEWPORT, scroll_tables
+        from collapsekit.render.svg import esc
+
+        head, body = self._html_table()
         law = self.separation_law
         notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
         page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<html lang="en"><head><meta charset="utf-8">{VIEWPORT}<title>{esc(title)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; color: #222;
+max-width: 60em; }}
+.scroll {{ overflow-x: auto; max-width: 100%; }} svg {{ max-width: 100%; height: auto; }}
+p, li, h1 {{ overflow-wrap: anywhere; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
@@ -143,7 +157,7 @@ index: <b>rho = {_fmt(law.get("rho"))}</b> per layer (below 1: each layer separa
 further), <b>r2 = {_fmt(law.get("r2"), 3)}</b> over {_fmt(law.get("num_layers"))} layers
 (close to 1: every layer contributes the same factor).</p>
 {self.to_svg()}
-<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 <p>D = Tr(SS<sub>W</sub> SS<sub>B</sub><sup>+</sup>), the separation fuzziness (class-size
 weighted); NC1 = Tr(&Sigma;<sub>W</sub> &Sigma;<sub>B</sub><sup>+</sup>)/K (lower: tighter classes);
 CDNV: class-distance normalised variance; effective rank: exp of the entropy of the normalised
@@ -152,6 +166,7 @@ Maps with more than two dimensions are pooled with rule <code>{esc(self.pool)}</
 {f"<ul>{notes}</ul>" if notes else ""}
 </body></html>
 """
+        page = scroll_tables(page)
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")
         return page

@@ -163,3 +163,20 @@ def wants_log(values: Sequence[float], decades: float = 1.0) -> bool:
     if not vals or min(vals) <= 0:
         return False
     return math.log10(max(vals) / min(vals)) > decades
+
+
+#: at most this many category names on an axis (per-class bars, heatmap rows and columns)
+MAX_CATEGORY_LABELS = 25
+
+
+def label_step(count: int, max_labels: int = MAX_CATEGORY_LABELS) -> int:
+    """Label every ``step``-th of ``count`` categories so at most ``max_labels`` names are
+    written: ``ceil(count / max_labels)`` (1 up to ``max_labels`` categories). Both renderers
+    (SVG and matplotlib) thin their class names with it, so 50 classes show 25 names, not a
+    smear of overlapping text.
+
+    Example:
+        >>> label_step(10), label_step(25), label_step(26), label_step(50), label_step(64)
+        (1, 1, 2, 2, 3)
+    """
+    return max(1, math.ceil(count / max(1, max_labels)))

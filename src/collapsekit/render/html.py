@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from collapsekit.metrics import keys
 from collapsekit.render.axes import is_number
@@ -16,6 +16,7 @@ from collapsekit.render.figure_data import (
     tracking_panels,
 )
 from collapsekit.render.findings_html import render_findings
+from collapsekit.render.markdown import markdown_html
 from collapsekit.render.metric_docs import doc_anchor, doc_section
 from collapsekit.render.svg import RefLine, bar_chart, esc, line_chart
 from collapsekit.render.svg_heatmap import heatmap
@@ -36,9 +37,13 @@ font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-ch
 .v-healthy{background:#e3f6e3}.v-collapse{background:#fde2e2}.v-neural{background:#e4ecfb}
 .fired{color:#b00;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:1em}
 .muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}th.how{text-align:left}
-#findings li{margin:.2em 0}.cls{font-weight:600}
+#findings li{margin:.2em 0}figure{margin:0}figcaption{max-width:560px}.cls{font-weight:600}
 .scroll{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}pre{overflow-x:auto}
 .grid>*{min-width:0;max-width:100%}p,li,h1,h2,h3{overflow-wrap:anywhere}
+td{white-space:nowrap}td.rule,td.how,table.md td{white-space:normal}td.rule{min-width:14em}
+td.how{min-width:12em}table.md td{min-width:8em}.grid{align-items:flex-start}.ref{max-width:52em}
+td.rule,th.rule,table.md td,table.md th{text-align:left}code{background:#f4f4f4;padding:0 .2em;
+border-radius:3px;font-size:.92em}pre{background:#f7f7f7;padding:.5em}.ref h3{margin-bottom:.2em}
 """
 
 #: the viewport meta: phones lay the page out at their own width instead of shrinking a desktop one
@@ -124,19 +129,75 @@ def _header(report: Report, title: str) -> list[str]:
     return parts
 
 
-def _geometry(report: Report) -> list[str]:
-    """The geometry charts: spectrum, centroid-cosine heatmap and per-class ranks."""
-    parts = ["<h2>Geometry</h2><div class='grid'>", spectrum_svg(report)]
-    if report.centroid_cosine:
-        size = len(report.centroid_cosine)
-        parts.append(
-            heatmap(
-                report.centroid_cosine,
-                class_names(report, size),
-                "Class-centroid cosine similarity",
-                outlined=merged_pairs(report.verdict),
-            )
+def cosine_heatmaps(report: Report) -> list[str]:
+    """The class-mean cosine heatmaps, each in a captioned figure: the centred one (class means
+    minus the global mean, the neural-collapse view, with the simplex-ETF value -1/(K-1) marked
+    on its colour bar) and the uncentred one, titled as such. The verdict's merged class pairs
+    are outlined on both."""
+    merged = merged_pairs(report.verdict)
+    out = []
+    centred = report.class_mean_cosine_centred
+    if centred and len(centred) >= 2:
+        k = len(centred)
+        etf = -1.0 / (k - 1)
+        svg = heatmap(
+            centred,
+            class_names(report, k),
+            "Centred class-mean cosine (neural-collapse view)",
+            colorbar_label="cos(μc − μG, μc′ − μG)",
+            marks={"ETF": etf},
+            outlined=merged,
         )
+        out.append(
+            f"<figure id='centred-cosine'>{svg}<figcaption class='muted'>Class means minus the "
+            f"global mean. At a simplex ETF (neural collapse) every off-diagonal cell is "
+            f"−1/(K−1) = {_num(etf)} (marked ETF on the colour bar).</figcaption></figure>"
+        )
+    if report.centroid_cosine:
+        k = len(report.centroid_cosine)
+        svg = heatmap(
+            report.centroid_cosine,
+            class_names(report, k),
+            "Uncentred class-mean cosine",
+            colorbar_label="cos(μc, μc′)",
+            outlined=merged,
+        )
+        out.append(
+            f"<figure id='uncentred-cosine'>{svg}<figcaption class='muted'>Raw class means, "
+            "no centring: an offset shared by every class pulls all cells toward +1, so this "
+            "is not the neural-collapse geometry.</figcaption></figure>"
+        )
+    return out
+
+
+def _spectrum_note(report: Report) -> str:
+    """What the spectrum chart holds: every one of the min(N, D) values, or the cut when a
+    report (from an older version) holds fewer."""
+    data = (report.spectrum or {}).get("data") or []
+    inp = report.inputs or {}
+    n, d = inp.get("n"), inp.get("d")
+    sizes = [float(cast(float, v)) for v in (n, d) if is_number(v)]
+    if not data or len(sizes) != 2 or not all(map(math.isfinite, sizes)):
+        return ""
+    full = int(min(sizes))
+    if len(data) < full:
+        return (
+            f"<figcaption class='muted' id='spectrum-note'>Spectrum: the first {len(data)} of "
+            f"{full} singular values (cut in the report file).</figcaption>"
+        )
+    return (
+        f"<figcaption class='muted' id='spectrum-note'>Spectrum: all {len(data)} singular "
+        "values.</figcaption>"
+    )
+
+
+def _geometry(report: Report) -> list[str]:
+    """The geometry charts: spectrum, class-mean cosine heatmaps and per-class ranks."""
+    parts = ["<h2>Geometry</h2><div class='grid'>"]
+    spectrum = spectrum_svg(report)
+    if spectrum:
+        parts.append(f"<figure id='spectrum'>{spectrum}{_spectrum_note(report)}</figure>")
+    parts += cosine_heatmaps(report)
     if report.per_class_effective_rank:
         names, ranks = per_class_ranks(report)
         parts.append(
@@ -215,20 +276,6 @@ def _metric_link(key: str) -> str:
     return f"<a href='#ref-{anchor}'>{name}</a>" if anchor else name
 
 
-def _markdown_html(text: str) -> str:
-    """The few Markdown forms the metric reference uses: paragraphs, **bold**, `code`."""
-    out = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        if block.lstrip().startswith("```"):
-            out.append(f"<pre>{html.escape(block.strip().strip('`'))}</pre>")
-            continue
-        text = html.escape(block)
-        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-        out.append(f"<p>{text}</p>")
-    return "".join(out)
-
-
 def _reference_section(metrics: dict[str, float]) -> str:
     """Each reported metric's entry of docs/metrics.md (formula, range, bad direction, healthy
     and collapsed values, paper), so every name in the tables links to its meaning offline."""
@@ -237,14 +284,16 @@ def _reference_section(metrics: dict[str, float]) -> str:
         anchor = doc_anchor(key)
         if anchor and anchor not in anchors:
             anchors.append(anchor)
-    entries = []
-    for anchor in anchors:
-        body = doc_section(anchor)
-        if body:
-            entries.append(
-                f"<div class='ref' id='ref-{anchor}'><h3>{html.escape(anchor)}</h3>"
-                f"{_markdown_html(body)}</div>"
-            )
+    bodies = {a: body for a in anchors if (body := doc_section(a))}
+
+    def resolve(anchor: str) -> str | None:  # links to entries not on the page become text
+        return f"ref-{anchor}" if anchor in bodies else None
+
+    entries = [
+        f"<div class='ref' id='ref-{html.escape(anchor)}'><h3>{html.escape(anchor)}</h3>"
+        f"{markdown_html(body, resolve)}</div>"
+        for anchor, body in bodies.items()
+    ]
     if not entries:
         return ""
     return "<h2 id='metric-reference'>Metric reference</h2>" + "".join(entries)

@@ -21,6 +21,7 @@ from typing import Any
 from collapsekit.render.axes import (
     as_float,
     format_tick,
+    label_step,
     linear_ticks,
     log_bounds,
     log_ticks,
@@ -284,10 +285,11 @@ def line_chart(
 
 
 def _bars(a: _Area, names: Sequence[str], vals: Sequence[float], rotate: bool) -> list[str]:
-    """One bar per value on the area (y from 0 to ``a.y1``), with its name under it when there
-    are at most 60 (rotated by 45 degrees when ``rotate``)."""
+    """One bar per value on the area (y from 0 to ``a.y1``), with the name of every
+    :func:`label_step`-th bar under it (rotated by 45 degrees when ``rotate``)."""
     out: list[str] = []
     bw = a.pw / max(1, len(vals))
+    step = label_step(len(vals))
     for i, (lab, v) in enumerate(zip(names, vals, strict=True)):
         h = (v if math.isfinite(v) else 0.0) / a.y1 * a.ph
         x = a.left + i * bw + bw * 0.1
@@ -296,7 +298,7 @@ def _bars(a: _Area, names: Sequence[str], vals: Sequence[float], rotate: bool) -
             f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{html.escape(lab)}: '
             f"{v:.4g}</title></rect>"
         )
-        if len(vals) > 60:
+        if i % step:
             continue
         cx, cy = a.left + (i + 0.5) * bw, a.top + a.ph + 13
         short = lab if len(lab) <= 24 else lab[:23] + "…"
@@ -341,7 +343,8 @@ def bar_chart(
     longest = max([len(s) for s in names] or [1])
     left = 18 + 8 + max(len(s) for s in ylabels) * _CHAR_W + 6
     pw = width - left - 14.0
-    rotate = n <= 60 and (longest > 3 or n > 20) and longest * 6.0 > pw / n * 0.95
+    n_names = math.ceil(n / label_step(n))  # names written (every label_step-th)
+    rotate = (longest > 3 or n_names > 20) and longest * 6.0 > pw / n_names * 0.95
     name_h = (min(longest, 24) * 6.0 * 0.72 + 10) if rotate else 16.0
     legend = [(reference_label or "reference", REFERENCE_COLOR, True)] if reference else []
     legend_svg, legend_h = _legend_layout(legend, left, pw, 34)

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from collapsekit.render.axes import as_float, format_tick, linear_ticks
+from collapsekit.render.axes import as_float, format_tick, label_step, linear_ticks
 from collapsekit.render.svg import _svg_open
 
 
@@ -91,10 +91,14 @@ def _heatmap_outlines(
 
 
 def _heatmap_names(g: _Grid, names: Sequence[str], font: int, rotate: bool) -> list[str]:
-    """Row names left of the grid and column names under it (rotated when ``rotate``)."""
+    """Row names left of the grid and column names under it (rotated when ``rotate``), every
+    :func:`label_step`-th one beyond 25 classes."""
     out: list[str] = []
     left, top, cell, grid = g.left, g.top, g.cell, g.grid
+    step = label_step(len(names))
     for i, name in enumerate(names):
+        if i % step:
+            continue
         y = top + (i + 0.5) * cell + font * 0.35
         out.append(
             f'<text class="rowlabel" x="{left - 4:.1f}" y="{y:.1f}" text-anchor="end" '
@@ -177,15 +181,15 @@ def heatmap(
     outline, both (i, j) and (j, i) (the verdict's merged class pairs)."""
     k = len(matrix)
     names = [str(s) if len(str(s)) <= 18 else str(s)[:17] + "…" for s in labels]
-    show = k <= 40
-    longest = max([len(s) for s in names] or [1]) if show else 0
-    font = 10 if k <= 20 else 8
+    shown = math.ceil(k / label_step(k))  # names written on each axis
+    longest = max([len(s) for s in names] or [1])
+    font = 10 if shown <= 20 else 8
     lab_w = longest * font * 0.6 + 8
     left = 22 + lab_w
     cbar_w = 86.0
     top = 30.0
-    rotate = show and (k > 20 or longest > 3)
-    col_h = (lab_w * 0.62 + 6 if rotate else 18) if show else 6
+    rotate = shown > 20 or longest > 3
+    col_h = lab_w * 0.62 + 6 if rotate else 18
     grid = min(size - left - cbar_w - 10, size - top - col_h - 24)
     height = top + grid + col_h + 24
     g = _Grid(left, top, grid, k, vmin, vmax)
@@ -193,9 +197,8 @@ def heatmap(
     out = _svg_open(size, height, title, "chart heatmap")
     out += _heatmap_cells(g, matrix, labels)
     out += _heatmap_outlines(g, outlined, labels)
-    if show:
-        out += _heatmap_names(g, names, font, rotate)
-    ylx = max(12.0, left - lab_w - 6) if show else 12.0
+    out += _heatmap_names(g, names, font, rotate)
+    ylx = max(12.0, left - lab_w - 6)
     out.append(
         f'<text class="xlabel" x="{left + grid / 2:.1f}" y="{height - 6:.1f}" '
         f'text-anchor="middle" font-size="12">class</text><text class="ylabel" x="{ylx:.1f}" '

@@ -12,7 +12,7 @@ from collapsekit.render.findings_html import render_findings
 from collapsekit.render.svg import esc
 
 if TYPE_CHECKING:  # at run time the verdict imports this module (Verdict._repr_html_)
-    from collapsekit.verdict import Verdict
+    from collapsekit.verdict import Evidence, Verdict
 
 _COLORS = {"healthy": "#e3f6e3", "neural collapse": "#e4ecfb"}
 
@@ -34,25 +34,40 @@ def number_text(v: Any) -> str:
     return f"{v:.5g}"
 
 
+def _outcome_cell(e: Evidence, label: str) -> str:
+    """The outcome of one test. Colour (bold red, class ``fired``) only on a test that fired
+    for the label the verdict decided; a test that fired for another label (two of the four
+    neural-collapse tests under a healthy verdict) says so in plain text."""
+    if e.fired is not True:
+        return "<td>no</td>"
+    supports = "supports " + esc(e.indicates) if e.indicates else "fired"
+    if e.indicates == label:
+        return f"<td class='fired' style='color:#b00;font-weight:bold'>{supports}</td>"
+    return f"<td>{supports} <span class='muted' style='color:#777'>(not the verdict)</span></td>"
+
+
 def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
-    """The verdict's tests as a table: value, threshold, null, rule and whether it fired.
+    """The verdict's tests as a table: value, threshold, null, rule and whether it fired; only
+    the tests that fired for the decided label are coloured.
 
     Example:
-        >>> from collapsekit.verdict import Verdict
-        >>> evidence_table(Verdict("healthy", "")).count("<tr>")
-        1
+        >>> from collapsekit.verdict import Evidence, Verdict
+        >>> e = Evidence("nc1", 0.01, 0.1, "below", True, 1.0, "neural collapse")
+        >>> "class='fired'" in evidence_table(Verdict("healthy", "", evidence=[e]))
+        False
+        >>> "class='fired'" in evidence_table(Verdict("neural collapse", "", evidence=[e]))
+        True
     """
     rows = [
         f"<table id='{esc(table_id)}'><tr><th>test</th><th>value</th>"
-        "<th>threshold</th><th>isotropic / chance</th><th>rule</th><th>outcome</th></tr>"
+        "<th>threshold</th><th>isotropic / chance</th><th class='rule'>rule</th><th>outcome</th>"
+        "</tr>"
     ]
     for e in verdict.evidence:
         rows.append(
             f"<tr><td>{esc(e.metric)}</td><td>{number_text(e.value)}</td>"
             f"<td>{number_text(e.threshold)}</td><td>{number_text(e.baseline)}</td>"
-            f"<td>{esc(e.rule)}</td>"
-            f"<td class='{'fired' if e.fired is True else ''}'>"
-            f"{'supports ' + esc(e.indicates) if e.fired is True else 'no'}</td></tr>"
+            f"<td class='rule'>{esc(e.rule)}</td>{_outcome_cell(e, verdict.label)}</tr>"
         )
     rows.append("</table>")
     return "".join(rows)

@@ -78,7 +78,8 @@ def build_report(a: Analyzer, request: Request, progress: Progress | None = None
         interval_level=request.interval_level,
         baseline=base,
         spectrum=_spectrum(ctx, base_spectrum),
-        centroid_cosine=_centroid_cosine(ctx),
+        centroid_cosine=_centroid_cosine(ctx, centred=False),
+        class_mean_cosine_centred=_centroid_cosine(ctx, centred=True),
         per_class_effective_rank=ranks,
         provenance=provenance,
     )
@@ -92,17 +93,23 @@ def _baseline(a: Analyzer, ctx: MetricContext) -> tuple[dict[str, float], list[f
 
 
 def _spectrum(ctx: MetricContext, base_spectrum: list[float]) -> dict[str, list[float]]:
+    """The whole spectrum, min(N, D) shares of singular-value mass (no cut: 768 values for
+    D = 768), and the isotropic one of the same length."""
     if "spectra" not in ctx.cache:
         return {}
     s = spectra(ctx)[0]
     data = (s / s.sum().clamp_min(1e-300)).tolist()
-    return {"data": data[:512], "isotropic": base_spectrum[:512]}
+    return {"data": data, "isotropic": list(base_spectrum)}
 
 
-def _centroid_cosine(ctx: MetricContext) -> list[list[float]] | None:
+def _centroid_cosine(ctx: MetricContext, centred: bool) -> list[list[float]] | None:
+    """K x K cosines of the class means: uncentred (``mu_c``) or centred (``mu_c - mu_G``, the
+    neural-collapse view: -1/(K-1) off the diagonal at a simplex ETF); None unless labelled
+    with 2 to :data:`CENTROID_MATRIX_MAX_CLASSES` classes."""
     if not (ctx.labelled and 2 <= ctx.k <= CENTROID_MATRIX_MAX_CLASSES):
         return None
-    unit = l2_normalize(ctx.means)
+    means = ctx.means - ctx.class_stats.global_mean_vector() if centred else ctx.means
+    unit = l2_normalize(means)
     return (unit @ unit.T).tolist()
 
 

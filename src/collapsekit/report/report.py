@@ -107,8 +107,12 @@ class Report:
         baseline: the same metrics on isotropic Gaussian data of the same N, D and class sizes.
         verdict: label, summary and the evidence with its thresholds.
         inputs: shapes, class counts and what was given.
-        spectrum: normalised singular values of the data and of the isotropic baseline.
-        centroid_cosine: K x K cosine similarities of the class centroids (K <= 64).
+        spectrum: normalised singular values of the data and of the isotropic baseline, all
+            min(N, D) of them.
+        centroid_cosine: K x K cosine similarities of the uncentred class means ``mu_c``
+            (K <= 64); also :attr:`class_mean_cosine_uncentred`.
+        class_mean_cosine_centred: K x K cosines of the centred class means ``mu_c - mu_G``
+            (the neural-collapse view: -1/(K-1) off the diagonal at a simplex ETF; K <= 64).
         per_class_effective_rank: effective rank of each class.
         provenance: for every key of ``metrics``, how it was computed: a string starting
             with ``exact`` (over every row) or ``sample`` (from a seeded sample of rows).
@@ -125,6 +129,8 @@ class Report:
     per_class_effective_rank: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
     schema: str = REPORT_SCHEMA
+    #: after the older fields, so positional construction keeps its meaning
+    class_mean_cosine_centred: list[list[float]] | None = None
 
     def __str__(self) -> str:
         """A short summary (at most 40 lines of at most 120 characters): the input sizes, the
@@ -135,6 +141,12 @@ class Report:
     def __repr__(self) -> str:
         """One line: ``Report(verdict=..., n=..., d=..., classes=..., metrics=<k keys>)``."""
         return report_repr(self)
+
+    @property
+    def class_mean_cosine_uncentred(self) -> list[list[float]] | None:
+        """:attr:`centroid_cosine` under the name that says what it is: the cosines of the
+        uncentred class means."""
+        return self.centroid_cosine
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per metric: ``metric``, ``value``, ``low``, ``high`` (the interval, NaN where
@@ -166,6 +178,9 @@ class Report:
                 "baseline": self.baseline,
                 "verdict": self.verdict.to_dict(),
                 "spectrum": self.spectrum,
+                "class_mean_cosine_centred": self.class_mean_cosine_centred,
+                "class_mean_cosine_uncentred": self.centroid_cosine,
+                # the uncentred matrix under its first name, for readers of older reports
                 "centroid_cosine": self.centroid_cosine,
                 "per_class_effective_rank": self.per_class_effective_rank,
             }
@@ -212,7 +227,13 @@ class Report:
                 str(k): [_number(x, f"spectrum[{k!r}]") for x in _list(v, f"spectrum[{k!r}]")]
                 for k, v in (data.get("spectrum") or {}).items()
             },
-            centroid_cosine=_matrix(data.get("centroid_cosine"), "centroid_cosine"),
+            centroid_cosine=_matrix(
+                data.get("class_mean_cosine_uncentred", data.get("centroid_cosine")),
+                "class_mean_cosine_uncentred",
+            ),
+            class_mean_cosine_centred=_matrix(
+                data.get("class_mean_cosine_centred"), "class_mean_cosine_centred"
+            ),
             per_class_effective_rank=_numbers(
                 data.get("per_class_effective_rank") or {}, "per_class_effective_rank"
             ),
@@ -235,9 +256,10 @@ class Report:
         return render_summary(self)
 
     def figures(self) -> dict[str, Any]:
-        """matplotlib figures of this report: ``{"spectrum", "centroid_cosine",
-        "per_class_effective_rank"}`` (those the report has data for). Needs the ``plot``
-        extra (``pip install 'collapsekit[plot]'``); see :mod:`collapsekit.plot`."""
+        """matplotlib figures of this report: ``{"spectrum", "class_mean_cosine_centred",
+        "centroid_cosine", "per_class_effective_rank"}`` (those the report has data for).
+        Needs the ``plot`` extra (``pip install 'collapsekit[plot]'``); see
+        :mod:`collapsekit.plot`."""
         from collapsekit.plot import report_figures
 
         return report_figures(self)
