@@ -8,16 +8,25 @@ N x N Gram when fewer rows than dimensions are all held in the sample.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 
 from collapsekit._threads import map_independent
+from collapsekit._validation import check_features
 from collapsekit.functional.alpha_req import alpha_req_from_eigenvalues
 from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
 from collapsekit.functional.rankme import rankme_from_singular_values
-from collapsekit.functional.spectrum import singular_values, singular_values_from_covariance
+from collapsekit.functional.spectrum import (
+    leading_basis,
+    near_floor,
+    resolution_floor,
+    singular_values,
+    singular_values_from_covariance,
+)
 from collapsekit.metrics.context import MetricContext
 from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resample
+from collapsekit.stats.deflated_scatter import DeflatedScatter
 
 
 def _padded(s: torch.Tensor, d: int) -> torch.Tensor:
@@ -36,27 +45,79 @@ def _spectra(ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor, str]:
     sample = ctx.sample
     if sample is not None and sample.holds_all and n < d:
         # fewer rows than dimensions, every row held: the N x N Gram of the rows gives the
-        # same spectra far more cheaply than the D x D moments (14 slides x 1,536 dims)
+        # same spectra far more cheaply than the D x D moments (14 slides x 1,536 dims); a
+        # tail below its float64 floor is resolved from the same rows (deflate)
         rows = sample.x.to(cs.device)
         parts = map_independent(
-            lambda center: _padded(singular_values(rows, center=center), d),
+            lambda center: _padded(singular_values(rows, center=center, deflate=True), d),
             [True, False] if ctx.wants("rankme") else [True],
             cs.device,
         )
         return parts[0], parts[-1] if len(parts) > 1 else parts[0][:0], ctx.sampled
-    covs = [cs.total_cov()]
+    counts = cs.counts[cs.present_classes()].double()
+    mu = cs.class_means()
+    # (1/N-normalised scatter, the centre its rows are taken around)
+    covs = [(cs.total_cov(), (counts[:, None] * mu).sum(0) / counts.sum())]
     if ctx.wants("rankme"):
-        counts = cs.counts[cs.present_classes()].double()
-        mu = cs.class_means()
-        covs.append((cs.within_scatter() + (mu * counts[:, None]).T @ mu) / n)
+        raw = (cs.within_scatter() + (mu * counts[:, None]).T @ mu) / n
+        covs.append((raw, torch.zeros_like(covs[0][1])))
     # the two spectra are independent factorisations: side by side, one thread each
-    parts = map_independent(lambda cov: singular_values_from_covariance(cov, n), covs, cs.device)
+    parts = map_independent(lambda c: singular_values_from_covariance(c[0], n), covs, cs.device)
+    prov = ctx.one_pass
+    # N rows span at most N - 1 centred (N uncentred) dimensions
+    if near_floor(parts[0], min(n - 1, d), n, d):
+        parts, prov = _deflated(ctx, covs, parts)
     s, s_raw = parts[0], parts[-1] if len(parts) > 1 else parts[0][:0]
-    # N rows span at most N - 1 centred (N uncentred) dimensions: the eigenvalues past that
-    # rank are the moments' round-off, not spectrum
+    # the eigenvalues past that rank are the moments' round-off, not spectrum
     s[max(n - 1, 0) :] = 0.0
     s_raw[n:] = 0.0
-    return s, s_raw, ctx.one_pass
+    return s, s_raw, prov
+
+
+def _deflated(
+    ctx: MetricContext, covs: list[tuple[torch.Tensor, torch.Tensor]], parts: list[torch.Tensor]
+) -> tuple[list[torch.Tensor], str]:
+    """The spectra again from a pass over the rows split along the directions the moments
+    resolve (:class:`~collapsekit.stats.deflated_scatter.DeflatedScatter`), when the centred
+    spectrum comes near the moments' float64 floor; the uncentred one too when it is near its
+    own. Without a pass over the rows the tail stays cut, and the provenance says so."""
+    n, d = ctx.n, ctx.d
+    passes = _rows_again(ctx)
+    if passes is None:
+        return parts, (
+            f"{ctx.one_pass} down to {resolution_floor(n, d):.0e} of the largest eigenvalue; "
+            "the tail below is cut (beyond the moments' float64 resolution; on low-rank "
+            "float32 rows, their storage round-off: an error up to ~1e-3); a source read "
+            "twice resolves it"
+        )
+    todo = [0] + [i for i in range(1, len(covs)) if near_floor(parts[i], min(n, d), n, d)]
+    accs = {i: DeflatedScatter(covs[i][1], leading_basis(covs[i][0], n)) for i in todo}
+    seen = 0
+    for x in passes():
+        for acc in accs.values():
+            acc.update(x)
+        seen += x.shape[0]
+    if seen != n:
+        raise ValueError(
+            f"source: expected the second pass to give the same {n} rows, received {seen}; "
+            "a source read twice must not change between passes"
+        )
+    out = [accs[i].singular_values() if i in accs else parts[i] for i in range(len(parts))]
+    how = "the rows held" if ctx.row_pass is None else "a second pass"
+    return out, f"{ctx.one_pass}; tail below the moments' float64 floor from {how}"
+
+
+def _rows_again(ctx: MetricContext) -> Callable[[], Iterator[torch.Tensor]] | None:
+    """Every row again, as validated feature batches: the held sample when it holds every
+    row, else the source's second pass, else None (a one-shot source)."""
+    sample, dev = ctx.sample, ctx.device
+    if sample is not None and sample.holds_all:
+        held = sample.x
+        return lambda: (held[lo : lo + 8192].to(dev) for lo in range(0, held.shape[0], 8192))
+    row_pass = ctx.row_pass
+    if row_pass is None:
+        return None
+    return lambda: (check_features(x, "features", ctx.d, dev) for x, _, _ in row_pass())
 
 
 def _effective_rank(ctx: MetricContext) -> Measured:
