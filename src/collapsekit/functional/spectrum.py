@@ -197,3 +197,70 @@ def singular_values_from_split(
             eig = torch.where(eig > resolution_floor(n, d) * eig[0], eig, 0.0)
         parts.append(eig * scale)
     return torch.cat(parts).sort(descending=True).values.sqrt()
+
+
+Blocks = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def shifted_split(
+    blocks: Blocks,
+    sums: tuple[torch.Tensor, torch.Tensor],
+    basis: torch.Tensor,
+    shift: torch.Tensor,
+    n: int,
+) -> Blocks:
+    """The split scatter of the rows ``x_i + shift`` from that of the rows ``x_i`` (RankMe's
+    uncentred spectrum from the centred rows' deflated pass: no second GEMM).
+
+    ``blocks = (A^T A, A^T R, R^T R)`` and ``sums = (sum_i a_i, sum_i r_i)`` of the rows split
+    along ``basis`` V (D x k, :func:`split_scatter`). The shifted rows split as ``a_i + m`` and
+    ``r_i + rho u`` with ``m = V^T shift`` and ``rho u = shift - V m`` (``|u| = 1``). When
+    ``n rho^2`` stands above the float64 floor of the result, ``u`` joins the basis (its
+    rank-one term ``n rho^2 u u^T`` is then projected out exactly, by algebra, instead of
+    being added to the tail and subtracted again with round-off at its own scale); otherwise
+    the shift's residual stays in the tail. Returns the blocks for
+    :func:`singular_values_from_split`.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [-1.0, 0.0]]).double()
+        >>> basis = torch.tensor([[1.0], [0.0]]).double()
+        >>> a = x @ basis
+        >>> r = x - a @ basis.T
+        >>> shifted = shifted_split(split_scatter(x, basis), (a.sum(0), r.sum(0)), basis,
+        ...                         torch.tensor([0.0, 3.0]).double(), 2)
+        >>> singular_values_from_split(*shifted, n=2)
+        tensor([4.2426, 1.4142], dtype=torch.float64)
+    """
+    top, cross, tail = blocks
+    sum_a, sum_r = sums
+    m = basis.T @ shift
+    r_mu = shift - basis @ m
+    top = top + torch.outer(sum_a, m) + torch.outer(m, sum_a) + n * torch.outer(m, m)
+    rho = float(torch.linalg.vector_norm(r_mu))
+    big = n * rho**2
+    scale = max(float(torch.linalg.eigvalsh(top)[-1]) if top.numel() else 0.0, big)
+    if big <= NEAR_FLOOR * resolution_floor(n, shift.numel()) * scale:
+        cross = cross + torch.outer(sum_a + n * m, r_mu) + torch.outer(m, sum_r)
+        extra = torch.outer(sum_r, r_mu)
+        return top, cross, tail + extra + extra.T + n * torch.outer(r_mu, r_mu)
+    u = r_mu / rho
+
+    def off_u(t: torch.Tensor) -> torch.Tensor:  # Q = I - u u^T applied on the right
+        return t - torch.outer(t @ u, u)
+
+    # blocks in the basis [V, u, complement of u]; every term along r_mu = rho u drops out of
+    # the complement exactly (by algebra, not by cancellation)
+    col_u = cross @ u + rho * (sum_a + n * m) + m * float(sum_r @ u)  # G_ar u
+    corner = float(u @ tail @ u) + 2 * rho * float(sum_r @ u) + big  # u^T G_rr u
+    new_top = torch.cat(
+        [torch.cat([top, col_u[:, None]], 1), torch.cat([col_u, top.new_tensor([corner])])[None]]
+    )
+    new_cross = torch.cat(
+        [
+            off_u(cross) + torch.outer(m, off_u(sum_r[None])[0]),
+            off_u((tail @ u + rho * sum_r)[None]),
+        ]
+    )
+    proj = off_u(off_u(tail).T)  # Q T Q
+    return new_top, new_cross, (proj + proj.T) / 2

@@ -79,8 +79,8 @@ def _deflated(
 ) -> tuple[list[torch.Tensor], str]:
     """The spectra again from a pass over the rows split along the directions the moments
     resolve (:class:`~collapsekit.stats.deflated_scatter.DeflatedScatter`), when the centred
-    spectrum comes near the moments' float64 floor; the uncentred one too when it is near its
-    own. Without a pass over the rows the tail stays cut, and the provenance says so."""
+    spectrum comes near the moments' float64 floor; the uncentred one (RankMe) from the same
+    sums. Without a pass over the rows the tail stays cut, and the provenance says so."""
     n, d = ctx.n, ctx.d
     passes = _rows_again(ctx)
     if passes is None:
@@ -90,19 +90,20 @@ def _deflated(
             "float32 rows, their storage round-off: an error up to ~1e-3); a source read "
             "twice resolves it"
         )
-    todo = [0] + [i for i in range(1, len(covs)) if near_floor(parts[i], min(n, d), n, d)]
-    accs = {i: DeflatedScatter(covs[i][1], leading_basis(covs[i][0], n)) for i in todo}
+    acc = DeflatedScatter(covs[0][1], leading_basis(covs[0][0], n))
     seen = 0
     for x in passes():
-        for acc in accs.values():
-            acc.update(x)
+        acc.update(x)
         seen += x.shape[0]
     if seen != n:
         raise ValueError(
             f"source: expected the second pass to give the same {n} rows, received {seen}; "
             "a source read twice must not change between passes"
         )
-    out = [accs[i].singular_values() if i in accs else parts[i] for i in range(len(parts))]
+    out = [acc.singular_values()]
+    if len(parts) > 1:  # the uncentred spectrum (RankMe) from the same sums: rows e_i + mu
+        raw = acc.uncentred_singular_values()
+        out.append(parts[1] if raw is None else raw)
     how = "the rows held" if ctx.row_pass is None else "a second pass"
     return out, f"{ctx.one_pass}; tail below the moments' float64 floor from {how}"
 

@@ -9,7 +9,10 @@ offset of 100: 763 singular values at 1e-7 of the largest, 1e-14 in eigenvalue; 
 ``mu`` and their resolved eigenvectors ``V`` (D x k) fixed, accumulates in float64 with
 ``e_i = x_i - mu``, ``a_i = V^T e_i`` and the residual ``r_i = e_i - V a_i``:
 
-* ``sum a_i a_i^T`` (k x k), ``sum a_i r_i^T`` (k x D) and ``sum r_i r_i^T`` (D x D).
+* ``sum a_i a_i^T`` (k x k), ``sum a_i r_i^T`` (k x D) and ``sum r_i r_i^T`` (D x D);
+* ``sum a_i`` and ``sum r_i``, from which the uncentred rows ``x_i = e_i + mu`` split the same
+  way by algebra (RankMe's spectrum without a second GEMM,
+  :func:`collapsekit.functional.spectrum.shifted_split`).
 
 The residual is formed before it is squared, so its scatter is accurate relative to the tail's
 own scale; :func:`collapsekit.functional.spectrum.singular_values_from_split` turns the three
@@ -24,11 +27,16 @@ from typing import Any
 import torch
 
 from collapsekit._validation import check_features
-from collapsekit.functional.spectrum import singular_values_from_split, split_scatter
+from collapsekit.functional.spectrum import (
+    NEAR_FLOOR,
+    resolution_floor,
+    shifted_split,
+    singular_values_from_split,
+)
 from collapsekit.stats._accumulator import distributed_active
 from collapsekit.stats._tensor_state import TensorState, check_scatter_diagonal, state_check
 
-_TENSORS = ("count", "top", "cross", "tail")
+_TENSORS = ("count", "top", "cross", "tail", "sum_top", "sum_tail")
 
 
 class DeflatedScatter(TensorState):
@@ -48,6 +56,9 @@ class DeflatedScatter(TensorState):
         ...     acc.update(batch)
         >>> s = acc.singular_values()
         >>> bool(torch.allclose(s, torch.linalg.svdvals(x.double() - center), rtol=1e-6))
+        True
+        >>> raw = acc.uncentred_singular_values()
+        >>> bool(torch.allclose(raw, torch.linalg.svdvals(x.double()), rtol=1e-6))
         True
     """
 
@@ -72,6 +83,8 @@ class DeflatedScatter(TensorState):
         self.top = torch.zeros(k, k, dtype=torch.float64, device=dev)
         self.cross = torch.zeros(k, d, dtype=torch.float64, device=dev)
         self.tail = torch.zeros(d, d, dtype=torch.float64, device=dev)
+        self.sum_top = torch.zeros(k, dtype=torch.float64, device=dev)
+        self.sum_tail = torch.zeros(d, dtype=torch.float64, device=dev)
 
     @property
     def num_samples(self) -> int:
@@ -81,10 +94,14 @@ class DeflatedScatter(TensorState):
         """Add a batch of rows (N x D, any float dtype; products in float64)."""
         x = check_features(features, "features", self.dim, self.center.device)
         for part in x.split(self.chunk_size):
-            top, cross, tail = split_scatter(part.double() - self.center, self.basis)
-            self.top += top
-            self.cross += cross
-            self.tail += tail
+            e = part.double() - self.center
+            a = e @ self.basis
+            r = e.sub_(a @ self.basis.T)  # the residual, in place of the centred rows
+            self.top += a.T @ a
+            self.cross += a.T @ r
+            self.tail += r.T @ r
+            self.sum_top += a.sum(0)
+            self.sum_tail += r.sum(0)
         self.count += x.shape[0]
 
     def merge(self, other: DeflatedScatter) -> DeflatedScatter:
@@ -109,9 +126,25 @@ class DeflatedScatter(TensorState):
         check_scatter_diagonal(loaded["tail"], "tail")
 
     def singular_values(self) -> torch.Tensor:
-        """Singular values (descending, float64, length D) of the centred rows seen
-        (:func:`~collapsekit.functional.spectrum.singular_values_from_split`)."""
+        """Singular values (descending, float64, length D) of the rows seen, centred on
+        ``center`` (:func:`~collapsekit.functional.spectrum.singular_values_from_split`)."""
+        if self.num_samples == 0:
+            raise ValueError("features: no rows were added; call update() first")
+        return singular_values_from_split(self.top, self.cross, self.tail, self.num_samples)
+
+    def uncentred_singular_values(self) -> torch.Tensor | None:
+        """Singular values of the rows themselves (``e_i + center``) from the same sums
+        (:func:`~collapsekit.functional.spectrum.shifted_split`), or None when the shift
+        leaves the leading block beyond its own float64 resolution (a centre far larger than
+        the leading directions' spread, which all lie in that block)."""
         if self.num_samples == 0:
             raise ValueError("features: no rows were added; call update() first")
         n = self.num_samples
-        return singular_values_from_split(self.top, self.cross, self.tail, n)
+        sums = (self.sum_top, self.sum_tail)
+        blocks = shifted_split((self.top, self.cross, self.tail), sums, self.basis, self.center, n)
+        top = torch.linalg.eigvalsh(blocks[0]) if blocks[0].numel() else None
+        if top is not None and float(top[0]) < NEAR_FLOOR * resolution_floor(n, self.dim) * float(
+            top[-1]
+        ):
+            return None
+        return singular_values_from_split(*blocks, n)
