@@ -34,6 +34,7 @@ from collapsekit.functional.spectrum import (
     singular_values_from_split,
 )
 from collapsekit.stats._accumulator import distributed_active
+from collapsekit.stats._gram import add_gram_
 from collapsekit.stats._tensor_state import TensorState, check_scatter_diagonal, state_check
 
 _TENSORS = ("count", "top", "cross", "tail", "sum_top", "sum_tail")
@@ -99,7 +100,7 @@ class DeflatedScatter(TensorState):
             r = e.sub_(a @ self.basis.T)  # the residual, in place of the centred rows
             self.top += a.T @ a
             self.cross += a.T @ r
-            self.tail += r.T @ r
+            add_gram_(self.tail, r)  # r^T r from its upper blocks
             self.sum_top += a.sum(0)
             self.sum_tail += r.sum(0)
         self.count += x.shape[0]
