@@ -12,7 +12,7 @@ from collapsekit._validation import check_features
 from collapsekit.functional._common import power_of_two_scale
 
 
-def singular_values(features: Any, center: bool = True, deflate: bool = False) -> torch.Tensor:
+def singular_values(features: Any, center: bool = True, deflate: bool = True) -> torch.Tensor:
     """Singular values of X (column-centred when ``center``), descending, float64.
 
     Computed from the eigenvalues of the smaller of X^T X and X X^T (O(N D min(N, D))). The
@@ -22,10 +22,11 @@ def singular_values(features: Any, center: bool = True, deflate: bool = False) -
     Rows are scaled by a power of two first, so magnitudes from 1e-160 to 1e150 neither
     underflow nor overflow. Eigenvalues below ``max(N, D) * eps * largest`` are treated as
     exact zeros: they are round-off, and keeping them would make rank-1 data look slightly
-    higher-rank. With ``deflate``, a spectrum that comes near that floor within its rank
-    bound (:func:`near_floor`) is computed again from the rows split along its resolved
-    directions (:func:`singular_values_from_split`): the tail (on float32 rows of low rank,
-    their storage round-off) is then resolved relative to its own scale, as an SVD would.
+    higher-rank. With ``deflate`` (the default), a spectrum that comes near that floor within
+    its rank bound (:func:`near_floor`) is computed again from the rows split along its
+    resolved directions (:func:`singular_values_from_split`): the tail (on float32 rows of low
+    rank, their storage round-off) is then resolved relative to its own scale, as an SVD
+    would; ``deflate=False`` cuts it (one factorisation, no more).
 
     Degenerate input: constant rows (``center=True``) or all-zero rows give all zeros.
 

@@ -54,24 +54,60 @@ def _spectra(ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor, str]:
             cs.device,
         )
         return parts[0], parts[-1] if len(parts) > 1 else parts[0][:0], ctx.sampled
+    covs, parts = _moments(ctx)
+    parts = [p.clone() for p in parts]
+    prov = ctx.one_pass
+    if near_floor(parts[0], min(n - 1, d), n, d):
+        parts, prov = _deflated(ctx, covs, parts)
+    s, s_raw = parts[0], parts[-1] if len(parts) > 1 else parts[0][:0]
+    # N rows span at most N - 1 centred (N uncentred) dimensions: the eigenvalues past that
+    # rank are the moments' round-off, not spectrum
+    s[max(n - 1, 0) :] = 0.0
+    s_raw[n:] = 0.0
+    return s, s_raw, prov
+
+
+Moments = tuple[list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]
+
+
+def _moments(ctx: MetricContext) -> Moments:
+    """The moments' (1/N-normalised scatter, centre) pairs, centred and (for RankMe) raw, and
+    their singular values; once per context."""
+    return ctx.cached("moment spectra", lambda: _moment_spectra(ctx))
+
+
+def _moment_spectra(ctx: MetricContext) -> Moments:
+    cs, n = ctx.class_stats, ctx.n
     counts = cs.counts[cs.present_classes()].double()
     mu = cs.class_means()
-    # (1/N-normalised scatter, the centre its rows are taken around)
     covs = [(cs.total_cov(), (counts[:, None] * mu).sum(0) / counts.sum())]
     if ctx.wants("rankme"):
         raw = (cs.within_scatter() + (mu * counts[:, None]).T @ mu) / n
         covs.append((raw, torch.zeros_like(covs[0][1])))
     # the two spectra are independent factorisations: side by side, one thread each
     parts = map_independent(lambda c: singular_values_from_covariance(c[0], n), covs, cs.device)
-    prov = ctx.one_pass
-    # N rows span at most N - 1 centred (N uncentred) dimensions
-    if near_floor(parts[0], min(n - 1, d), n, d):
-        parts, prov = _deflated(ctx, covs, parts)
-    s, s_raw = parts[0], parts[-1] if len(parts) > 1 else parts[0][:0]
-    # the eigenvalues past that rank are the moments' round-off, not spectrum
-    s[max(n - 1, 0) :] = 0.0
-    s_raw[n:] = 0.0
-    return s, s_raw, prov
+    return covs, parts
+
+
+def deflation(ctx: MetricContext) -> DeflatedScatter | None:
+    """A fresh :class:`~collapsekit.stats.deflated_scatter.DeflatedScatter` for a caller that
+    runs its own second pass over the rows (``analyze_layers``), when the moments' centred
+    spectrum comes near their float64 floor; else None. Give it back, fed with every row, as
+    ``ctx.deflated``.
+
+    Example:
+        >>> import torch
+        >>> from collapsekit.stats.class_stats import ClassStats
+        >>> cs = ClassStats(1, 4)
+        >>> cs.update(torch.randn(50, 4, generator=torch.Generator().manual_seed(0)),
+        ...           torch.zeros(50, dtype=torch.long))
+        >>> deflation(MetricContext.from_class_stats(cs)) is None
+        True
+    """
+    covs, parts = _moments(ctx)
+    if not near_floor(parts[0], min(ctx.n - 1, ctx.d), ctx.n, ctx.d):
+        return None
+    return DeflatedScatter(covs[0][1], leading_basis(covs[0][0], ctx.n))
 
 
 def _deflated(
@@ -82,6 +118,8 @@ def _deflated(
     spectrum comes near the moments' float64 floor; the uncentred one (RankMe) from the same
     sums. Without a pass over the rows the tail stays cut, and the provenance says so."""
     n, d = ctx.n, ctx.d
+    if ctx.deflated is not None:  # the caller ran the pass
+        return _from_pass(ctx.deflated, parts, n), f"{ctx.one_pass}; {_TAIL} a second pass"
     passes = _rows_again(ctx)
     if passes is None:
         return parts, (
@@ -91,21 +129,26 @@ def _deflated(
             "twice resolves it"
         )
     acc = DeflatedScatter(covs[0][1], leading_basis(covs[0][0], n))
-    seen = 0
     for x in passes():
         acc.update(x)
-        seen += x.shape[0]
-    if seen != n:
+    how = "the rows held" if ctx.row_pass is None else "a second pass"
+    return _from_pass(acc, parts, n), f"{ctx.one_pass}; {_TAIL} {how}"
+
+
+_TAIL = "tail below the moments' float64 floor from"
+
+
+def _from_pass(acc: DeflatedScatter, parts: list[torch.Tensor], n: int) -> list[torch.Tensor]:
+    if acc.num_samples != n:
         raise ValueError(
-            f"source: expected the second pass to give the same {n} rows, received {seen}; "
-            "a source read twice must not change between passes"
+            f"source: expected the second pass to give the same {n} rows, received "
+            f"{acc.num_samples}; a source read twice must not change between passes"
         )
     out = [acc.singular_values()]
     if len(parts) > 1:  # the uncentred spectrum (RankMe) from the same sums: rows e_i + mu
         raw = acc.uncentred_singular_values()
         out.append(parts[1] if raw is None else raw)
-    how = "the rows held" if ctx.row_pass is None else "a second pass"
-    return out, f"{ctx.one_pass}; tail below the moments' float64 floor from {how}"
+    return out
 
 
 def _rows_again(ctx: MetricContext) -> Callable[[], Iterator[torch.Tensor]] | None:
