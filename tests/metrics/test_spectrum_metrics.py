@@ -133,3 +133,15 @@ def test_monitor_with_a_second_pass_agrees_with_analyze():
     want = ck.analyze(x, y, bootstrap=0, metrics=KEYS).metrics
     for key in ("effective_rank", "rankme"):
         assert row[key] == pytest.approx(want[key], rel=1e-9), key
+
+
+def test_layer_profile_resolves_the_tail_in_its_second_pass():
+    from torch import nn
+
+    x = low_rank(100.0)
+    y = torch.arange(N) % 3
+    loader = list(zip(x.split(200), y.split(200), strict=True))
+    row = ck.analyze_layers(nn.Sequential(nn.Identity()), loader, layers=["0"]).layers["0"]
+    assert row["effective_rank"] == pytest.approx(reference(x)["effective_rank"], rel=1e-9)
+    once = ck.analyze_layers(nn.Sequential(nn.Identity()), iter(loader), layers=["0"])
+    assert once.layers["0"]["effective_rank"] == pytest.approx(row["effective_rank"], rel=1e-3)
