@@ -145,3 +145,16 @@ def test_layer_profile_resolves_the_tail_in_its_second_pass():
     assert row["effective_rank"] == pytest.approx(reference(x)["effective_rank"], rel=1e-9)
     once = ck.analyze_layers(nn.Sequential(nn.Identity()), iter(loader), layers=["0"])
     assert once.layers["0"]["effective_rank"] == pytest.approx(row["effective_rank"], rel=1e-3)
+
+
+def test_alpha_req_is_left_out_when_its_fit_range_reaches_a_cut_tail():
+    x = low_rank(100.0, rank=20)
+    keys = [*KEYS, "alpha_req"]
+    twice = ck.analyze(_batches(x), sample_rows=64, bootstrap=0, metrics=keys)
+    lam = np.linalg.svd(x.double().numpy() - x.double().numpy().mean(0), compute_uv=False) ** 2
+    ranks = np.arange(11, 101, dtype=np.float64)
+    want = -np.polyfit(np.log(ranks), np.log(lam[10:100]), 1)[0]
+    assert twice.metrics["alpha_req"] == pytest.approx(want, rel=1e-9)
+    once = ck.analyze(iter(_batches(x)), sample_rows=64, bootstrap=0, metrics=keys)
+    assert "alpha_req" not in once.metrics
+    assert any("alpha_req left out" in note for note in once.inputs["notes"])

@@ -122,6 +122,7 @@ def _deflated(
         return _from_pass(ctx.deflated, parts, n), f"{ctx.one_pass}; {_TAIL} a second pass"
     passes = _rows_again(ctx)
     if passes is None:
+        ctx.cache["tail cut"] = True
         return parts, (
             f"{ctx.one_pass} down to {resolution_floor(n, d):.0e} of the largest eigenvalue; "
             "the tail below is cut (beyond the moments' float64 resolution; on low-rank "
@@ -182,6 +183,14 @@ def _rankme(ctx: MetricContext) -> Measured:
 
 def _alpha_req(ctx: MetricContext) -> Measured | None:
     s, _, prov = spectra(ctx)
+    last = min(ctx.options.alpha_fit_range[1], ctx.n - 1, ctx.d)
+    if ctx.cache.get("tail cut") and int((s > 0).sum()) < last:
+        # a fit over the resolved ranks only would be another number than the SVD's
+        ctx.notes.append(
+            "alpha_req left out: its fit range reaches into the spectrum's tail below the "
+            "moments' float64 floor, which only a second pass over the rows resolves"
+        )
+        return None
     with contextlib.suppress(ValueError):  # fewer than two eigenvalues in the fit range
         return Measured(alpha_req_from_eigenvalues(s.square(), ctx.options.alpha_fit_range), prov)
     ctx.notes.append(
