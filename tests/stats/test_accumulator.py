@@ -18,6 +18,7 @@ from collapsekit.stats._accumulator import Accumulator, check_mergeable, distrib
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
+from collapsekit.stats.deflated_scatter import DeflatedScatter
 from collapsekit.stats.lidar_stats import LiDARStats
 from collapsekit.stats.ncc_agreement import NCCAgreement
 from collapsekit.stats.regression_stats import RegressionStats
@@ -59,6 +60,12 @@ CASES: dict[str, tuple[Callable[[int], Any], Callable[[Any, dict, slice], None]]
     "PerClassScatter": (
         lambda r: PerClassScatter(K, D),
         lambda a, d, s: a.update(d["x"][s], d["y"][s]),
+    ),
+    "DeflatedScatter": (
+        lambda r: DeflatedScatter(
+            torch.full((D,), 50.0, dtype=torch.float64), torch.eye(D, dtype=torch.float64)[:, :2]
+        ),
+        lambda a, d, s: a.update(d["x"][s]),
     ),
     "CrossMoments": (
         lambda r: CrossMoments(D, 3),

@@ -67,6 +67,8 @@ def analyze(
     ``max_memory_mb``). NC4, silhouette and leave-one-out stability are exact when the source
     can be read twice (``second_pass=True``, the default, for matrices, lists, DataLoaders and
     callables); otherwise each sampled row is scored against the exact class statistics. The
+    same second pass resolves a spectrum tail below the moments' float64 floor (rank-deficient
+    float32 rows), when there is one; a one-shot source cuts it (within 1e-3) and says so. The
     probe and uniformity use the seeded sample of ``sample_rows`` rows (all rows when N is
     smaller). ``report.provenance`` says, for each metric, which of these applies.
 

@@ -378,8 +378,10 @@ class Analyzer:
             weights, bias: classifier (C x D, C); rows are matched to classes by label value
                 (integer labels) or by ``class_names`` (names), never by guess.
             ood_features: out-of-distribution rows (M x D) for NC5.
-            second_pass: zero-argument callable giving the same batches again; makes NC4,
-                cosine silhouette and leave-one-out stability exact over every row.
+            second_pass: zero-argument callable giving the same ``(features, labels,
+                reference)`` batches again; makes NC4, cosine silhouette and leave-one-out
+                stability exact over every row, and resolves a spectrum tail below the
+                moments' float64 floor (rank-deficient float32 rows; docs/metrics.md).
             bootstrap: resamples for percentile intervals; ``None`` = 200 when N <= 500. They
                 need every row in the sample (N <= sample_rows); otherwise they are skipped
                 and the report says so.

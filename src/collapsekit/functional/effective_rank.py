@@ -64,8 +64,11 @@ def score_from_singular_values(s: torch.Tensor, n: int, d: int) -> float:
     return min(1.0, max(0.0, 1.0 - entropy_rank(s) / full))
 
 
-def per_class_effective_rank(features: Any, labels: Any, center: bool = True) -> dict[int, float]:
-    """Effective rank of each class's rows (classes with >= 2 rows), keyed by label.
+def per_class_effective_rank(
+    features: Any, labels: Any, center: bool = True, deflate: bool = True
+) -> dict[int, float]:
+    """Effective rank of each class's rows (classes with >= 2 rows), keyed by label
+    (``deflate``: as :func:`~collapsekit.functional.spectrum.singular_values`).
 
     A class whose rank is far below the others has collapsed on its own (class collapse), even
     when the global spectrum looks healthy.
@@ -89,7 +92,9 @@ def per_class_effective_rank(features: Any, labels: Any, center: bool = True) ->
         if rows.shape[0] >= 2
     ]
     # one independent factorisation per class: run side by side, single-threaded each
-    ranks = map_independent(lambda part: effective_rank(part[1], center), parts, x.device)
+    ranks = map_independent(
+        lambda part: entropy_rank(singular_values(part[1], center, deflate)), parts, x.device
+    )
     for (cls, _), rank in zip(parts, ranks, strict=True):
         out[cls] = rank
     return out

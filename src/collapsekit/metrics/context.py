@@ -19,6 +19,7 @@ from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
+from collapsekit.stats.deflated_scatter import DeflatedScatter
 from collapsekit.stats.unit_moments import UnitVectorMoments
 
 Progress = Callable[[str, int, int | None], None]
@@ -86,6 +87,8 @@ class MetricContext:
     row_pass: RowPass | None = None
     row_pass_labelled: bool = True
     encode_labels: Callable[[Any, torch.Tensor], torch.Tensor] | None = None
+    #: a deflated pass over every row that the caller ran itself (``metrics.spectrum.deflation``)
+    deflated: DeflatedScatter | None = None
     options: Options = field(default_factory=Options)
     progress: Progress = field(default=lambda stage, done, total: None)
     notes: list[str] = field(default_factory=list)

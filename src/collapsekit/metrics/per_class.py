@@ -29,7 +29,9 @@ def _ranks(ctx: MetricContext) -> tuple[dict[str, float], str]:
     assert sample.y is not None
     # every row in memory: the rows' own (n_c x n_c when smaller) Gram is the cheaper exact
     # route; otherwise an estimate from the sampled rows
-    ranks = per_class_effective_rank(sample.x, sample.y)
+    # deflate=False: the per-class scatters (the route above) cannot resolve a class's tail
+    # below their float64 floor, so the held rows cut it too and both routes agree
+    ranks = per_class_effective_rank(sample.x, sample.y, deflate=False)
     out = {ctx.names[c]: v for c, v in sorted(ranks.items())}
     if ctx.per_class_note and not sample.holds_all:
         ctx.notes.append(ctx.per_class_note)

@@ -12,8 +12,10 @@ from torch import nn
 from collapsekit._validation import check_labels
 from collapsekit.functional.separation_law import separation_law_fit
 from collapsekit.metrics import MetricContext, evaluate, keys
+from collapsekit.metrics.spectrum import deflation
 from collapsekit.profile.layer_profile import LayerProfile
 from collapsekit.stats.class_stats import ClassStats
+from collapsekit.stats.deflated_scatter import DeflatedScatter
 
 PoolRule = Literal["avg", "max", "flatten"]
 _POOLS = ("avg", "max", "flatten")
@@ -155,8 +157,14 @@ def analyze_layers(
             profile_notes: list[str] = []
             ncc: dict[str, float] = {}
             rerunnable = _can_iterate_again(loader)
+            contexts = _contexts(state)
             if second_pass and rerunnable and state.num_samples > 0:
+                # the same pass resolves spectrum tails below the moments' float64 floor
+                plans = {n: deflation(c) for n, c in contexts.items()}
+                state.deflate = {n: acc for n, acc in plans.items() if acc is not None}
                 ncc = state.nearest_centre_pass(model, loader, get, dev)
+                for name, acc in state.deflate.items():
+                    contexts[name].deflated = acc
             elif second_pass:
                 profile_notes.append(
                     "ncc_accuracy needs a second pass and the loader can be iterated only once "
@@ -172,9 +180,9 @@ def analyze_layers(
         stats = state.stats[name]
         row: dict[str, float] = {"dim": float(stats.dim), "num_samples": float(stats.num_samples)}
         row.update(dict.fromkeys(keys("profile"), math.nan))
-        if stats.num_samples >= 2:
+        if name in contexts:
             # the registry's layer-profile metrics over this layer's class moments
-            values, _ = evaluate(MetricContext.from_class_stats(stats), keys("profile"))
+            values, _ = evaluate(contexts[name], keys("profile"))
             row.update(values)
         if int((stats.counts > 0).sum()) < 2:
             profile_notes.append(f"layer {name!r}: fewer than two classes, no NC metrics")
@@ -186,6 +194,15 @@ def analyze_layers(
 
 
 # ---------------------------------------------------------------------- internals
+def _contexts(state: _Capture) -> dict[str, MetricContext]:
+    """The metric context of each layer with at least two rows."""
+    return {
+        name: MetricContext.from_class_stats(stats)
+        for name, stats in state.stats.items()
+        if stats.num_samples >= 2
+    }
+
+
 def _default_batch(batch: Any) -> tuple[Any, Any]:
     if isinstance(batch, dict):
         for xk, yk in (("x", "y"), ("input", "label"), ("inputs", "labels"), ("image", "label")):
@@ -270,6 +287,8 @@ class _Capture:
         self.num_samples = 0
         self.seen: set[str] = set()
         self.sink: Callable[[str, torch.Tensor], None] | None = None
+        #: layers whose spectrum tail the second pass resolves (metrics.spectrum.deflation)
+        self.deflate: dict[str, DeflatedScatter] = {}
         self.handles = [model.get_submodule(n).register_forward_hook(self._hook(n)) for n in names]
 
     def begin(self, labels: Any) -> None:
@@ -345,6 +364,8 @@ class _Capture:
         total = dict.fromkeys(centres, 0)
 
         def sink(name: str, feats: torch.Tensor) -> None:
+            if name in self.deflate:
+                self.deflate[name].update(feats)
             if name not in centres:
                 return
             assert self.labels is not None
