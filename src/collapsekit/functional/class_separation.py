@@ -16,7 +16,8 @@ passes with probability at least ``1 - alpha`` jointly over all pairs.
 
 Why this statistic (and not pairwise probes, pairwise CDNV or pairwise silhouette): it is exact
 over every row from the streamed moments (counts, means, per-class squared deviations, the
-pooled within scatter), costs O(K^2 D) with no second pass, has a known null (mean 1, spread from
+pooled within scatter), costs O(K^2 D) (the upper triangle, in row tiles of O(K) memory)
+with no second pass, has a known null (mean 1, spread from
 ``d_eff``) for any class sizes, and is invariant to scale, rotation and offset. ``1/T`` is the
 pairwise CDNV with the finite-sample bias removed (Galanti et al. 2021 use the raw ratio, whose
 random-label value depends on the class sizes).
@@ -103,10 +104,11 @@ def _tile_statistic(
     stop: int,
     scale: torch.Tensor,
 ) -> torch.Tensor:
-    """``T_cc'`` of rows ``start:stop`` against every class, by the Gram expansion."""
-    dist = sqn[start:stop, None] + sqn[None, :] - 2.0 * (mt[start:stop] @ mt.T)
+    """``T_cc'`` of rows ``start:stop`` against classes ``start:`` (the upper triangle and
+    the diagonal block), by the Gram expansion."""
+    dist = sqn[start:stop, None] + sqn[None, start:] - 2.0 * (mt[start:stop] @ mt[start:].T)
     dist = dist.clamp_min(0.0)
-    denom = noise[start:stop, None] + noise[None, :]
+    denom = noise[start:stop, None] + noise[None, start:]
     # identical means and no spread: 0/0 -> merged (T = 0); spread-free distinct: T = inf
     tiny = dist <= 64 * torch.finfo(torch.float64).eps * scale
     t = torch.where(denom > 0, dist / denom.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
@@ -197,12 +199,12 @@ def pairwise_separation_from_moments(
         stop = min(start + rows, kt)
         t = _tile_statistic(mt, sqn, noise, start, stop, scale)
         idx = torch.arange(start, stop, device=m.device)
-        upper = idx[:, None] < torch.arange(kt, device=m.device)[None, :]
+        upper = idx[:, None] < torch.arange(start, kt, device=m.device)[None, :]
         # candidates near the threshold are recomputed exactly (no Gram cancellation)
         cand = upper & (t < 2.0 * threshold + 1.0)
         ii, jj = torch.nonzero(cand, as_tuple=True)
         if ii.numel():
-            gi, gj = ii + start, jj
+            gi, gj = ii + start, jj + start
             te = _exact_statistic(mt, noise, gi, gj, scale)
             t[ii, jj] = te
             keep = te < threshold

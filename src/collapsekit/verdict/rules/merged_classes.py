@@ -12,6 +12,10 @@ Reference: Bai & Saranadasa 1996; Chen & Qin 2010 (two-sample tests in high dime
 
 from __future__ import annotations
 
+import math
+
+import torch
+
 from collapsekit.functional.class_separation import (
     PairwiseSeparation,
     connected_groups,
@@ -25,6 +29,9 @@ from collapsekit.verdict.labels import MERGED
 #: Most merged pairs kept in a finding's evidence (names) and for the heatmap (ids).
 MAX_LISTED_PAIRS = 50
 MAX_PAIR_IDS = 5000
+#: Most pairs screened (O(K^2 D) work in tiles): 20,000 classes; past it a seeded sample of
+#: classes is screened and ``tests_not_run`` says so (200,000 classes: 2e10 pairs, hours).
+MAX_SCREEN_PAIRS = 20_000 * 19_999 // 2
 
 
 def merged_classes(ctx: VerdictContext) -> RuleResult:
@@ -42,24 +49,47 @@ def merged_classes(ctx: VerdictContext) -> RuleResult:
     if stats is None:
         return RuleResult(not_run=("merged classes (no class statistics)",))
     present = stats.present_classes()
+    means, sq_dev = stats.class_means(), stats.class_sq_deviation()
+    screened, not_run = _screened(present, stats.counts[present])
     res = pairwise_separation_from_moments(
-        stats.class_means(),
-        stats.counts[present],
-        stats.class_sq_deviation(),
+        means[screened],
+        stats.counts[present][screened],
+        sq_dev[screened],
         effective_dimension(stats.within_scatter()),
         alpha=ctx.thresholds.merged_alpha,
         tile_bytes=stats.tile_bytes,
     )
-    ids = present.tolist()
+    ids = present[screened.to(present.device)].tolist()
     pairs = [(ids[int(a)], ids[int(b)]) for a, b in res.pairs.tolist()]
     stat = res.statistic.tolist()
+    groups = connected_groups(pairs, stats.num_classes)
+    group_of = {c: g for g, members in enumerate(groups) for c in members}
+    inside: list[list[tuple[tuple[int, int], float]]] = [[] for _ in groups]
+    for p, t in zip(pairs, stat, strict=True):  # one pass (a scan per group was quadratic)
+        inside[group_of[p[0]]].append((p, t))
     findings = []
-    for group in connected_groups(pairs, stats.num_classes):
-        members = set(group)
-        inside = [(p, t) for p, t in zip(pairs, stat, strict=True) if p[0] in members]
-        inside.sort(key=lambda pt: pt[1])
-        findings.append(_finding(ctx, group, inside, res))
-    return RuleResult(fired=bool(findings), findings=tuple(findings))
+    for group, members in zip(groups, inside, strict=True):
+        members.sort(key=lambda pt: pt[1])
+        findings.append(_finding(ctx, group, members, res))
+    return RuleResult(fired=bool(findings), findings=tuple(findings), not_run=not_run)
+
+
+def _screened(present: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """Positions (in ``present``) of the classes screened: all of them while the pairs of the
+    tested classes (two or more rows) stay within :data:`MAX_SCREEN_PAIRS`, else a seeded
+    sample of the tested ones, with the note saying so."""
+    tested = torch.nonzero(counts.cpu() >= 2).flatten()
+    kt = int(tested.numel())
+    if kt * (kt - 1) // 2 <= MAX_SCREEN_PAIRS:
+        return torch.arange(int(present.numel())), ()
+    keep = int((1 + math.isqrt(1 + 8 * MAX_SCREEN_PAIRS)) // 2)
+    g = torch.Generator().manual_seed(0)
+    chosen = tested[torch.randperm(kt, generator=g)[:keep].sort().values]
+    note = (
+        f"merged classes among all {kt} classes: their {kt * (kt - 1) // 2} pairs exceed "
+        f"the budget of {MAX_SCREEN_PAIRS}; a seeded sample of {keep} classes was screened"
+    )
+    return chosen, (note,)
 
 
 def _finding(
@@ -107,4 +137,10 @@ def spans_every_class(ctx: VerdictContext) -> bool:
     return tested >= 2 and any(len(f.classes) >= tested for f in ctx.merged)
 
 
-__all__ = ["MAX_LISTED_PAIRS", "MAX_PAIR_IDS", "merged_classes", "spans_every_class"]
+__all__ = [
+    "MAX_LISTED_PAIRS",
+    "MAX_PAIR_IDS",
+    "MAX_SCREEN_PAIRS",
+    "merged_classes",
+    "spans_every_class",
+]
