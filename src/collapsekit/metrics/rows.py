@@ -89,7 +89,7 @@ def _row_scores(ctx: MetricContext) -> RowSums:
             consume(xc, yc)
 
     per_class_cost = do_sil or clf is not None
-    acc.provenance = _feed_all_rows(ctx, labelled, feed, ctx.k if per_class_cost else 1)
+    acc.provenance = _feed_all_rows(ctx, labelled, feed, ctx.k if per_class_cost else None)
     return acc
 
 
@@ -97,14 +97,16 @@ def _feed_all_rows(
     ctx: MetricContext,
     labelled: bool,
     feed: Callable[[torch.Tensor, torch.Tensor], None],
-    classes: int,
+    classes: int | None,
 ) -> str:
     """Every row, with its class position (zeros when not ``labelled``), through ``feed``:
     from the source's second pass, else from the kept sample; the provenance of the scores.
-    Each row costs ``classes`` scores: past :data:`ROW_CLASS_BUDGET` the second pass is
-    skipped and a seeded part of the sample is scored (the provenance says so)."""
+    Each row costs ``classes`` scores (``None``: a cost that does not grow with K): past
+    :data:`ROW_CLASS_BUDGET` the second pass is skipped and a seeded part of the sample is
+    scored (the provenance says so)."""
     dev = ctx.device
-    if ctx.row_pass is not None and ctx.n * classes <= ROW_CLASS_BUDGET:
+    within = classes is None or ctx.n * classes <= ROW_CLASS_BUDGET
+    if ctx.row_pass is not None and within:
         done = 0
         for x_raw, y_raw, _ in ctx.row_pass():
             x = check_features(x_raw, "features", ctx.d, dev)
@@ -124,7 +126,7 @@ def _feed_all_rows(
     sample = ctx.sample
     assert sample is not None and sample.y is not None
     held = sample.x.shape[0]
-    cap = max(1, ROW_CLASS_BUDGET // classes)
+    cap = held if classes is None else max(1, ROW_CLASS_BUDGET // classes)
     if held > cap:
         g = torch.Generator().manual_seed(ctx.options.seed)
         keep = torch.randperm(held, generator=g)[:cap].sort().values
@@ -138,7 +140,7 @@ def _feed_all_rows(
         )
     for lo in range(0, held, 8192):
         feed(sample.x[lo : lo + 8192].to(dev), sample.y[lo : lo + 8192])
-    if ctx.row_pass is not None and not sample.holds_all:
+    if ctx.row_pass is not None and not sample.holds_all:  # skipped: over the budget
         return (
             f"{ctx.sampled}; each row scored against the exact class statistics (second pass "
             f"skipped: {ctx.n} rows x {classes} classes exceed the {ROW_CLASS_BUDGET} budget)"
