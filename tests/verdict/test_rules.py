@@ -114,3 +114,21 @@ def test_first_label_wins_and_evidence_follows_the_documented_order():
     ]
     assert all(e.fired for e in v.evidence)
     assert v.tests_not_run[0] == "merged classes (no class statistics)"
+
+
+def test_merged_screen_past_its_pair_budget_screens_a_seeded_class_sample(monkeypatch):
+    import importlib
+
+    from collapsekit import analyze
+
+    module = importlib.import_module("collapsekit.verdict.rules.merged_classes")
+    monkeypatch.setattr(module, "MAX_SCREEN_PAIRS", 45)  # 10 classes
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 8, generator=g)
+    y = torch.arange(600) % 30  # random labels: every pair is one population
+    verdict = analyze(x, y, bootstrap=0, probe=False).verdict
+    notes = [t for t in verdict.tests_not_run if t.startswith("merged classes among all 30")]
+    assert len(notes) == 1 and "seeded sample of 10 classes" in notes[0], verdict.tests_not_run
+    merged = [f for f in verdict.findings if f.kind == MERGED]
+    assert len(merged) == 1 and len(merged[0].classes) == 10
+    assert merged[0].evidence["pairs_total"] <= 45 and merged[0].evidence["pairs_tested"] == 45

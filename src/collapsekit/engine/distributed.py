@@ -15,7 +15,14 @@ import torch
 
 from collapsekit.engine.budget import per_class_fits
 from collapsekit.engine.labels import LabelEncoder
-from collapsekit.engine.state import drop_per_class, grow, start_empty, start_per_class, started
+from collapsekit.engine.state import (
+    analyzer_state,
+    drop_per_class,
+    grow,
+    start_empty,
+    start_per_class,
+    started,
+)
 from collapsekit.stats._accumulator import distributed_active
 
 if TYPE_CHECKING:  # annotations only
@@ -98,9 +105,11 @@ def merge(a: Analyzer, other: Analyzer, scratch: Analyzer) -> Analyzer:
             f"{(other.dim, other.labelled, other.reference_dim)}"
         )
     theirs = scratch
-    theirs.load_state_dict(other.state_dict())
+    theirs.load_state_dict(analyzer_state(other, per_class=other.per_class is None))
     start_per_class(a)  # the merged sample may not hold every row: stream both
     start_per_class(theirs)
+    # other's K x D^2 scatters are merged in place of a copy (read through the id mapping)
+    their_per_class = other.per_class if other.per_class is not None else theirs.per_class
     mapping, k = align(a, theirs) if a.labelled else (torch.zeros(1, dtype=torch.long), 1)
     full = complete_mapping(mapping, k)[: theirs.capacity]
     _, their_stats, their_units = started(theirs)
@@ -109,9 +118,8 @@ def merge(a: Analyzer, other: Analyzer, scratch: Analyzer) -> Analyzer:
     their_units.remap_classes(full, k)
     class_stats.merge(their_stats.to(class_stats.device))
     units.merge(their_units)
-    if a.per_class is not None and theirs.per_class is not None:
-        theirs.per_class.remap_classes(full, k)
-        a.per_class.merge(theirs.per_class)
+    if a.per_class is not None and their_per_class is not None:
+        a.per_class.merge(their_per_class, full.to(a.per_class.counts.device))
     elif a.per_class is not None:
         drop_per_class(a, k)
     if a.cross is not None and theirs.cross is not None:

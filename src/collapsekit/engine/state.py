@@ -284,9 +284,10 @@ def grow(a: Analyzer, k: int) -> None:
 
 
 # ---------------------------------------------------------------------- save and restore
-def analyzer_state(a: Analyzer) -> dict[str, Any]:
+def analyzer_state(a: Analyzer, per_class: bool = True) -> dict[str, Any]:
     """``a.state_dict()``: the options, the shape, the label encoder and every accumulator's
-    own ``state_dict`` (tensors cloned)."""
+    own ``state_dict`` (tensors cloned); ``per_class=False`` leaves out the per-class
+    scatters (``merge`` reads them in place)."""
     return {
         "version": STATE_VERSION,
         "options": {
@@ -306,7 +307,7 @@ def analyzer_state(a: Analyzer) -> dict[str, Any]:
         "encoder": a.encoder.state_dict(),
         "class_stats": None if a.class_stats is None else a.class_stats.state_dict(),
         "units": None if a.units is None else a.units.state_dict(),
-        "per_class": None if a.per_class is None else a.per_class.state_dict(),
+        "per_class": None if a.per_class is None or not per_class else a.per_class.state_dict(),
         "per_class_pending": a.per_class_pending,
         "per_class_note": a.per_class_note,
         "cross": None if a.cross is None else a.cross.state_dict(),

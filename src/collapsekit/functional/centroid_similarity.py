@@ -58,15 +58,13 @@ def centroid_similarity(features: Any, labels: Any) -> float:
 def _own_class_dots(
     x: torch.Tensor, yc: torch.Tensor, a: torch.Tensor, means: torch.Tensor, rows: int = 4096
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """x_i . a_{y_i}, x_i . mu_{y_i} and ||x_i||^2 in float64, one (rows x 2K) GEMM per chunk."""
-    both = torch.cat([a, means]).T  # (D, 2K)
-    k = a.shape[0]
+    """x_i . a_{y_i}, x_i . mu_{y_i} and ||x_i||^2 in float64, O(rows D) per chunk: each row
+    against its own class's vectors only (a rows x K product cost O(N K D) at large K)."""
     out_a, out_mu, out_sq = [], [], []
     for xc, yb in zip(x.split(rows), yc.split(rows), strict=True):
         xd = xc.double()
-        dots = xd @ both
-        out_a.append(dots[:, :k].gather(1, yb[:, None])[:, 0])
-        out_mu.append(dots[:, k:].gather(1, yb[:, None])[:, 0])
+        out_a.append((xd * a[yb]).sum(1))
+        out_mu.append((xd * means[yb]).sum(1))
         out_sq.append(xd.square().sum(1))
     return torch.cat(out_a), torch.cat(out_mu), torch.cat(out_sq)
 

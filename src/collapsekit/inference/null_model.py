@@ -60,6 +60,9 @@ NULL_MAX_ROWS = 5_000
 NULL_SILHOUETTE_MAX_ROWS = 5_000
 #: Cap on K * min(K, D) doubles for the simulated class means (128 MiB).
 NULL_MAX_MEAN_ENTRIES = 2**24
+#: Cap on simulated classes (the NC pair sums are O(K^2 D): 200,000 classes would cost as much
+#: as the data's own sweep): past it the null's class sizes are a random subset of this many.
+NULL_MAX_CLASSES = 20_000
 
 _PER_CLASS_KEY = re.compile(r"^per_class_effective_rank_n(\d+)$")
 
@@ -88,9 +91,9 @@ def _simulated_means(counts: torch.Tensor, d: int, g: torch.Generator) -> tuple[
 
 def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[str, float]:
     k = counts.numel()
-    if k * min(k, d) > NULL_MAX_MEAN_ENTRIES:
+    if k * min(k, d) > NULL_MAX_MEAN_ENTRIES or k > NULL_MAX_CLASSES:
         # keep a random subset of classes (documented cost cap); sizes keep their distribution
-        keep = max(2, NULL_MAX_MEAN_ENTRIES // min(k, d))
+        keep = max(2, min(NULL_MAX_MEAN_ENTRIES // min(k, d), NULL_MAX_CLASSES))
         counts = counts[torch.randperm(k, generator=g)[:keep]]
         k = keep
     means, dim = _simulated_means(counts, d, g)

@@ -125,10 +125,13 @@ class CollapseCallback(pl.Callback):
         if self.classifier is not None:
             w = pl_module.get_submodule(self.classifier).weight.detach()
             self.metric.weights = w
-        stats = self.metric.to_class_stats()
+        # every process's states, gathered once (no-op in one process): a rank that saw no
+        # rows takes part too, and every metric below reads all the rows
+        with self.metric.sync_context():
+            stats = self.metric.to_class_stats()
         values: dict[str, float] = {"num_samples": float(stats.num_samples)}
         if int((stats.counts > 0).sum()) >= 2:
-            values = self.metric.compute()
+            values = self.metric.values_from(stats)
         if self.track_ssl:
             values.update(self._ssl_values(stats))
         if self.views is not None:

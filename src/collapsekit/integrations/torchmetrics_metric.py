@@ -117,9 +117,14 @@ class NeuralCollapseMetric(Metric):
             self._batch_value = False
 
     def compute(self) -> dict[str, float]:
-        stats = self.to_class_stats()
+        return self.values_from(self.to_class_stats(), strict=not self._batch_value)
+
+    def values_from(self, stats: ClassStats, strict: bool = True) -> dict[str, float]:
+        """The metrics of ``stats`` (:meth:`to_class_stats`, e.g. taken inside
+        ``sync_context()`` so that every process's rows count): ``num_samples`` and the NC
+        metrics, NaN when fewer than two classes have rows (a ValueError when ``strict``)."""
         if int((stats.counts > 0).sum()) < 2:
-            if not self._batch_value:
+            if strict:
                 stats.neural_collapse()  # raises the documented "at least 2 classes" error
             names = [k for k in NC_METRIC_KEYS if self.weights is not None or k != "self_duality"]
             return {"num_samples": float(stats.num_samples), **dict.fromkeys(names, math.nan)}

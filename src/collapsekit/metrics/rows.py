@@ -25,7 +25,11 @@ from collapsekit.functional.silhouette import cosine_silhouette_rows, silhouette
 from collapsekit.metrics.context import MetricContext
 from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resample
 
-_CHUNK = 4096  # rows per sub-chunk: bounds the (rows x K) float64 temporaries
+_CHUNK = 4096  # rows per sub-chunk at most
+_TILE_ELEMENTS = 2**22  # (rows x K) float64 temporaries per sub-chunk: 32 MiB each
+#: most row-class scores (rows x K) of the silhouette and NC4: past it the rows scored are a
+#: seeded part of the sample (N x K = 8e10 at 200,000 classes of 2 rows: hours of work)
+ROW_CLASS_BUDGET = 2**30
 
 
 @dataclass
@@ -78,21 +82,31 @@ def _row_scores(ctx: MetricContext) -> RowSums:
             acc.agree += int((pred == clf.rows[nearest]).sum())
             acc.ncc_n += int(pred.numel())
 
+    chunk = max(1, min(_CHUNK, _TILE_ELEMENTS // max(ctx.k, 1)))
+
     def feed(x: torch.Tensor, y: torch.Tensor) -> None:
-        for xc, yc in zip(x.split(_CHUNK), y.split(_CHUNK), strict=True):
+        for xc, yc in zip(x.split(chunk), y.split(chunk), strict=True):
             consume(xc, yc)
 
-    acc.provenance = _feed_all_rows(ctx, labelled, feed)
+    per_class_cost = do_sil or clf is not None
+    acc.provenance = _feed_all_rows(ctx, labelled, feed, ctx.k if per_class_cost else None)
     return acc
 
 
 def _feed_all_rows(
-    ctx: MetricContext, labelled: bool, feed: Callable[[torch.Tensor, torch.Tensor], None]
+    ctx: MetricContext,
+    labelled: bool,
+    feed: Callable[[torch.Tensor, torch.Tensor], None],
+    classes: int | None,
 ) -> str:
     """Every row, with its class position (zeros when not ``labelled``), through ``feed``:
-    from the source's second pass, else from the kept sample; the provenance of the scores."""
+    from the source's second pass, else from the kept sample; the provenance of the scores.
+    Each row costs ``classes`` scores (``None``: a cost that does not grow with K): past
+    :data:`ROW_CLASS_BUDGET` the second pass is skipped and a seeded part of the sample is
+    scored (the provenance says so)."""
     dev = ctx.device
-    if ctx.row_pass is not None:
+    within = classes is None or ctx.n * classes <= ROW_CLASS_BUDGET
+    if ctx.row_pass is not None and within:
         done = 0
         for x_raw, y_raw, _ in ctx.row_pass():
             x = check_features(x_raw, "features", ctx.d, dev)
@@ -111,8 +125,26 @@ def _feed_all_rows(
         return ctx.second_pass
     sample = ctx.sample
     assert sample is not None and sample.y is not None
-    for lo in range(0, sample.x.shape[0], 8192):
+    held = sample.x.shape[0]
+    cap = held if classes is None else max(1, ROW_CLASS_BUDGET // classes)
+    if held > cap:
+        g = torch.Generator().manual_seed(ctx.options.seed)
+        keep = torch.randperm(held, generator=g)[:cap].sort().values
+        for lo in range(0, cap, 8192):
+            part = keep[lo : lo + 8192]
+            feed(sample.x[part].to(dev), sample.y[part.to(sample.y.device)])
+        return (
+            f"sample of {cap} rows of {ctx.n} (seeded, uniform: rows x classes capped at "
+            f"{ROW_CLASS_BUDGET}, {ctx.n} x {classes} exceeds it); each row scored against "
+            "the exact class statistics"
+        )
+    for lo in range(0, held, 8192):
         feed(sample.x[lo : lo + 8192].to(dev), sample.y[lo : lo + 8192])
+    if ctx.row_pass is not None and not sample.holds_all:  # skipped: over the budget
+        return (
+            f"{ctx.sampled}; each row scored against the exact class statistics (second pass "
+            f"skipped: {ctx.n} rows x {classes} classes exceed the {ROW_CLASS_BUDGET} budget)"
+        )
     return (
         ctx.sampled
         if sample.holds_all

@@ -138,17 +138,48 @@ class PerClassScatter:
         self.resid_sum = self.resid_sum.index_add(0, moved, n[:, None] * d)
         self.shift = new_shift.float().clone()
 
-    def merge(self, other: PerClassScatter) -> PerClassScatter:
-        """Add ``other``'s rows (same class ids and width); exact re-shift. Returns ``self``."""
-        check_mergeable(self, other, ("num_classes", "dim"))
-        theirs = PerClassScatter(other.num_classes, other.dim, self.counts.device)
-        theirs.load_state_dict(other.state_dict())
-        target = torch.where((self.counts > 0)[:, None], self.shift, theirs.shift)
-        theirs._reshift(target)
-        self.shift = target
-        self.counts += theirs.counts
-        self.resid_sum += theirs.resid_sum
-        self.scatter += theirs.scatter
+    def merge(self, other: PerClassScatter, mapping: torch.Tensor | None = None) -> PerClassScatter:
+        """Add ``other``'s rows; exact re-shift. ``mapping[i]`` is the class id here of
+        ``other``'s class ``i`` (``None``: the same ids, then the class counts must match).
+        ``other`` is read, never copied or changed: the cost is one pass over its classes
+        with rows (a copy and a validation of its K x D^2 scatters made a merge dearer than
+        the pass that built them). Returns ``self``."""
+        if mapping is None:
+            check_mergeable(self, other, ("num_classes", "dim"))
+            mapping = torch.arange(other.num_classes)
+        else:
+            check_mergeable(self, other, ("dim",))
+        mapping = mapping.to(device=self.counts.device, dtype=torch.long)
+        in_range = mapping.numel() == 0 or (
+            int(mapping.min()) >= 0 and int(mapping.max()) < self.num_classes
+        )
+        if mapping.shape != (other.num_classes,) or not in_range:
+            raise ValueError(
+                f"mapping: expected {other.num_classes} class ids in [0, {self.num_classes}), "
+                f"received shape {tuple(mapping.shape)}; pass one id here per class of other"
+            )
+        seen = torch.nonzero(other.counts > 0).flatten().to(self.counts.device)
+        dst = mapping[seen]
+        n = other.counts[seen].to(self.counts.device)
+        theirs = other.shift[seen].to(self.shift.device)
+        mine = self.counts[dst] > 0
+        target = torch.where(mine[:, None], self.shift[dst], theirs)
+        delta = theirs.double() - target.double()
+        r = other.resid_sum[seen].to(self.resid_sum.device)
+        if seen.numel() == other.num_classes:
+            self.scatter.index_add_(0, dst, other.scatter.to(self.scatter.device))
+        else:
+            self.scatter.index_add_(0, dst, other.scatter[seen].to(self.scatter.device))
+        # sum (h - t)(h - t)^T = S + r d^T + d r^T + n d d^T with d = s - t, for the classes
+        # whose shift moves only (K x D^2 temporaries for all would dominate a merge)
+        moved = torch.nonzero(delta.ne(0).any(dim=1)).flatten()
+        d = delta[moved]
+        u = r[moved] + 0.5 * n[moved].double()[:, None] * d  # u d^T + d u^T: one batched GEMM
+        cross = torch.bmm(torch.stack([u, d], 2), torch.stack([d, u], 1))
+        self.scatter.index_add_(0, dst[moved], cross)
+        self.resid_sum.index_add_(0, dst, r + n.double()[:, None] * delta)
+        self.shift[dst] = target
+        self.counts.index_add_(0, dst, n)
         return self
 
     def all_reduce(self, group: Any = None) -> PerClassScatter:

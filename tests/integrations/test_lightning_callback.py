@@ -1,0 +1,123 @@
+"""NeuralCollapseMetric and the Lightning callback's end of epoch under torch.distributed: three
+gloo processes, one idle (never updated, or fed a 0-row batch), give what one process gives over
+all rows, on every rank."""
+
+import os
+import socket
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+pytest.importorskip("torchmetrics")
+pytest.importorskip("pytorch_lightning")
+
+from collapsekit.integrations.lightning_callback import CollapseCallback
+from collapsekit.integrations.torchmetrics_metric import NeuralCollapseMetric
+
+WORLD, K, D = 3, 4, 5
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _data() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, K, (300,), generator=g)
+    x = 3.0 * torch.randn(K, D, generator=g)[y] + torch.randn(300, D, generator=g) + 1e3
+    return x, y
+
+
+def _shard(rank: int, layout: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Rank 0 idle ('never': no update; '0-row': one empty batch), ranks 1 and 2 split the
+    rows unevenly, rank 1 in reverse order."""
+    x, y = _data()
+    if rank == 0:
+        return None if layout == "never" else (x[:0], y[:0])
+    part = slice(0, 110) if rank == 1 else slice(110, 300)
+    xs, ys = x[part], y[part]
+    return (xs.flip(0), ys.flip(0)) if rank == 1 else (xs, ys)
+
+
+class _Module:
+    """What the callback's end of epoch reads from a LightningModule."""
+
+    def __init__(self) -> None:
+        self.logged: dict[str, float] = {}
+
+    def log_dict(self, values: dict[str, float], sync_dist: bool = False) -> None:
+        self.logged.update(values)
+
+
+def _epoch_end(shard: tuple[torch.Tensor, torch.Tensor] | None) -> dict:
+    cb = CollapseCallback("body", K, D, history=None)
+    cb.metric = NeuralCollapseMetric(K, D)
+    if shard is not None:
+        cb.metric.update(*shard)
+    trainer = SimpleNamespace(current_epoch=0, is_global_zero=dist.get_rank() == 0)
+    cb.on_train_epoch_end(trainer, _Module())
+    return cb.rows[-1]
+
+
+def _worker(rank: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    results: dict = {}
+    for layout in ("never", "0-row"):
+        metric = NeuralCollapseMetric(K, D)
+        shard = _shard(rank, layout)
+        if shard is not None:
+            metric.update(*shard)
+        results[f"metric {layout}"] = metric.compute()
+        results[f"callback {layout}"] = _epoch_end(shard)
+    torch.save(results, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def _spawn(out: str, timeout_s: float = 240.0) -> None:
+    ctx = mp.start_processes(
+        _worker, args=(_free_port(), out), nprocs=WORLD, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + timeout_s
+    while not ctx.join(timeout=1):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"the DDP sync did not finish within {timeout_s:.0f} s (a hang)")
+
+
+@pytest.mark.slow  # three spawned processes each import Lightning (~7 s of CPU apiece)
+def test_metric_and_callback_with_an_idle_rank_equal_one_process(tmp_path):
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available")
+    out = str(tmp_path / "rank")
+    _spawn(out)
+    got = [torch.load(f"{out}.{r}", weights_only=False) for r in range(WORLD)]
+    x, y = _data()
+    one = NeuralCollapseMetric(K, D)
+    one.update(x, y)
+    want_metric = one.compute()
+    want_row = _epoch_end_one_process(x, y)
+    assert want_metric["num_samples"] == 300.0 and len(want_row) > len(want_metric)
+    for rank in range(WORLD):
+        for layout in ("never", "0-row"):
+            for name, want in ((f"metric {layout}", want_metric), (f"callback {layout}", want_row)):
+                res = got[rank][name]
+                assert set(res) == set(want), (rank, name)
+                for key, value in want.items():
+                    assert res[key] == pytest.approx(value, rel=1e-6, nan_ok=True), (rank, name)
+
+
+def _epoch_end_one_process(x: torch.Tensor, y: torch.Tensor) -> dict:
+    cb = CollapseCallback("body", K, D, history=None)
+    cb.metric = NeuralCollapseMetric(K, D)
+    cb.metric.update(x, y)
+    cb.on_train_epoch_end(SimpleNamespace(current_epoch=0, is_global_zero=True), _Module())
+    return cb.rows[-1]
