@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collapsekit._threads import map_independent
 from collapsekit.functional.effective_rank import entropy_rank, per_class_effective_rank
 from collapsekit.functional.spectrum import singular_values_from_covariance
 from collapsekit.metrics.context import MetricContext
@@ -20,11 +21,16 @@ def _ranks(ctx: MetricContext) -> tuple[dict[str, float], str]:
     assert sample is not None  # guaranteed by needs={"sample"}
     out: dict[str, float] = {}
     if pc is not None and not sample.holds_all:
-        for c, name in zip(ctx.ids, ctx.names, strict=True):
-            nc = int(pc.counts[c])
-            if nc >= 2:
-                s = singular_values_from_covariance(pc.class_covariance(c), nc)
-                out[name] = entropy_rank(s)
+        classes = [(c, nm) for c, nm in zip(ctx.ids, ctx.names, strict=True) if pc.counts[c] >= 2]
+
+        def rank(c: int) -> float:
+            return entropy_rank(
+                singular_values_from_covariance(pc.class_covariance(c), int(pc.counts[c]))
+            )
+
+        # one independent factorisation per class: side by side, one thread each
+        values = map_independent(rank, [c for c, _ in classes], ctx.device)
+        out = {name: r for (_, name), r in zip(classes, values, strict=True)}
         return out, ctx.one_pass
     assert sample.y is not None
     # every row in memory: the rows' own (n_c x n_c when smaller) Gram is the cheaper exact
@@ -52,6 +58,7 @@ SPECS = (
         key="per_class_effective_rank_min",
         compute=_per_class_effective_rank_min,
         needs=frozenset({"classes", "sample"}),
+        prepare=per_class_ranks,
         exactness="one pass",
         bad="low",
         doc="per_class_effective_rank",
