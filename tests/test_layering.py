@@ -16,6 +16,7 @@ LAYERS: dict[str, int] = {
     "collapsekit._version": 0,
     "collapsekit._validation": 0,
     "collapsekit._threads": 0,
+    "collapsekit._linalg": 0,
     "collapsekit.io.safe_write": 0,
     "collapsekit.functional": 1,
     "collapsekit.stats": 2,

@@ -23,19 +23,28 @@ thread decision to the caller. Only CPU work is affected.
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import torch
 
-_POLICY: dict[str, Any] = {"small_work_flops": 3e7, "single_thread_factorizations": True}
+_POLICY: dict[str, Any] = {
+    "small_work_flops": 3e7,
+    "single_thread_factorizations": True,
+    "numpy_float64": True,
+}
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+#: ``pool``: the :class:`_Pool` whose worker this thread is (inside ``map_independent``)
+_LOCAL = threading.local()
 
 
 def set_thread_policy(
-    small_work_flops: float | None = None, single_thread_factorizations: bool | None = None
+    small_work_flops: float | None = None,
+    single_thread_factorizations: bool | None = None,
+    numpy_float64: bool | None = None,
 ) -> dict[str, Any]:
     """Change the thread policy (``None`` keeps a setting); returns the previous policy.
 
@@ -43,6 +52,9 @@ def set_thread_policy(
         small_work_flops: kernels whose work is below this many floating-point operations run
             with one thread (0 disables the rule).
         single_thread_factorizations: run CPU eigen/singular-value decompositions with one thread.
+        numpy_float64: run CPU float64 Gram products and symmetric eigenvalues through numpy's
+            BLAS/LAPACK (:mod:`collapsekit._linalg`) when its threads can be set (the
+            ``threadpoolctl`` package is installed); ``False``: torch's everywhere.
 
     Example:
         >>> previous = set_thread_policy(small_work_flops=0)
@@ -59,6 +71,8 @@ def set_thread_policy(
         _POLICY["small_work_flops"] = float(small_work_flops)
     if single_thread_factorizations is not None:
         _POLICY["single_thread_factorizations"] = bool(single_thread_factorizations)
+    if numpy_float64 is not None:
+        _POLICY["numpy_float64"] = bool(numpy_float64)
     return previous
 
 
@@ -94,6 +108,60 @@ def one_thread() -> contextlib.AbstractContextManager[None]:
     return _one_thread(True)
 
 
+#: numpy's BLAS (threadpoolctl's controller, found once; None: not controllable) and how many
+#: blocks hold it at one thread (the outermost sets and restores it: the setting is global)
+_BLAS: dict[str, Any] = {"depth": 0, "lock": threading.Lock()}
+
+
+def numpy_blas() -> Any:
+    """threadpoolctl's controller of numpy's BLAS, or None when it cannot be controlled (no
+    threadpoolctl, or no BLAS found); looked up once per process (milliseconds)."""
+    if "controller" not in _BLAS:
+        controller = None
+        try:
+            import numpy  # noqa: F401  (loads its BLAS)
+            from threadpoolctl import ThreadpoolController
+
+            found = ThreadpoolController().select(user_api="blas")
+            controller = found if found.lib_controllers else None
+        except Exception:  # an optional speed-up: any failure leaves torch's kernels in place
+            controller = None
+        _BLAS["controller"] = controller
+    return _BLAS["controller"]
+
+
+def numpy_float64_active() -> bool:
+    """Whether CPU float64 Grams and eigenvalues go through numpy (policy on, BLAS found)."""
+    return bool(_POLICY["numpy_float64"]) and numpy_blas() is not None
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS at one thread inside the block (re-entrant and safe across threads: the
+    outermost block sets it and restores it), when :func:`numpy_float64_active`; the
+    counterpart of torch's intra-op setting for the kernels of :mod:`collapsekit._linalg`.
+
+    Example:
+        >>> with one_blas_thread():
+        ...     pass
+    """
+    controller = numpy_blas() if _POLICY["numpy_float64"] else None
+    if controller is None:
+        yield
+        return
+    with _BLAS["lock"]:
+        if _BLAS["depth"] == 0:
+            _BLAS["limiter"] = controller.limit(limits=1)
+        _BLAS["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS["lock"]:
+            _BLAS["depth"] -= 1
+            if _BLAS["depth"] == 0:
+                _BLAS.pop("limiter").restore_original_limits()
+
+
 def _on_cpu(device: torch.device | str | None) -> bool:
     return device is None or torch.device(device).type == "cpu"
 
@@ -114,17 +182,25 @@ def small_work_threads(
     return _one_thread(_on_cpu(device) and flops < _POLICY["small_work_flops"])
 
 
+@contextlib.contextmanager
+def _factorization(active: bool) -> Iterator[None]:
+    blas = one_blas_thread() if active else contextlib.nullcontext()
+    with _one_thread(active), blas:
+        yield
+
+
 def factorization_threads(
     device: torch.device | str | None = None,
 ) -> contextlib.AbstractContextManager[None]:
-    """One intra-op thread for a CPU eigen/singular-value decomposition (see the module notes).
+    """One intra-op thread (torch's, and numpy's BLAS when :mod:`collapsekit._linalg` uses it)
+    for a CPU eigen/singular-value decomposition (see the module notes).
 
     Example:
         >>> import torch
         >>> with factorization_threads():
         ...     s = torch.linalg.eigvalsh(torch.eye(3, dtype=torch.float64))
     """
-    return _one_thread(_on_cpu(device) and bool(_POLICY["single_thread_factorizations"]))
+    return _factorization(_on_cpu(device) and bool(_POLICY["single_thread_factorizations"]))
 
 
 def map_independent(
@@ -135,11 +211,16 @@ def map_independent(
 
     For independent factorisations (one eigendecomposition per class, say): each runs
     single-threaded, so no OpenMP barrier waits for a descheduled thread (see the module notes),
-    and the cores are used by running several at once (torch releases the GIL inside its
-    kernels). Ten 768 x 768 ``eigvalsh`` on 2 quiet cores: 0.35 s against 0.51 s one after the
-    other. Results are the same as the loop's (each call runs single-threaded either way); the
-    first exception raised by ``fn`` propagates. Thread counts are process-wide in torch, so the
-    caller's setting is restored when all calls have returned.
+    and the cores are used by running several at once (torch and numpy release the GIL inside
+    their kernels). Ten 768 x 768 ``eigvalsh`` on 2 quiet cores: 0.35 s against 0.51 s one
+    after the other. Results are the same as the loop's (each call runs single-threaded either
+    way); the first exception raised by ``fn`` (in item order) propagates. Thread counts are
+    process-wide in torch, so the caller's setting is restored when all calls have returned.
+
+    Called again from inside ``fn`` (a job that has independent parts of its own, such as the
+    per-class spectra next to the global one), the inner items join the same workers: a worker
+    whose own items are done takes queued ones instead of idling, so every independent
+    factorisation of a computation shares one pool, without nested pools or extra threads.
 
     Example:
         >>> import torch
@@ -148,8 +229,89 @@ def map_independent(
         [3.0, 6.0]
     """
     work = list(items)
+    pool: _Pool | None = getattr(_LOCAL, "pool", None)
+    if pool is not None:  # inside a worker: share the enclosing pool
+        return pool.map(fn, work) if len(work) >= 2 else [fn(item) for item in work]
     workers = min(torch.get_num_threads(), len(work))
     if workers < 2 or not _on_cpu(device) or not _POLICY["single_thread_factorizations"]:
         return [fn(item) for item in work]
-    with _one_thread(True), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(fn, work))
+    pool = _Pool()
+    with _one_thread(True), one_blas_thread():
+        helpers = [threading.Thread(target=pool.serve, daemon=True) for _ in range(workers - 1)]
+        for t in helpers:
+            t.start()
+        try:
+            _LOCAL.pool = pool
+            return pool.map(fn, work)
+        finally:
+            _LOCAL.pool = None
+            pool.close()
+            for t in helpers:
+                t.join()
+
+
+class _Task:
+    """One item of a :func:`map_independent` call."""
+
+    __slots__ = ("done", "error", "fn", "item", "result")
+
+    def __init__(self, fn: Callable[[Any], Any], item: Any) -> None:
+        self.fn, self.item = fn, item
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class _Pool:
+    """The workers of one top-level :func:`map_independent` call and their queue of tasks.
+
+    A thread waiting for its tasks runs queued ones (its own or others') and sleeps only when
+    the queue is empty, that is when every task it waits for is running elsewhere: with
+    finitely nested calls every task finishes, so no wait is forever.
+    """
+
+    def __init__(self) -> None:
+        self.cv = threading.Condition()
+        self.queue: deque[_Task] = deque()
+        self.closed = False
+
+    def _run(self, task: _Task) -> None:
+        try:
+            task.result = task.fn(task.item)
+        except BaseException as exc:  # re-raised in the caller, in item order
+            task.error = exc
+        with self.cv:
+            task.done = True
+            self.cv.notify_all()
+
+    def _next(self, until: Callable[[], bool]) -> _Task | None:
+        """A queued task, or None once ``until()`` holds (waits while neither)."""
+        with self.cv:
+            while not until():
+                if self.queue:
+                    return self.queue.popleft()
+                self.cv.wait()
+            return None
+
+    def map(self, fn: Callable[[_T], _R], work: list[_T]) -> list[_R]:
+        tasks = [_Task(fn, item) for item in work]
+        with self.cv:
+            self.queue.extend(tasks)
+            self.cv.notify_all()
+        while (task := self._next(lambda: all(t.done for t in tasks))) is not None:
+            self._run(task)
+        for t in tasks:
+            if t.error is not None:
+                raise t.error
+        return [t.result for t in tasks]
+
+    def serve(self) -> None:
+        """A helper thread's loop: run queued tasks until the pool closes."""
+        _LOCAL.pool = self
+        while (task := self._next(lambda: self.closed)) is not None:
+            self._run(task)
+
+    def close(self) -> None:
+        with self.cv:
+            self.closed = True
+            self.cv.notify_all()

@@ -87,3 +87,17 @@ def test_null_spectrum_is_the_typical_isotropic_spectrum(n, d):
     null, spectrum = isotropic_null(n, d, None, seed=0)
     assert null["effective_rank"] == entropy_rank(s)
     assert spectrum == pytest.approx((s / s.sum()).tolist())
+
+
+def test_null_simulates_only_what_is_asked_and_keeps_the_values():
+    counts = torch.tensor([40, 60, 100])
+    full, spectrum = isotropic_null(200, 12, counts, seed=3)
+    part, part_spectrum = isotropic_null(
+        200, 12, counts, seed=3, simulate=frozenset({"silhouette"})
+    )
+    assert "silhouette" in part
+    assert "std_of_l2_normalized" not in part and "centroid_similarity" not in part
+    # every value kept is the same number (the generator advances as in the full null)
+    assert part == {key: v for key, v in full.items() if key in part}
+    assert set(full) - set(part) == {"std_of_l2_normalized", "centroid_similarity"}
+    assert part_spectrum == spectrum

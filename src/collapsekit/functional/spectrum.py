@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from collapsekit import _linalg
 from collapsekit._threads import factorization_threads
 from collapsekit._validation import check_features
 from collapsekit.functional._common import power_of_two_scale
@@ -42,9 +43,8 @@ def singular_values(features: Any, center: bool = True, deflate: bool = True) ->
     if scale != 1.0:
         x = x / scale
     n, d = x.shape
-    gram = x.T @ x if n >= d else x @ x.T
-    with factorization_threads(gram.device):  # LAPACK on a busy machine: see _threads.py
-        eig = torch.linalg.eigvalsh(gram).flip(0)
+    with factorization_threads(x.device):  # LAPACK on a busy machine: see _threads.py
+        eig = _linalg.eigvalsh(_linalg.gram(x, rows=n < d)).flip(0)
     top = float(eig[0]) if eig.numel() else 0.0
     eig = torch.where(eig > max(n, d) * torch.finfo(torch.float64).eps * top, eig, 0.0)
     s = eig.clamp_min(0.0).sqrt()
@@ -70,7 +70,7 @@ def singular_values_from_covariance(cov: torch.Tensor, n: int) -> torch.Tensor:
     c = cov.double()
     scale = power_of_two_scale(c)
     with factorization_threads(c.device):
-        eig = torch.linalg.eigvalsh(c / scale).flip(0).clamp_min(0.0)
+        eig = _linalg.eigvalsh(c / scale).flip(0).clamp_min(0.0)
     if eig.numel() and float(eig[0]) > 0:
         limit = max(n, cov.shape[0]) * torch.finfo(torch.float64).eps * eig[0]
         eig = torch.where(eig > limit, eig, 0.0)

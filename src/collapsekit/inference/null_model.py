@@ -58,6 +58,9 @@ from collapsekit.metrics.registry import keys
 NULL_MAX_ROWS = 5_000
 #: Silhouette of the null is simulated only up to this many rows (it is O(N K D)).
 NULL_SILHOUETTE_MAX_ROWS = 5_000
+#: The nulls obtained by simulating rows (the others are closed forms or cost O(K^2)):
+#: ``isotropic_null(simulate=...)`` can leave out those of metrics nobody asked for.
+SIMULATED_NULLS = frozenset({"std_of_l2_normalized", "centroid_similarity", "silhouette"})
 #: Cap on K * min(K, D) doubles for the simulated class means (128 MiB).
 NULL_MAX_MEAN_ENTRIES = 2**24
 #: Cap on simulated classes (the NC pair sums are O(K^2 D): 200,000 classes would cost as much
@@ -150,6 +153,7 @@ def isotropic_null(
     with_silhouette: bool = True,
     silhouette_max_rows: int = NULL_SILHOUETTE_MAX_ROWS,
     per_class_sizes: int = 8,
+    simulate: frozenset[str] | None = None,
 ) -> tuple[dict[str, float], list[float]]:
     """Metrics of isotropic Gaussian rows of the same N, D and class sizes, random labels.
 
@@ -163,6 +167,9 @@ def isotropic_null(
             always simulated up to ``silhouette_max_rows`` rows.
         per_class_sizes: how many representative class sizes get a per-class effective-rank
             null (the others are interpolated).
+        simulate: the simulated nulls to compute (keys of :data:`SIMULATED_NULLS`); ``None``:
+            all. The others are left out (``analyze(metrics=...)`` skips the simulation of
+            metrics it does not compute); the values kept are unchanged.
 
     Returns:
         ``(null, spectrum)``: the null metrics (module docstring says how each is obtained) and
@@ -192,14 +199,16 @@ def isotropic_null(
     key = (
         int(n), int(d), counts_key, int(seed), str(dev), int(max_rows), bool(with_silhouette),
         int(silhouette_max_rows), int(per_class_sizes),
+        None if simulate is None else tuple(sorted(simulate)),
     )  # fmt: skip
     if key in _CACHE:  # a monitor or a sweep asks for the same null again and again
         _CACHE.move_to_end(key)
         cached, spectrum = _CACHE[key]
         return dict(cached), list(spectrum)
+    wanted = SIMULATED_NULLS if simulate is None else frozenset(simulate) & SIMULATED_NULLS
     out, spectrum = _simulate(
         n, d, class_counts, seed, dev, max_rows, with_silhouette, silhouette_max_rows,
-        per_class_sizes,
+        per_class_sizes, wanted,
     )  # fmt: skip
     _CACHE[key] = (dict(out), list(spectrum))
     while len(_CACHE) > _CACHE_SIZE:
@@ -218,6 +227,7 @@ def _simulate(
     with_silhouette: bool,
     silhouette_max_rows: int,
     per_class_sizes: int,
+    wanted: frozenset[str] = SIMULATED_NULLS,
 ) -> tuple[dict[str, float], list[float]]:
     g = _generator(seed)
     s = isotropic_singular_values(n, d)
@@ -226,8 +236,9 @@ def _simulate(
         "effective_rank_score": score_from_singular_values(s, n, d),
     }
     rows = min(int(n), int(max_rows))
+    # drawn even when no simulated null is wanted: the draws below continue the same generator
     z = torch.randn(rows, d, generator=g).to(dev)
-    if rows >= 2:
+    if rows >= 2 and "std_of_l2_normalized" in wanted:
         out["std_of_l2_normalized"] = std_of_l2_normalized(z)
     if class_counts is not None:
         counts = torch.as_tensor(class_counts).detach().to("cpu", torch.int64).flatten()
@@ -246,9 +257,11 @@ def _simulate(
             labels = torch.repeat_interleave(torch.arange(k), counts)
             yb = labels[torch.randperm(total, generator=g)[:rows]].to(dev)
             if int(torch.unique(yb).numel()) >= 2:
-                out["centroid_similarity"] = centroid_similarity(z, yb)
+                if "centroid_similarity" in wanted:
+                    out["centroid_similarity"] = centroid_similarity(z, yb)
                 kb = int(torch.unique(yb).numel())
-                if kb < rows and (with_silhouette or rows <= silhouette_max_rows):
+                wants_silhouette = with_silhouette or rows <= silhouette_max_rows
+                if kb < rows and wants_silhouette and "silhouette" in wanted:
                     out["silhouette"] = silhouette(z, yb)
             out.update(_nc_null(counts, total, d, g))
             sizes = _representative_sizes(counts, per_class_sizes)

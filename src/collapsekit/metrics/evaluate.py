@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
 
+from collapsekit._threads import map_independent
 from collapsekit.metrics.context import MetricContext
 from collapsekit.metrics.registry import resolve
 from collapsekit.metrics.spec import MetricSpec
@@ -13,6 +16,51 @@ def applicable(ctx: MetricContext, specs: Iterable[MetricSpec]) -> list[MetricSp
     """The specs whose needs the context meets."""
     have = ctx.available()
     return [s for s in specs if s.needs <= have]
+
+
+def _requested(ctx: MetricContext, metrics: Iterable[str] | None) -> Sequence[MetricSpec]:
+    """The specs of ``metrics`` (None: all); records the request in the context."""
+    specs = resolve(metrics)
+    if metrics is not None:
+        ctx.requested = frozenset(s.key for s in specs)
+    return specs
+
+
+def prepare(
+    ctx: MetricContext,
+    metrics: Iterable[str] | None = None,
+    alongside: Sequence[Callable[[], Any]] = (),
+) -> list[Any]:
+    """Run the ``prepare`` hooks of the requested metrics that the context allows (each hook
+    once: the spectra, the per-class ranks) side by side with the ``alongside`` jobs, in one
+    pool (:func:`~collapsekit._threads.map_independent`: one thread per core, one intra-op
+    thread each; the hooks' own independent parts join the same pool). Returns the results of
+    ``alongside``. :func:`evaluate` calls it; calling it first overlaps other work with the
+    factorisations.
+
+    Example:
+        >>> import torch
+        >>> from collapsekit.stats.class_stats import ClassStats
+        >>> cs = ClassStats(2, 3)
+        >>> cs.update(torch.eye(3)[[0, 0, 1, 1]], torch.tensor([0, 0, 1, 1]))
+        >>> ctx = MetricContext.from_class_stats(cs)
+        >>> prepare(ctx, ["effective_rank"], alongside=[lambda: "done"])
+        ['done']
+        >>> "spectra" in ctx.cache
+        True
+    """
+    return _prepare(ctx, _requested(ctx, metrics), alongside)
+
+
+def _prepare(
+    ctx: MetricContext, specs: Iterable[MetricSpec], alongside: Sequence[Callable[[], Any]] = ()
+) -> list[Any]:
+    hooks: list[Callable[[MetricContext], object]] = []
+    for s in applicable(ctx, specs):
+        if s.prepare is not None and s.prepare not in hooks:
+            hooks.append(s.prepare)
+    jobs = [partial(h, ctx) for h in hooks] + list(alongside)
+    return map_independent(lambda job: job(), jobs, ctx.device)[len(hooks) :]
 
 
 def evaluate(
@@ -37,9 +85,9 @@ def evaluate(
     """
     kinds = None if exactness is None else set(exactness)
     provenance: dict[str, str] = {}
-    specs = resolve(metrics)
+    specs = _requested(ctx, metrics)
+    _prepare(ctx, [s for s in specs if kinds is None or s.exactness in kinds])
     if metrics is not None:
-        ctx.requested = frozenset(s.key for s in specs)
         have = ctx.available()
         for s in specs:  # asked for by name but impossible with these inputs: say so
             if not s.needs <= have:

@@ -88,6 +88,7 @@ SPECS = (
         key="per_class_effective_rank_min",
         compute=_per_class_effective_rank_min,
         needs=frozenset({"classes", "sample"}),
+        prepare=per_class_ranks,
         exactness="one pass",
         bad="low",
         doc="per_class_effective_rank",

@@ -93,6 +93,14 @@ def _row_scores(ctx: MetricContext) -> RowSums:
     return acc
 
 
+def rows_in_memory(ctx: MetricContext) -> None:
+    """``prepare`` hook: the row scores when they come from the held sample (independent
+    work, run beside the factorisations); a second pass over the source is left to
+    :func:`row_scores` (it reads the source with every thread)."""
+    if ctx.row_pass is None and ctx.sample is not None:
+        row_scores(ctx)
+
+
 def _feed_all_rows(
     ctx: MetricContext,
     labelled: bool,
@@ -184,6 +192,7 @@ SPECS = (
         compute=_silhouette,
         needs=frozenset({"classes", "rows", "units"}),
         exactness="rows",
+        prepare=rows_in_memory,
         bad="low",
         doc="silhouette",
         summary="cosine silhouette of the rows by class (scikit-learn's definition)",
@@ -197,6 +206,7 @@ SPECS = (
         compute=_loo,
         needs=frozenset({"classes", "rows"}),
         exactness="rows",
+        prepare=rows_in_memory,
         bad="high",
         doc="loo_centroid_stability",
         summary="std over rows of the centroid similarity with that row left out",
@@ -206,6 +216,7 @@ SPECS = (
         compute=_ncc_agreement,
         needs=frozenset({"classes", "rows", "weights"}),
         exactness="rows",
+        prepare=rows_in_memory,
         bad="high",
         doc="ncc_agreement",
         summary="NC4: share of rows where the classifier and the nearest class mean agree",

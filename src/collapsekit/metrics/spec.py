@@ -87,6 +87,10 @@ class MetricSpec:
         doc: anchor of its entry in docs/metrics.md.
         summary: a one-line description.
         after: keys that must be evaluated first (their values are read from the context).
+        prepare: ``prepare(context)``: the shared work it reads that is independent of every
+            other metric's (a factorisation, cached in the context); :func:`~collapsekit.
+            metrics.evaluate.prepare` runs the requested metrics' hooks side by side, one pool
+            for all (:func:`~collapsekit._threads.map_independent`), before they are computed.
         null: the isotropic null model gives a baseline value for it.
         bootstrap: how to compute it on resampled rows (for intervals), or None.
         in_summary / compare / monitor / profile: shown in the notebook summary, the compare
@@ -105,6 +109,7 @@ class MetricSpec:
     doc: str
     summary: str
     after: tuple[str, ...] = ()
+    prepare: Callable[[MetricContext], object] | None = None
     null: bool = False
     bootstrap: BootstrapFn | None = None
     in_summary: bool = False

@@ -8,6 +8,8 @@ the one place below that calls up here, to hand back the Report it promises.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -15,9 +17,10 @@ import torch
 from collapsekit.engine.computation import AUTO_BOOTSTRAP_MAX_ROWS, Request, build_context
 from collapsekit.functional._common import l2_normalize
 from collapsekit.inference.bootstrap import bootstrap_intervals
-from collapsekit.inference.null_model import isotropic_null
+from collapsekit.inference.null_model import SIMULATED_NULLS, isotropic_null
 from collapsekit.metrics import MetricContext, evaluate, resolve
 from collapsekit.metrics.context import Progress
+from collapsekit.metrics.evaluate import prepare
 from collapsekit.metrics.per_class import per_class_ranks
 from collapsekit.metrics.probe import probe_plan
 from collapsekit.metrics.spectrum import spectra
@@ -48,10 +51,13 @@ def build_report(a: Analyzer, request: Request, progress: Progress | None = None
     check_thresholds(request.thresholds)
     ctx = build_context(a, request, progress)
     specs = resolve(request.metrics)
+    if request.metrics is not None:
+        ctx.requested = frozenset(s.key for s in specs)
     if ctx.labelled and ctx.k < 2:
         ctx.notes.append("a single class: class-separation metrics need two or more")
     ctx.progress("baseline", 0, None)
-    base, base_spectrum = _baseline(a, ctx)
+    # the baseline's simulation runs beside the metrics' factorisations, one pool for all
+    [(base, base_spectrum)] = prepare(ctx, request.metrics, alongside=[_baseline(a, ctx)])
     ctx.progress("baseline", 1, 1)
     values, provenance = evaluate(ctx, [s.key for s in specs])
     intervals, resamples = _intervals(ctx, request)
@@ -85,11 +91,26 @@ def build_report(a: Analyzer, request: Request, progress: Progress | None = None
     )
 
 
-def _baseline(a: Analyzer, ctx: MetricContext) -> tuple[dict[str, float], list[float]]:
+def _baseline(
+    a: Analyzer, ctx: MetricContext
+) -> Callable[[], tuple[dict[str, float], list[float]]]:
+    """The isotropic null of these rows, as a job (decided here, run in :func:`prepare`'s
+    pool): the simulated nulls of metrics that were not asked for are left out."""
     # the silhouette null is needed when no probe is fitted (the verdict then reads it)
     with_silhouette = not (ctx.labelled and ctx.k >= 2 and probe_plan(ctx) is not None)
     counts = ctx.counts if ctx.labelled else None
-    return isotropic_null(ctx.n, ctx.d, counts, a.seed, ctx.device, with_silhouette=with_silhouette)
+    asked = ctx.requested
+    simulate = None if asked is None else asked & SIMULATED_NULLS
+    return partial(
+        isotropic_null,
+        ctx.n,
+        ctx.d,
+        counts,
+        a.seed,
+        ctx.device,
+        with_silhouette=with_silhouette,
+        simulate=simulate,
+    )
 
 
 def _spectrum(ctx: MetricContext, base_spectrum: list[float]) -> dict[str, list[float]]:

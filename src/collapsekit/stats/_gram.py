@@ -7,12 +7,15 @@ blocked product took 0.87-0.90 of the plain one at D = 256-768 (2 x 2) and 0.7-0
 D >= 1,024 (4 x 4); below D = 256 the smaller GEMMs lose what the saved work gains, so the
 plain product is used there, and on GPUs, whose GEMMs are far from the bottleneck of a pass.
 Every entry is the same float32 (or float64) dot product as in the plain GEMM, so the results
-agree to rounding.
+agree to rounding. CPU float64 rows go through numpy's ``syrk`` instead when
+:mod:`collapsekit._linalg` routes them there: one triangle, half the GEMM's multiply-adds.
 """
 
 from __future__ import annotations
 
 import torch
+
+from collapsekit import _linalg
 
 
 def gram_blocks(dim: int, device: torch.device) -> list[int]:
@@ -41,6 +44,11 @@ def add_gram_(
         >>> bool(torch.allclose(out, (x.T @ x).double(), rtol=1e-5, atol=1e-4))
         True
     """
+    if _linalg.numpy_route(rows):  # numpy's syrk: one triangle, half the GEMM's work
+        product = _linalg.gram(rows, rows=False)
+        if diagonal is not None:
+            product.diagonal().copy_(diagonal)
+        return out.add_(product)
     edges = gram_blocks(rows.shape[1], rows.device)
     for i in range(len(edges) - 1):
         a0, a1 = edges[i], edges[i + 1]
