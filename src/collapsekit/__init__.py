@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from collapsekit.functional.neural_collapse import neural_collapse
     from collapsekit.functional.regression_collapse import regression_collapse
     from collapsekit.io.extract import extract
-    from collapsekit.profile import LayerProfile, analyze_layers
+    from collapsekit.profile.analyze_layers import analyze_layers
+    from collapsekit.profile.layer_profile import LayerProfile
     from collapsekit.report.compare import Comparison, compare
     from collapsekit.report.report import Report
     from collapsekit.stats.class_stats import ClassStats

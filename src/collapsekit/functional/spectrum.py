@@ -43,8 +43,9 @@ def singular_values(features: Any, center: bool = True, deflate: bool = True) ->
     if scale != 1.0:
         x = x / scale
     n, d = x.shape
+    gram = _linalg.gram(x, rows=n < d)
     with factorization_threads(x.device):  # LAPACK on a busy machine: see _threads.py
-        eig = _linalg.eigvalsh(_linalg.gram(x, rows=n < d)).flip(0)
+        eig = _linalg.eigvalsh(gram).flip(0)
     top = float(eig[0]) if eig.numel() else 0.0
     eig = torch.where(eig > max(n, d) * torch.finfo(torch.float64).eps * top, eig, 0.0)
     s = eig.clamp_min(0.0).sqrt()
