@@ -69,14 +69,17 @@ def test_class_collapse_from_one_merged_group_over_a_probe_above_chance():
     assert [e.fired for e in r.evidence] == [False, True]
 
 
-def test_neural_collapse_needs_enough_rows_and_reads_a_missing_null_as_inf():
+def test_neural_collapse_needs_enough_rows_and_reads_a_missing_null_as_the_limit_alone():
     m = {"nc1": 0.05, "etf_error": 0.2, "equinorm": 0.1}
     few = VerdictContext(m, {}, has_labels=True, counts=torch.tensor([1, 5, 5]))
     assert neural_collapse(few).not_run == ("neural collapse (a class has 1 row(s); needs 2)",)
     r = neural_collapse(VerdictContext(m, {}, has_labels=True, counts=torch.tensor([5, 5, 5])))
-    assert r.fired and [e.baseline for e in r.evidence] == [math.inf, math.inf, None]
-    tight = VerdictContext(m, {"nc1": 0.1}, has_labels=True)  # 0.1 x null = 0.01 < 0.05
+    assert r.fired and all(math.isnan(e.baseline) for e in r.evidence)
+    # a null whose spread puts 0.05 within 3 sds (log scale) of its mean: NC1 not reached
+    tight = VerdictContext(m, {"nc1": 0.1, "nc1_null_sd": 0.05}, has_labels=True)
     assert not neural_collapse(tight).fired
+    wide = VerdictContext(m, {"nc1": 10.0, "nc1_null_sd": 1.0}, has_labels=True)
+    assert neural_collapse(wide).fired
 
 
 def test_minority_collapse_fires_on_aligned_minority_rows_only():
@@ -112,5 +115,7 @@ def test_first_label_wins_and_evidence_follows_the_documented_order():
         NEURAL,
         DIMENSIONAL,
     ]
-    assert all(e.fired for e in v.evidence)
+    # NC1 0.001: the class geometry explains the low rank, so the rank test does not fire
+    assert [e.fired for e in v.evidence] == [True] * 5 + [False]
+    assert "class geometry" in v.evidence[-1].rule
     assert v.tests_not_run[0] == "merged classes (no class statistics)"

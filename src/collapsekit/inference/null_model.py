@@ -7,7 +7,8 @@ rule means the same thing for 14 slides in 1,536 dimensions and for 50,000 sente
 
 How each null value is obtained (all seeded, so a report is reproducible):
 
-* ``effective_rank``, ``effective_rank_score`` (and the report's isotropic spectrum): closed
+* ``effective_rank``, ``effective_rank_score``, ``dead_directions`` (and the report's isotropic
+  spectrum): closed
   form, the Marchenko-Pastur quantile spectrum of a centred N x D Gaussian matrix
   (:func:`collapsekit.functional.marchenko_pastur.isotropic_singular_values`): the typical
   spectrum, within 0.15% of the mean effective rank of simulated draws (closer than a single
@@ -16,12 +17,14 @@ How each null value is obtained (all seeded, so a report is reproducible):
   ``min(N, max_rows)`` Gaussian rows (labels: a random permutation of the real label
   multiset, cut to the simulated rows).
 * ``nc1``, ``nc1_quotient``, ``etf_error``, ``equinorm``, ``equiangularity``, ``max_angle``,
-  ``cdnv``: seeded simulation of the K class means only, which is *exact in distribution*: the
-  mean of ``n_c`` iid ``N(0, I_D)`` rows is ``N(0, I_D / n_c)``, independent of the within-class
-  scatter, whose expectation ``(N - K) I_D`` replaces it (its fluctuation is negligible next to
-  that of the means). Every NC metric depends on the means only through their Gram matrix, so
-  when ``D > K`` the means are drawn in K dimensions with the Gram of a ``Wishart_K(D, I)``
-  (Bartlett decomposition): the cost is O(K^2), whatever D. The metrics are then computed with
+  ``cdnv``: the mean over :func:`null_draws` seeded simulations (32 for up to ~180 classes) of
+  the K class means only, with their standard deviation as ``<key>_null_sd`` (the verdict's
+  neural-collapse z-scores read it). Each simulation draws the means only, which is *exact in
+  distribution*: the mean of ``n_c`` iid ``N(0, I_D)`` rows is ``N(0, I_D / n_c)``,
+  independent of the within-class scatter, whose expectation ``(N - K) I_D`` replaces it (its
+  fluctuation is negligible next to that of the means). Every NC metric depends on the means
+  only through their Gram matrix, so when ``D > K`` the means are drawn in K dimensions with
+  the Gram of a ``Wishart_K(D, I)`` (Bartlett decomposition): the cost is O(K^2), whatever D. The metrics are then computed with
   the very kernel that computes them on data (``neural_collapse_from_moments``), so the
   definitions cannot drift. No cap on N: the real class sizes are used.
 * ``linear_probe_accuracy`` (and ``chance_accuracy``): closed form, the majority-class fraction
@@ -51,6 +54,7 @@ from collapsekit.functional.effective_rank import entropy_rank, score_from_singu
 from collapsekit.functional.marchenko_pastur import isotropic_singular_values
 from collapsekit.functional.neural_collapse import neural_collapse_from_moments
 from collapsekit.functional.silhouette import silhouette
+from collapsekit.functional.spectrum import dead_directions
 from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized
 from collapsekit.metrics.registry import keys
 
@@ -60,6 +64,12 @@ NULL_MAX_ROWS = 5_000
 NULL_SILHOUETTE_MAX_ROWS = 5_000
 #: Cap on K * min(K, D) doubles for the simulated class means (128 MiB).
 NULL_MAX_MEAN_ENTRIES = 2**24
+#: Draws of the class means behind each NC null (mean and spread), and the work bound
+#: (K^3 per draw) that lowers it for many classes.
+NULL_NC_DRAWS = 32
+NULL_NC_WORK = 2 * 10**8
+#: ``null[key + NULL_SD_SUFFIX]`` is the standard deviation of ``null[key]`` over the draws.
+NULL_SD_SUFFIX = "_null_sd"
 
 _PER_CLASS_KEY = re.compile(r"^per_class_effective_rank_n(\d+)$")
 
@@ -86,13 +96,9 @@ def _simulated_means(counts: torch.Tensor, d: int, g: torch.Generator) -> tuple[
     return low * scale, k
 
 
-def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[str, float]:
+def _nc_draw(counts: torch.Tensor, d: int, g: torch.Generator) -> dict[str, float]:
+    """The NC metrics of one draw of isotropic class means (module docstring)."""
     k = counts.numel()
-    if k * min(k, d) > NULL_MAX_MEAN_ENTRIES:
-        # keep a random subset of classes (documented cost cap); sizes keep their distribution
-        keep = max(2, NULL_MAX_MEAN_ENTRIES // min(k, d))
-        counts = counts[torch.randperm(k, generator=g)[:keep]]
-        k = keep
     means, dim = _simulated_means(counts, d, g)
     n_sub = int(counts.sum())
     within = torch.eye(dim, dtype=torch.float64) * float(n_sub - k)
@@ -110,6 +116,35 @@ def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[s
     tr_b = float(centred.square().sum()) / k
     if tr_b > 0:
         res["nc1_quotient"] = (n_sub - k) / n_sub * d / tr_b
+    return res
+
+
+def null_draws(k: int) -> int:
+    """How many draws of the class means the NC null averages (their spread is the null's
+    ``*_null_sd``): 32, fewer for many classes (each draw costs O(K^3)), never below 8.
+
+    Example:
+        >>> null_draws(10), null_draws(5000)
+        (32, 8)
+    """
+    return int(min(NULL_NC_DRAWS, max(8, NULL_NC_WORK // max(k, 1) ** 3)))
+
+
+def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[str, float]:
+    k = counts.numel()
+    if k * min(k, d) > NULL_MAX_MEAN_ENTRIES:
+        # keep a random subset of classes (documented cost cap); sizes keep their distribution
+        keep = max(2, NULL_MAX_MEAN_ENTRIES // min(k, d))
+        counts = counts[torch.randperm(k, generator=g)[:keep]]
+        k = keep
+    draws = [_nc_draw(counts, d, g) for _ in range(null_draws(k))]
+    res: dict[str, float] = {}
+    for key in draws[0]:
+        vals = torch.tensor([dr[key] for dr in draws], dtype=torch.float64)
+        vals = vals[torch.isfinite(vals)]
+        if vals.numel():
+            res[key] = float(vals.mean())
+            res[f"{key}{NULL_SD_SUFFIX}"] = float(vals.std()) if vals.numel() > 1 else math.nan
     return res
 
 
@@ -221,6 +256,7 @@ def _simulate(
     out: dict[str, float] = {
         "effective_rank": entropy_rank(s),
         "effective_rank_score": score_from_singular_values(s, n, d),
+        "dead_directions": float(dead_directions(s, n, d)),
     }
     rows = min(int(n), int(max_rows))
     z = torch.randn(rows, d, generator=g).to(dev)

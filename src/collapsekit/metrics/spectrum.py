@@ -15,7 +15,11 @@ from collapsekit._threads import map_independent
 from collapsekit.functional.alpha_req import alpha_req_from_eigenvalues
 from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
 from collapsekit.functional.rankme import rankme_from_singular_values
-from collapsekit.functional.spectrum import singular_values, singular_values_from_covariance
+from collapsekit.functional.spectrum import (
+    dead_directions,
+    singular_values,
+    singular_values_from_covariance,
+)
 from collapsekit.metrics.context import MetricContext
 from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resample
 
@@ -67,6 +71,11 @@ def _effective_rank(ctx: MetricContext) -> Measured:
 def _effective_rank_score(ctx: MetricContext) -> Measured:
     s, _, prov = spectra(ctx)
     return Measured(score_from_singular_values(s, ctx.n, ctx.d), prov)
+
+
+def _dead_directions(ctx: MetricContext) -> Measured:
+    s, _, prov = spectra(ctx)
+    return Measured(float(dead_directions(s, ctx.n, ctx.d)), prov)
 
 
 def _rankme(ctx: MetricContext) -> Measured:
@@ -122,6 +131,18 @@ SPECS = (
         summary="1 - effective_rank / min(N - 1, D); 1 = collapsed",
         null=True,
         compare=True,
+    ),
+    MetricSpec(
+        key="dead_directions",
+        compute=_dead_directions,
+        needs=frozenset(),
+        exactness="one pass",
+        bad="high",
+        doc="dead_directions",
+        summary="directions with a singular value below 1% of the largest (Jing et al. 2022)",
+        null=True,
+        compare=True,
+        monitor=True,
     ),
     MetricSpec(
         key="rankme",

@@ -1,13 +1,24 @@
 """Finding ``merged classes``: groups of classes whose means differ no more than random halves of
-one class would.
+one class would, and that a linear probe cannot tell apart either.
 
-Statistic, per pair of classes (see :mod:`collapsekit.functional.class_separation`):
+Screen, per pair of classes (see :mod:`collapsekit.functional.class_separation`), exact over
+every row from the streamed moments:
 ``T = ||mu_c - mu_c'||^2 / (v_c/n_c + v_c'/n_c')``, 1 on average under the random-label null with
-sd ``sqrt(2 / d_eff)``. A pair is merged when ``T < 1 + z sqrt(2 / d_eff)``, ``z`` the Bonferroni
-quantile at ``merged_alpha`` over the pairs; merged pairs are joined into connected groups, one
-finding per group. Needs labels, two or more classes and the class statistics.
+sd ``sqrt(2 / d_eff)``. A pair is a candidate when ``T < 1 + z sqrt(2 / d_eff)``, ``z`` the
+Bonferroni quantile at ``merged_alpha`` over the pairs.
 
-Reference: Bai & Saranadasa 1996; Chen & Qin 2010 (two-sample tests in high dimension).
+Confirmation, per candidate (when the row sample is available): ``T`` weighs the mean shift
+against the *total* within-class variance, so two classes that differ along one low-variance
+direction pass the screen at small n. A cross-validated ridge probe on the two classes' sampled
+rows, standardised per feature, sees direction; its permutation null is exact
+(:func:`~collapsekit.functional.pair_probe.pair_probe_test`). A candidate the probe separates at
+level ``merged_alpha / candidates`` (Bonferroni over the candidates) is *not* merged; the others
+are, and are joined into connected groups, one finding per group. The evidence carries both
+numbers (``T`` and the probe's accuracy and p-value). Needs labels, two or more classes and the
+class statistics; without rows the screen alone decides (stated in the finding).
+
+Reference: Bai & Saranadasa 1996; Chen & Qin 2010 (two-sample tests in high dimension); Ojala &
+Garriga 2010 (permutation tests of classifier accuracy).
 """
 
 from __future__ import annotations
@@ -18,19 +29,29 @@ from collapsekit.functional.class_separation import (
     effective_dimension,
     pairwise_separation_from_moments,
 )
+from collapsekit.functional.pair_probe import PairProbe, pair_probe_test
 from collapsekit.verdict.context import RuleResult, VerdictContext
+from collapsekit.verdict.evidence import Evidence
 from collapsekit.verdict.findings import Finding
-from collapsekit.verdict.labels import MERGED
+from collapsekit.verdict.labels import MERGED, PARTIAL
 
 #: Most merged pairs kept in a finding's evidence (names) and for the heatmap (ids).
 MAX_LISTED_PAIRS = 50
 MAX_PAIR_IDS = 5000
+#: Most candidate pairs the probe confirms (those with the largest T; the rest stay merged).
+MAX_CONFIRMED_PAIRS = 64
+#: Rows per class, and label permutations, of each confirming probe (cost bound).
+PROBE_ROWS_PER_CLASS = 100
+PROBE_PERMUTATIONS = 499
+#: Most separated pairs listed in the evidence.
+MAX_SEPARATED_LISTED = 5
+
+_Pair = tuple[int, int]
 
 
 def merged_classes(ctx: VerdictContext) -> RuleResult:
-    """One ``merged classes`` finding per connected group of merged pairs (glue around
-    :func:`~collapsekit.functional.class_separation.pairwise_separation_from_moments` over the
-    streamed moments). Fires when there is one.
+    """One ``merged classes`` finding per connected group of merged pairs (screen, then probe
+    confirmation; module docstring). Fires when there is one.
 
     Example:
         >>> merged_classes(VerdictContext({}, {})).findings
@@ -51,30 +72,71 @@ def merged_classes(ctx: VerdictContext) -> RuleResult:
         tile_bytes=stats.tile_bytes,
     )
     ids = present.tolist()
-    pairs = [(ids[int(a)], ids[int(b)]) for a, b in res.pairs.tolist()]
-    stat = res.statistic.tolist()
+    screened = {
+        (ids[int(a)], ids[int(b)]): t
+        for (a, b), t in zip(res.pairs.tolist(), res.statistic.tolist(), strict=True)
+    }
+    probes = confirm_pairs(ctx, screened)
+    level = ctx.thresholds.merged_alpha / max(len(probes), 1)
+    separated = {p for p, r in probes.items() if r.tail() < level}
+    merged = {p: t for p, t in screened.items() if p not in separated}
     findings = []
-    for group in connected_groups(pairs, stats.num_classes):
+    for group in connected_groups(list(merged), stats.num_classes):
         members = set(group)
-        inside = [(p, t) for p, t in zip(pairs, stat, strict=True) if p[0] in members]
-        inside.sort(key=lambda pt: pt[1])
-        findings.append(_finding(ctx, group, inside, res))
-    return RuleResult(fired=bool(findings), findings=tuple(findings))
+        inside = sorted(((p, t) for p, t in merged.items() if p[0] in members), key=lambda x: x[1])
+        findings.append(_finding(ctx, group, inside, res, probes, level))
+    evidence = _separated_evidence(ctx, screened, probes, sorted(separated), level)
+    return RuleResult(fired=bool(findings), findings=tuple(findings), evidence=evidence)
+
+
+def confirm_pairs(ctx: VerdictContext, screened: dict[_Pair, float]) -> dict[_Pair, PairProbe]:
+    """The probe of each candidate pair (at most :data:`MAX_CONFIRMED_PAIRS`, largest ``T``
+    first) whose classes both have two or more sampled rows; empty without rows.
+
+    Example:
+        >>> confirm_pairs(VerdictContext({}, {}), {(0, 1): 0.9})
+        {}
+    """
+    if ctx.rows is None or not screened:
+        return {}
+    x, y = ctx.rows
+    y = y.to(x.device)
+    out: dict[_Pair, PairProbe] = {}
+    order = sorted(screened, key=lambda p: -screened[p])[:MAX_CONFIRMED_PAIRS]
+    for seed, (a, b) in enumerate(order):
+        sel = (y == a) | (y == b)
+        ys = y[sel]
+        if int((ys == a).sum()) < 2 or int((ys == b).sum()) < 2:
+            continue
+        out[(a, b)] = pair_probe_test(
+            x[sel],
+            ys,
+            permutations=PROBE_PERMUTATIONS,
+            max_rows_per_class=PROBE_ROWS_PER_CLASS,
+            seed=seed,
+        )
+    return out
 
 
 def _finding(
     ctx: VerdictContext,
     group: list[int],
-    inside: list[tuple[tuple[int, int], float]],
+    inside: list[tuple[_Pair, float]],
     res: PairwiseSeparation,
+    probes: dict[_Pair, PairProbe],
+    level: float,
 ) -> Finding:
     names = ctx.names
+    checked = [(p, t, probes[p]) for p, t in inside if p in probes]
     return Finding(
         MERGED,
         tuple(names[c] for c in group),
         {
             "statistic": "T = ||mu_c - mu_c'||^2 / (v_c/n_c + v_c'/n_c')",
-            "rule": "merged if T < threshold = null_mean + z * null_spread",
+            "rule": (
+                "merged if T < threshold = null_mean + z * null_spread and the pairwise probe "
+                "does not separate the pair (p >= level)"
+            ),
             "pairs": [[names[a], names[b], t] for (a, b), t in inside[:MAX_LISTED_PAIRS]],
             "pairs_total": len(inside),
             "pair_ids": [[a, b] for (a, b), _ in inside[:MAX_PAIR_IDS]],
@@ -86,8 +148,49 @@ def _finding(
             "alpha": ctx.thresholds.merged_alpha,
             "effective_dim": res.effective_dim,
             "pairs_tested": res.num_pairs,
+            "confirmation": (
+                "cross-validated ridge probe, permutation null"
+                if ctx.rows is not None
+                else "none (no row sample): the screen alone"
+            ),
+            "probe_pairs": [
+                [names[a], names[b], t, r.accuracy, r.tail()]
+                for (a, b), t, r in checked[:MAX_LISTED_PAIRS]
+            ],
+            "probe_accuracy": max((r.accuracy for *_, r in checked), default=None),
+            "probe_null_accuracy": max((r.null_mean for *_, r in checked), default=None),
+            "probe_level": level if checked else None,
         },
     )
+
+
+def _separated_evidence(
+    ctx: VerdictContext,
+    screened: dict[_Pair, float],
+    probes: dict[_Pair, PairProbe],
+    separated: list[_Pair],
+    level: float,
+) -> tuple[Evidence, ...]:
+    """One evidence row per candidate pair the probe separated (at most
+    :data:`MAX_SEPARATED_LISTED`): its probe accuracy against the permutation null."""
+    out = []
+    for a, b in separated[:MAX_SEPARATED_LISTED]:
+        r = probes[(a, b)]
+        out.append(
+            Evidence(
+                f"probe accuracy {ctx.names[a]} vs {ctx.names[b]}",
+                r.accuracy,
+                r.null_mean,
+                (
+                    f"screen T {screened[(a, b)]:.3g} below its threshold, but the probe "
+                    f"separates them (p {r.tail():.2g} < {level:.2g}): not merged"
+                ),
+                False,
+                r.null_mean,
+                PARTIAL,
+            )
+        )
+    return tuple(out)
 
 
 def spans_every_class(ctx: VerdictContext) -> bool:
@@ -107,4 +210,11 @@ def spans_every_class(ctx: VerdictContext) -> bool:
     return tested >= 2 and any(len(f.classes) >= tested for f in ctx.merged)
 
 
-__all__ = ["MAX_LISTED_PAIRS", "MAX_PAIR_IDS", "merged_classes", "spans_every_class"]
+__all__ = [
+    "MAX_CONFIRMED_PAIRS",
+    "MAX_LISTED_PAIRS",
+    "MAX_PAIR_IDS",
+    "confirm_pairs",
+    "merged_classes",
+    "spans_every_class",
+]
