@@ -70,3 +70,16 @@ def test_half_and_bf16_spectrum_match_float64_of_stored_values() -> None:
     for dt in (torch.float16, torch.bfloat16):
         stored = x.to(dt)
         assert rankme(stored) == pytest.approx(rankme(stored.double()), rel=1e-9)
+
+
+def test_dead_directions_counts_below_one_percent_of_the_top_within_the_span() -> None:
+    from collapsekit.functional.spectrum import dead_directions
+
+    g = torch.Generator().manual_seed(0)
+    scales = torch.tensor([1.0] * 6 + [1e-3] * 4, dtype=torch.float64)
+    x = torch.randn(500, 10, generator=g, dtype=torch.float64) * scales
+    assert dead_directions(singular_values(x), 500, 10) == 4
+    # fewer rows than dimensions: only min(N - 1, D) directions can carry anything
+    assert dead_directions(singular_values(x[:5]), 5, 10) == 0
+    assert dead_directions(torch.zeros(10, dtype=torch.float64), 500, 10) == 10
+    assert dead_directions(torch.ones(3, dtype=torch.float64), 1, 3) == 0

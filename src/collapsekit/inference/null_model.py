@@ -24,9 +24,10 @@ How each null value is obtained (all seeded, so a report is reproducible):
   independent of the within-class scatter, whose expectation ``(N - K) I_D`` replaces it (its
   fluctuation is negligible next to that of the means). Every NC metric depends on the means
   only through their Gram matrix, so when ``D > K`` the means are drawn in K dimensions with
-  the Gram of a ``Wishart_K(D, I)`` (Bartlett decomposition): the cost is O(K^2), whatever D. The metrics are then computed with
-  the very kernel that computes them on data (``neural_collapse_from_moments``), so the
-  definitions cannot drift. No cap on N: the real class sizes are used.
+  the Gram of a ``Wishart_K(D, I)`` (Bartlett decomposition): the cost is O(K^2), whatever D.
+  The metrics are then computed with the very kernel that computes them on data
+  (``neural_collapse_from_moments``), so the definitions cannot drift. No cap on N: the real
+  class sizes are used.
 * ``linear_probe_accuracy`` (and ``chance_accuracy``): closed form, the majority-class fraction
   ``max_c n_c / N`` (the best a classifier does on random labels in expectation).
 * ``pairwise_separation`` (the merged-classes statistic, see

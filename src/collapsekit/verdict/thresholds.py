@@ -30,6 +30,8 @@ class Thresholds:
     partial_dead_fraction: float = 0.05
     #: ... and at least this many dead directions beyond the null's
     partial_dead_min: float = 2
+    #: not dimensional collapse: at least this share of the variance in the class-mean span
+    dimensional_class_share: float = 0.9
     #: class collapse: probe accuracy <= chance + margin * (1 - chance)
     class_probe_margin: float = 0.1
     #: class collapse (no probe): silhouette <= random-label null + margin
@@ -51,6 +53,9 @@ class Thresholds:
     neural_min_rows_per_class: float = 2
     #: merged classes: family-wise level of the pairwise test (Bonferroni over pairs)
     merged_alpha: float = 0.01
+    #: merged classes: the screen's threshold is 1 + this x z x null spread when the pairwise
+    #: probe confirms the candidates (1 without a row sample)
+    merged_screen_widen: float = 2.0
     #: collapsed class: per-class rank (relative to its null) / the median class's below this
     collapsed_class_rank_ratio: float = 0.5
     #: collapsed class: class variance / the median class variance below this

@@ -15,9 +15,11 @@ collapse`` (it says how many directions are dead) when ``f >= partial_dead_fract
 least ``partial_dead_min`` directions are dead beyond the null's.
 
 Class geometry first: low rank that the classes explain is not dimensional collapse. With
-labels and NC1 small (below ``neural_nc1`` and ``neural_z`` null sds below its null, whatever
-the class sizes), the rows sit on their K class means and span about K-1 directions by
-construction; neither the label nor the finding fires, and the evidence says why. Not run when
+labels, and either NC1 small (below ``neural_nc1`` and ``neural_z`` null sds below its null,
+whatever the class sizes) or at least ``dimensional_class_share`` of the variance in the span of
+the K class means (balanced or not), the spectrum's top is the class means' and the
+within-class directions fall below 1% of it by construction; provided at least (K-1)/2
+directions live, neither the label nor the finding fires, and the evidence says why. Not run when
 the spectrum metrics are missing.
 """
 
@@ -26,6 +28,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
+from collapsekit.stats.class_stats import ClassStats
 from collapsekit.verdict.context import RuleResult, VerdictContext
 from collapsekit.verdict.evidence import Evidence
 from collapsekit.verdict.findings import Finding
@@ -61,12 +66,13 @@ def _assess(ctx: VerdictContext) -> _Assessment | None:
         return None
     n, d = _shape(ctx)
     span = max(0, min(n - 1, d)) if n and d else 0
+    live = span - int(dead) if have_dead and span > 0 else None  # type: ignore[arg-type]
     return _Assessment(
         ratio(rank, base.get("effective_rank", 0.0)) if have_rank else None,  # type: ignore[arg-type]
         int(dead) if have_dead else None,  # type: ignore[arg-type]
         float(base.get("dead_directions", 0.0)),
         span,
-        _class_geometry(ctx),
+        _class_geometry(ctx, live),
     )
 
 
@@ -85,17 +91,60 @@ def _shape(ctx: VerdictContext) -> tuple[int, int]:
     return n, d
 
 
-def _class_geometry(ctx: VerdictContext) -> str:
-    """Why the class structure explains a low rank ("" when it does not)."""
-    if not (ctx.classes_testable and "nc1" in ctx.metrics):
+def _class_geometry(ctx: VerdictContext, live: int | None) -> str:
+    """Why the class structure explains a low rank ("" when it does not): NC1 reached, or
+    ``dimensional_class_share`` of the variance in the span of the class means with room
+    outside it (K-1 < min(N-1, D)); either way with ``live`` directions (when known) at least
+    half of K-1 (K class means squeezed into fewer directions are not explained by their
+    geometry)."""
+    k = ctx.k_present
+    if not ctx.classes_testable or (k is not None and live is not None and live < (k - 1) / 2):
         return ""
-    c = nc1_check(ctx)
-    if not c["reached"]:
-        return ""
-    return (
-        f"low rank explained by the class geometry: NC1 {c['value']:.3g} (limit "
-        f"{c['limit']:g}, z {c['z']:.3g}), the rows sit on their class means"
-    )
+    if "nc1" in ctx.metrics:
+        c = nc1_check(ctx)
+        if c["reached"]:
+            return (
+                f"low rank explained by the class geometry: NC1 {c['value']:.3g} (limit "
+                f"{c['limit']:g}, z {c['z']:.3g}), the rows sit on their class means"
+            )
+    share = class_span_share(ctx.stats) if ctx.stats is not None else None
+    if share is not None and share >= ctx.thresholds.dimensional_class_share:
+        return (
+            f"low rank explained by the class geometry: {share:.1%} of the variance lies in "
+            f"the span of the {k or ''} class means (threshold "
+            f"{ctx.thresholds.dimensional_class_share:g})"
+        )
+    return ""
+
+
+def class_span_share(stats: ClassStats) -> float | None:
+    """The share of the total variance in the span of the centred class means,
+    ``tr(Q^T Sigma_T Q) / tr(Sigma_T)``; ``None`` when the means span every direction (no room
+    outside) or the variance is 0.
+
+    Example:
+        >>> import torch
+        >>> from collapsekit.stats.class_stats import ClassStats
+        >>> x = torch.zeros(4, 3, dtype=torch.float64)
+        >>> x[:, 0] = torch.tensor([-1.0, -1.0, 1.0, 1.0])
+        >>> x[:, 1] = torch.tensor([0.1, -0.1, 0.1, -0.1])
+        >>> cs = ClassStats(2, 3)
+        >>> cs.update(x, torch.tensor([0, 0, 1, 1]))
+        >>> round(class_span_share(cs), 4)
+        0.9901
+    """
+    means = stats.class_means()
+    counts = stats.counts[stats.present_classes()].double()
+    centred = means - (counts[:, None] * means).sum(0) / counts.sum()
+    total = stats.total_cov()
+    tr = float(total.diagonal().sum())
+    if centred.shape[0] - 1 >= centred.shape[1] or not tr > 0:
+        return None
+    _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
+    if not sv.numel() or not float(sv[0]) > 0:
+        return None
+    q = vh[sv > sv[0] * 1e-10].T
+    return float((q * (total @ q)).sum()) / tr
 
 
 def _severe(a: _Assessment, ctx: VerdictContext) -> bool:

@@ -5,7 +5,10 @@ Screen, per pair of classes (see :mod:`collapsekit.functional.class_separation`)
 every row from the streamed moments:
 ``T = ||mu_c - mu_c'||^2 / (v_c/n_c + v_c'/n_c')``, 1 on average under the random-label null with
 sd ``sqrt(2 / d_eff)``. A pair is a candidate when ``T < 1 + z sqrt(2 / d_eff)``, ``z`` the
-Bonferroni quantile at ``merged_alpha`` over the pairs.
+Bonferroni quantile at ``merged_alpha`` over the pairs; when the probe below confirms the
+candidates, the screen is widened to ``1 + merged_screen_widen x z sqrt(2 / d_eff)`` (the null
+spread from ``d_eff`` assumes Gaussian rows and runs narrow on real embeddings, so a tight
+screen misses true merges; the probe keeps the separable pairs out).
 
 Confirmation, per candidate (when the row sample is available): ``T`` weighs the mean shift
 against the *total* within-class variance, so two classes that differ along one low-variance
@@ -70,6 +73,7 @@ def merged_classes(ctx: VerdictContext) -> RuleResult:
         effective_dimension(stats.within_scatter()),
         alpha=ctx.thresholds.merged_alpha,
         tile_bytes=stats.tile_bytes,
+        widen=ctx.thresholds.merged_screen_widen if ctx.rows is not None else 1.0,
     )
     ids = present.tolist()
     screened = {

@@ -3,9 +3,10 @@ simulated spread (Papyan, Han & Donoho 2020).
 
 For a metric that is low under collapse (positive, skewed), the z-score is read on the log
 scale, ``z = (log null mean - log value) / (null sd / null mean)``: on the linear scale a perfect
-value 0 could not reach ``z = 3`` whenever the null's mean lies within 3 sds of 0 (equinorm of a
-few classes). For NCC agreement, high under collapse, ``z = (value - null mean) / null sd``.
-The null mean and sd are those of :func:`~collapsekit.inference.null_model.isotropic_null` (``<key>`` and
+value 0 could not reach ``z = 3`` whenever the null's mean lies within 3 sds of 0 (equinorm
+of a few classes). For NCC agreement, high under collapse, ``z = (value - null mean) / null sd``.
+The null mean and sd are those of
+:func:`~collapsekit.inference.null_model.isotropic_null` (``<key>`` and
 ``<key>_null_sd``: the same N, D and class sizes, labels at random). A check is *reached* when
 ``z >= neural_z`` and the value is past its absolute limit (``neural_nc1``,
 ``neural_etf_error``, ...): the z-score alone would call any trained network's NC1 collapsed
@@ -15,8 +16,9 @@ layer an ETF. Without a null sd the limit alone decides (z reported as NaN).
 Properties (``report.verdict.neural_collapse``, one entry each):
 
 * ``nc1``: within-class variability, ``nc1``;
-* ``nc2``: simplex ETF, ``etf_error`` and ``equinorm`` (``equiangularity`` is listed, not
-  required);
+* ``nc2``: simplex ETF, ``etf_error`` (z and limit) and ``equinorm`` (its limit only: random
+  means in a wide layer are already nearly equinormed, null 0.06 at D = 128, so its z is
+  reported, not required); ``equiangularity`` is listed, not required;
 * ``nc3``: self-duality, ``self_duality`` (needs classifier weights); null: unrelated weights,
   mean ``sqrt 2``, sd ``1 / sqrt(2 (K-1) D)``;
 * ``nc4``: nearest-class-centre agreement, ``ncc_agreement`` (needs classifier weights); null:
@@ -37,16 +39,17 @@ from collapsekit.verdict.context import VerdictContext
 
 REACHED, NOT_REACHED, NOT_TESTED = "reached", "not reached", "not tested"
 
-#: property -> (metric, absolute-limit threshold name or None, required, low is collapse)
-_CHECKS: dict[str, tuple[tuple[str, str | None, bool, bool], ...]] = {
-    "nc1": (("nc1", "neural_nc1", True, True),),
+#: property -> (metric, absolute-limit threshold name or None, required, low is collapse,
+#: z required)
+_CHECKS: dict[str, tuple[tuple[str, str | None, bool, bool, bool], ...]] = {
+    "nc1": (("nc1", "neural_nc1", True, True, True),),
     "nc2": (
-        ("etf_error", "neural_etf_error", True, True),
-        ("equinorm", "neural_equinorm", True, True),
-        ("equiangularity", None, False, True),
+        ("etf_error", "neural_etf_error", True, True, True),
+        ("equinorm", "neural_equinorm", True, True, False),
+        ("equiangularity", None, False, True, True),
     ),
-    "nc3": (("self_duality", "neural_self_duality", True, True),),
-    "nc4": (("ncc_agreement", "neural_ncc_agreement", True, False),),
+    "nc3": (("self_duality", "neural_self_duality", True, True, True),),
+    "nc4": (("ncc_agreement", "neural_ncc_agreement", True, False, True),),
 }
 #: what each property means, for the summary
 TITLES = {
@@ -88,7 +91,12 @@ def _z(value: float, mean: float, sd: float, low: bool) -> float:
 
 
 def _check(
-    ctx: VerdictContext, metric: str, limit_name: str | None, required: bool, low: bool
+    ctx: VerdictContext,
+    metric: str,
+    limit_name: str | None,
+    required: bool,
+    low: bool,
+    z_needed: bool = True,
 ) -> dict[str, Any]:
     t = ctx.thresholds
     value = float(ctx.metrics[metric])
@@ -96,7 +104,7 @@ def _check(
     z = _z(value, mean, sd, low)
     limit = float(getattr(t, limit_name)) if limit_name is not None else math.nan
     past = (value < limit if low else value >= limit) if limit_name is not None else True
-    beyond = z >= t.neural_z if math.isfinite(z) else limit_name is not None
+    beyond = (z >= t.neural_z if math.isfinite(z) else limit_name is not None) or not z_needed
     return {
         "metric": metric,
         "value": value,
@@ -141,7 +149,7 @@ def nc_properties(ctx: VerdictContext) -> dict[str, dict[str, Any]]:
     few = min_rows is not None and min_rows < ctx.thresholds.neural_min_rows_per_class
     out: dict[str, dict[str, Any]] = {}
     for prop, specs in _CHECKS.items():
-        missing = [m for m, _, req, _ in specs if req and m not in ctx.metrics]
+        missing = [m for m, _, req, *_ in specs if req and m not in ctx.metrics]
         if few:
             reason = (
                 f"a class has {min_rows} row(s); needs {ctx.thresholds.neural_min_rows_per_class:g}"
