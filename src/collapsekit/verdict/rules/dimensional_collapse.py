@@ -183,7 +183,7 @@ def dimensional_collapse(ctx: VerdictContext) -> RuleResult:
     if a.dead is not None and a.span > 0:
         evidence.append(
             Evidence(
-                "dead directions beyond the null / min(N-1, D)", a.fraction,
+                "dead_directions beyond the null / min(N-1, D)", a.fraction,
                 t.dimensional_dead_fraction,
                 f"dimensional collapse if at least ({a.dead} of {a.span} directions below 1% "
                 f"of the top singular value; null {a.null_dead:.3g})" + note,

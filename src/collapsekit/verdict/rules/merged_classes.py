@@ -182,7 +182,7 @@ def _separated_evidence(
         r = probes[(a, b)]
         out.append(
             Evidence(
-                f"probe accuracy {ctx.names[a]} vs {ctx.names[b]}",
+                f"pair_probe_accuracy {ctx.names[a]} vs {ctx.names[b]}",
                 r.accuracy,
                 r.null_mean,
                 (
