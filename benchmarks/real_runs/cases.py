@@ -15,6 +15,17 @@ import numpy as np
 from minilm import DRAWS, NS
 
 MINOR = [5, 6, 7, 8, 9]
+MINILM_GROUPS = {
+    "synonyms": "minilm near-synonyms",
+    "paired": "minilm near-synonyms paired",
+    "split": "minilm split topic",
+}
+MINILM_RUNS = {
+    "synonyms": "6 topics x {n} sentences, cars vs automobiles drawn independently",
+    "paired": "6 topics x {n} sentences, cars vs automobiles on the same {n} templates "
+    "(noun swapped)",
+    "split": "5 topics x {n} sentences and cooking's other {n} sentences as a 6th label",
+}
 
 
 def _entry(name: str, group: str, description: str, **kw: Any) -> dict[str, Any]:
@@ -24,7 +35,14 @@ def _entry(name: str, group: str, description: str, **kw: Any) -> dict[str, Any]
 
 def specs() -> list[dict[str, Any]]:
     """Every case, in the order of ``docs/real_runs.md``."""
-    mlp = "MNIST-1D MLP 40-256-256-128 (features: last ReLU layer), SGD, weight decay 5e-3"
+    return [*_supervised(), *_selfsup(), *_cnn(), *_minilm()]
+
+
+def _supervised() -> list[dict[str, Any]]:
+    mlp = (
+        "MNIST-1D MLP 40-256-256-128 with BatchNorm (features: last ReLU layer), SGD, "
+        "weight decay 5e-3"
+    )
     out = [
         _entry(
             f"minority_r400_s{s}",
@@ -42,6 +60,11 @@ def specs() -> list[dict[str, Any]]:
             weights=True,
         )
     )
+    return out
+
+
+def _selfsup() -> list[dict[str, Any]]:
+    out = []
     for bn, layer in itertools.product(("nobn", "bn"), ("features", "projection")):
         head = (
             "BatchNorm in projector and predictor" if bn == "bn" else "no normalisation in the head"
@@ -76,6 +99,11 @@ def specs() -> list[dict[str, Any]]:
             labels=None,
         )
     )
+    return out
+
+
+def _cnn() -> list[dict[str, Any]]:
+    out = []
     cnn = "MNIST-1D CNN (3 conv + dense 128), 200 rows per class, SGD, weight decay 5e-3"
     for stage, what in (
         ("early", "epoch 3 of 150, train rows"),
@@ -83,23 +111,23 @@ def specs() -> list[dict[str, Any]]:
         ("heldout", "epoch 150, 1,000 held-out rows"),
     ):
         out.append(_entry(f"cnn_{stage}", "terminal phase (CNN)", f"{cnn}; {what}", weights=True))
-    for kind, n, d in itertools.product(("synonyms", "split"), NS, range(DRAWS)):
+    return out
+
+
+def _minilm() -> list[dict[str, Any]]:
+    out = []
+    for kind, n, d in itertools.product(("synonyms", "paired", "split"), NS, range(DRAWS)):
         name = f"minilm_{kind}_n{n}_d{d}"
-        desc = (
-            f"frozen MiniLM, 6 topics x {n} sentences, cars vs automobiles (noun swapped)"
-            if kind == "synonyms"
-            else f"frozen MiniLM, 5 topics x {n} and cooking's other {n} sentences as a 6th label"
-        )
         out.append(
             _entry(
                 name,
-                f"minilm near-{kind}" if kind == "synonyms" else "minilm split topic",
-                f"{desc}; draw {d}",
+                MINILM_GROUPS[kind],
+                f"frozen MiniLM, {MINILM_RUNS[kind].format(n=n)}; draw {d}",
                 file="minilm_topics.npz",
                 features="pool",
                 rows=f"{name}__rows",
                 labels=f"{name}__labels",
-                class_names=f"{kind}_names",
+                class_names="split_names" if kind == "split" else "synonyms_names",
             )
         )
     return out
@@ -124,6 +152,13 @@ def measure(case: dict[str, Any], entry: dict[str, Any]) -> dict[str, float]:
         major = y < 5
         nums["probe_major"] = checks.probe(x[major], y[major])
         nums.update({f"major_{k}": v for k, v in checks.class_geometry(x[major], y[major]).items()})
+        minor = np.asarray(x[~major], np.float64)
+        gaps = np.linalg.norm(minor[:, None] - minor[None], axis=-1)
+        nums["minor_rows_max_distance"] = float(gaps.max())
+        nums["minor_rows_max_norm"] = float(np.linalg.norm(minor, axis=1).max())
+        nums["major_within_rms"] = float(
+            np.sqrt(((x[major] - x[major].mean(0)) ** 2).sum(1).mean())
+        )
     if entry["group"].startswith("minilm"):
         nums.update(_pair_numbers(x, y, case["class_names"]))
     return {k: float(f"{v:.4g}") for k, v in nums.items()}

