@@ -125,6 +125,7 @@ def _exact_statistic(
     return torch.where(close & (den <= 0), torch.zeros_like(te), te)
 
 
+# size: public kernel, the moments plus three keyword options (level, tile budget, widening)
 def pairwise_separation_from_moments(
     means: torch.Tensor,
     counts: torch.Tensor,

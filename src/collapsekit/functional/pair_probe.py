@@ -80,11 +80,12 @@ def _fold_scores(
         a, b = (xt - mu) / sd, (x[te] - mu) / sd
         gram = a @ a.T
         lam = ridge * float(gram.diagonal().mean().clamp_min(1e-300))
+        eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+        # the held-out rows' hat matrix, shared by every label column: one solve per fold
+        hat = torch.linalg.solve(gram + lam * eye, a @ b.T).T
         target = t[tr]
         bias = target.mean(0, keepdim=True)
-        eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-        coef = torch.linalg.solve(gram + lam * eye, target - bias)
-        out[te] = (b @ a.T) @ coef + bias
+        out[te] = hat @ (target - bias) + bias
     return out
 
 
@@ -148,7 +149,7 @@ def pair_probe_test(
     if smaller < 2 or m < 4:
         return PairProbe(math.nan, 1.0, math.nan, math.nan, math.nan, m, 0)
     fold = torch.randperm(m, generator=g) % max(2, min(int(folds), m))
-    perms = torch.stack([torch.randperm(m, generator=g) for _ in range(int(permutations))])
+    perms = torch.rand(int(permutations), m, generator=g, dtype=torch.float64).argsort(1)
     t = torch.cat([lab[None], lab[perms]], 0).T.to(xs.device) * 2.0 - 1.0
     scores = _fold_scores(xs, t, fold.to(xs.device), ridge)
     acc = ((scores > 0) == (t > 0)).double().mean(0).cpu()

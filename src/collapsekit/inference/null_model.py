@@ -18,13 +18,15 @@ How each null value is obtained (all seeded, so a report is reproducible):
   multiset, cut to the simulated rows).
 * ``nc1``, ``nc1_quotient``, ``etf_error``, ``equinorm``, ``equiangularity``, ``max_angle``,
   ``cdnv``: the mean over :func:`null_draws` seeded simulations (32 for up to ~180 classes) of
-  the K class means only, with their standard deviation as ``<key>_null_sd`` (the verdict's
-  neural-collapse z-scores read it). Each simulation draws the means only, which is *exact in
-  distribution*: the mean of ``n_c`` iid ``N(0, I_D)`` rows is ``N(0, I_D / n_c)``,
-  independent of the within-class scatter, whose expectation ``(N - K) I_D`` replaces it (its
-  fluctuation is negligible next to that of the means). Every NC metric depends on the means
-  only through their Gram matrix, so when ``D > K`` the means are drawn in K dimensions with
-  the Gram of a ``Wishart_K(D, I)`` (Bartlett decomposition): the cost is O(K^2), whatever D.
+  the K class means and the within-class scatter, with their standard deviation as
+  ``<key>_null_sd`` (the verdict's neural-collapse z-scores read it). Each simulation is *exact
+  in distribution*: the mean of ``n_c`` iid ``N(0, I_D)`` rows is ``N(0, I_D / n_c)``,
+  independent of the within-class scatter ``Wishart_D(N - K, I)``, whose compression onto the
+  (independent) span of the means, all that NC1 reads, is drawn as a Wishart of that dimension
+  (with few rows per class in many dimensions its fluctuation sets NC1's null spread). Every
+  NC metric depends on the means only through their Gram matrix, so when ``D > K`` the means
+  are drawn in K dimensions with the Gram of a ``Wishart_K(D, I)`` (Bartlett decomposition):
+  the cost is O(K^2) (O(K^2 N) for the within scatter of small N), whatever D.
   The metrics are then computed with the very kernel that computes them on data
   (``neural_collapse_from_moments``), so the definitions cannot drift. No cap on N: the real
   class sizes are used.
@@ -88,13 +90,33 @@ def _simulated_means(counts: torch.Tensor, d: int, g: torch.Generator) -> tuple[
         return torch.randn(k, d, generator=g, dtype=torch.float64) * scale, d
     # Bartlett: L lower triangular, L_ii = sqrt(chi2(D - i)), i = 0..K-1, L_ij ~ N(0, 1) below
     low = torch.randn(k, k, generator=g, dtype=torch.float64).tril(-1)
-    dof = torch.arange(d, d - k, -1, dtype=torch.float64)
-    # chi2(nu) = 2 Gamma(nu / 2); torch's Gamma sampler takes no generator: fork the global one
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
-        chi2 = torch.distributions.Chi2(dof).sample()
+    chi2 = _chi2(torch.arange(d, d - k, -1, dtype=torch.float64), g)
     low = low + torch.diag(chi2.sqrt())
     return low * scale, k
+
+
+def _wishart(dim: int, dof: int, g: torch.Generator) -> torch.Tensor:
+    """A ``Wishart_dim(dof, I)`` draw: the within-class scatter of isotropic rows compressed onto
+    the (independent) span of the simulated means. Its fluctuation matters when the classes
+    have few rows in many dimensions (NC1's null spread would be 10x too narrow with the
+    expectation ``dof x I`` in its place)."""
+    if dof <= 0:
+        return torch.zeros(dim, dim, dtype=torch.float64)
+    if dof <= 2 * dim:
+        z = torch.randn(dof, dim, generator=g, dtype=torch.float64)
+        return z.T @ z
+    low = torch.randn(dim, dim, generator=g, dtype=torch.float64).tril(-1)
+    chi2 = _chi2(torch.arange(dof, dof - dim, -1, dtype=torch.float64), g)
+    low = low + torch.diag(chi2.sqrt())
+    return low @ low.T
+
+
+def _chi2(dof: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Chi-square draws of the given degrees of freedom, seeded by ``g`` (torch's Gamma sampler
+    takes no generator: the global one is forked and seeded from ``g``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        return torch.distributions.Chi2(dof).sample()
 
 
 def _nc_draw(counts: torch.Tensor, d: int, g: torch.Generator) -> dict[str, float]:
@@ -102,7 +124,7 @@ def _nc_draw(counts: torch.Tensor, d: int, g: torch.Generator) -> dict[str, floa
     k = counts.numel()
     means, dim = _simulated_means(counts, d, g)
     n_sub = int(counts.sum())
-    within = torch.eye(dim, dtype=torch.float64) * float(n_sub - k)
+    within = _wishart(dim, n_sub - k, g)
     sq_dev = (counts.double() - 1.0) * d  # E sum_{i in c} ||h_i - mu_c||^2
     out = neural_collapse_from_moments(
         means=means,

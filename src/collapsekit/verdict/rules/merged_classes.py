@@ -8,7 +8,9 @@ sd ``sqrt(2 / d_eff)``. A pair is a candidate when ``T < 1 + z sqrt(2 / d_eff)``
 Bonferroni quantile at ``merged_alpha`` over the pairs; when the probe below confirms the
 candidates, the screen is widened to ``1 + merged_screen_widen x z sqrt(2 / d_eff)`` (the null
 spread from ``d_eff`` assumes Gaussian rows and runs narrow on real embeddings, so a tight
-screen misses true merges; the probe keeps the separable pairs out).
+screen misses true merges; the probe keeps the separable pairs out). A pair in the widened band
+only is merged when its probe ran on at least :data:`PROBE_MIN_ROWS_PER_CLASS` rows per class
+(with fewer the probe has no power, and the plain threshold decides).
 
 Confirmation, per candidate (when the row sample is available): ``T`` weighs the mean shift
 against the *total* within-class variance, so two classes that differ along one low-variance
@@ -42,10 +44,13 @@ from collapsekit.verdict.labels import MERGED, PARTIAL
 MAX_LISTED_PAIRS = 50
 MAX_PAIR_IDS = 5000
 #: Most candidate pairs the probe confirms (those with the largest T; the rest stay merged).
-MAX_CONFIRMED_PAIRS = 64
+MAX_CONFIRMED_PAIRS = 32
 #: Rows per class, and label permutations, of each confirming probe (cost bound).
 PROBE_ROWS_PER_CLASS = 100
-PROBE_PERMUTATIONS = 499
+PROBE_PERMUTATIONS = 199
+#: A pair in the widened band of the screen is merged only when the probe saw at least this
+#: many rows per class (fewer leave it no power to separate anything).
+PROBE_MIN_ROWS_PER_CLASS = 10
 #: Most separated pairs listed in the evidence.
 MAX_SEPARATED_LISTED = 5
 
@@ -83,7 +88,14 @@ def merged_classes(ctx: VerdictContext) -> RuleResult:
     probes = confirm_pairs(ctx, screened)
     level = ctx.thresholds.merged_alpha / max(len(probes), 1)
     separated = {p for p, r in probes.items() if r.tail() < level}
-    merged = {p: t for p, t in screened.items() if p not in separated}
+    # the widened band (T past the plain threshold) needs a probe that had rows to look with
+    plain = 1.0 + res.z * res.spread
+    unconfirmed = {
+        p
+        for p, t in screened.items()
+        if t >= plain and (p not in probes or probes[p].rows < 2 * PROBE_MIN_ROWS_PER_CLASS)
+    }
+    merged = {p: t for p, t in screened.items() if p not in separated | unconfirmed}
     findings = []
     for group in connected_groups(list(merged), stats.num_classes):
         members = set(group)

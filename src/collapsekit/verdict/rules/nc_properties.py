@@ -130,7 +130,8 @@ def nc1_check(ctx: VerdictContext) -> dict[str, Any]:
 
 def nc_properties(ctx: VerdictContext) -> dict[str, dict[str, Any]]:
     """Every NC property's status and checks (module docstring); empty without labels, two
-    classes or NC1.
+    classes or NC1; ``not tested`` with fewer than two rows per class on average (the label
+    needs ``neural_min_rows_per_class`` in every class: see the neural-collapse rule).
 
     Example:
         >>> import torch
@@ -145,15 +146,19 @@ def nc_properties(ctx: VerdictContext) -> dict[str, dict[str, Any]]:
     if not (ctx.classes_testable and "nc1" in ctx.metrics):
         return {}
     counts = ctx.counts
-    min_rows = int(counts[counts > 0].min()) if counts is not None else None
-    few = min_rows is not None and min_rows < ctx.thresholds.neural_min_rows_per_class
+    present = counts[counts > 0] if counts is not None else None
+    # NC1 needs within-class variation to measure: N - K >= K (2 rows per class on average;
+    # single-row minority classes are fine, one row per class everywhere is not)
+    few = present is not None and int(present.sum()) - present.numel() < present.numel()
     out: dict[str, dict[str, Any]] = {}
     for prop, specs in _CHECKS.items():
         missing = [m for m, _, req, *_ in specs if req and m not in ctx.metrics]
         if few:
-            reason = (
-                f"a class has {min_rows} row(s); needs {ctx.thresholds.neural_min_rows_per_class:g}"
-            )
+            reason = "fewer than 2 rows per class on average: no within-class variation to judge"
+            out[prop] = {"status": NOT_TESTED, "checks": [], "reason": reason}
+            continue
+        if prop == "nc2" and present is not None and present.numel() < 3:
+            reason = "two classes: any two centred means form a simplex ETF (vacuous)"
             out[prop] = {"status": NOT_TESTED, "checks": [], "reason": reason}
             continue
         if missing:

@@ -7,7 +7,8 @@ absolute limit) and reported in ``report.verdict.neural_collapse``. The label re
 ``neural_min_rows_per_class`` rows in every class and
 
 * NC1 reached (``nc1``),
-* NC2 reached (``etf_error`` and ``equinorm``),
+* NC2 reached (``etf_error`` and ``equinorm``) with three or more classes (two centred means
+  always form a simplex ETF),
 * NC4 reached (``ncc_agreement``) when classifier weights were given.
 
 NC3 (self-duality, with classifier weights) is reported but not required: a classifier trained
@@ -53,10 +54,18 @@ def neural_collapse(ctx: VerdictContext) -> RuleResult:
     missing = [k for k in ("etf_error", "equinorm") if k not in ctx.metrics]
     if missing:  # analyze(metrics=...) left some of them out
         return RuleResult(not_run=(f"neural collapse (not computed: {', '.join(missing)})",))
+    counts = ctx.counts
+    min_rows = int(counts[counts > 0].min()) if counts is not None else None
+    if min_rows is not None and min_rows < ctx.thresholds.neural_min_rows_per_class:
+        need = f"{ctx.thresholds.neural_min_rows_per_class:g}"
+        return RuleResult(
+            not_run=(f"neural collapse (a class has {min_rows} row(s); needs {need})",)
+        )
     props = nc_properties(ctx)
     if props["nc1"]["status"] == NOT_TESTED:
         return RuleResult(not_run=(f"neural collapse ({props['nc1']['reason']})",))
-    needed = [*REQUIRED, *(["nc4"] if props["nc4"]["status"] != NOT_TESTED else [])]
+    # NC2 is vacuous for two classes (not tested), NC4 needs classifier weights
+    needed = [p for p in (*REQUIRED, "nc4") if p == "nc1" or props[p]["status"] != NOT_TESTED]
     fired = all(props[p]["status"] == REACHED for p in needed)
     evidence = tuple(
         _evidence(ctx, prop, c) for prop, v in props.items() for c in v["checks"] if c["required"]
