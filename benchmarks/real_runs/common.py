@@ -71,7 +71,7 @@ def save(name: str, **arrays: np.ndarray) -> Path:
         out[key] = a.astype(np.float32) if a.dtype.kind == "f" else a
     path = FIXTURES / f"{name}.npz"
     np.savez_compressed(path, **out)
-    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size / 1e3:.0f} kB)")
+    print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
     return path
 
 
