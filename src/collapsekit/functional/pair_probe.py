@@ -123,7 +123,7 @@ def pair_probe_test(
         >>> y = torch.arange(80) % 2
         >>> x[y == 1, 49] += 3.0            # one direction only
         >>> r = pair_probe_test(x, y, permutations=199)
-        >>> r.accuracy > 0.85, r.p_value < 0.01
+        >>> r.accuracy > 0.75, r.p_value < 0.01
         (True, True)
         >>> pair_probe_test(x, torch.randperm(80, generator=g) % 2, permutations=199).p_value > 0.01
         True
