@@ -8,9 +8,12 @@ Three scenarios, each over ``--draws`` seeded draws cycling through several (N, 
 * ``isotropic, random labels`` (random classifier weights, class sizes imbalanced 1:4 every
   other draw): the right label is ``class collapse`` (the classes carry nothing); ``neural
   collapse``, ``dimensional``, ``complete`` or ``partial`` are false positives, and so are the
-  ``collapsed class`` and ``minority collapse`` findings (random weights are not collapsed).
+  ``collapsed class``, ``minority collapse`` and ``partial dimensional collapse`` findings
+  (random weights are not collapsed) and any NC property ``reached``.
 * ``isotropic noise around separated class centres``: the right label is ``healthy`` with no
-  findings; ``merged classes`` and ``collapsed class`` findings are false positives.
+  findings; ``merged classes``, ``collapsed class`` and ``partial dimensional collapse``
+  findings are false positives (the NC properties are counted, not judged: the centres are
+  real class structure, so a small NC1 is right there).
 
 Prints one table per scenario: label/finding, count, rate.
 """
@@ -64,6 +67,8 @@ def main() -> None:
                 wrong[f"{CONFIGS[i % len(CONFIGS)]} -> {v.label}"] += 1
             for kind in {f.kind for f in v.findings}:
                 findings[kind] += 1
+            for prop, entry in v.neural_collapse.items():
+                findings[f"{prop.upper()} reached"] += entry["status"] == "reached"
         secs = time.perf_counter() - start
         print(f"\n## {scenario} ({a.draws} draws, {secs:.0f} s); right label: {right}")
         print("| label or finding | count | false-positive rate |")
@@ -78,13 +83,24 @@ def main() -> None:
         ):
             fp = "-" if label == right else f"{labels[label] / a.draws:.2f}"
             print(f"| {label} | {labels[label]} | {fp} |")
-        for kind in ("merged classes", "collapsed class", "minority collapse"):
+        for kind in (
+            "merged classes",
+            "collapsed class",
+            "minority collapse",
+            "partial dimensional collapse",
+        ):
             fp = (
                 "-"
                 if (kind == "merged classes" and scenario == "random labels")
                 else (f"{findings[kind] / a.draws:.2f}")
             )
             print(f"| finding: {kind} | {findings[kind]} | {fp} |")
+        if scenario != "no labels":
+            for prop in ("NC1", "NC2", "NC3", "NC4"):
+                key = f"{prop} reached"
+                # separated centres are real structure: NC1 is small there, no false positive
+                fp = f"{findings[key] / a.draws:.2f}" if scenario == "random labels" else "-"
+                print(f"| property: {key} | {findings[key]} | {fp} |")
         for key, count in sorted(wrong.items()):
             print(f"  wrong label, (N, D, K) {key}: {count}")
 

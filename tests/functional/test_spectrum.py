@@ -123,3 +123,16 @@ def test_split_spectrum_corrects_an_inexact_basis_through_the_cross_term() -> No
     assert not near_floor(
         singular_values(torch.randn(400, 64, generator=g), deflate=False), 63, 400, 64
     )
+
+
+def test_dead_directions_counts_below_one_percent_of_the_top_within_the_span() -> None:
+    from collapsekit.functional.spectrum import dead_directions
+
+    g = torch.Generator().manual_seed(0)
+    scales = torch.tensor([1.0] * 6 + [1e-3] * 4, dtype=torch.float64)
+    x = torch.randn(500, 10, generator=g, dtype=torch.float64) * scales
+    assert dead_directions(singular_values(x), 500, 10) == 4
+    # fewer rows than dimensions: only min(N - 1, D) directions can carry anything
+    assert dead_directions(singular_values(x[:5]), 5, 10) == 0
+    assert dead_directions(torch.zeros(10, dtype=torch.float64), 500, 10) == 10
+    assert dead_directions(torch.ones(3, dtype=torch.float64), 1, 3) == 0

@@ -70,6 +70,11 @@ def _singular_values(X, center):
     return np.linalg.svd(X, compute_uv=False)
 
 
+def _dead(X):
+    s = _singular_values(X, center=True)[: min(len(X) - 1, X.shape[1])]
+    return float((s < 0.01 * s[0]).sum())
+
+
 def _alpha(X):
     lam = np.sort(np.linalg.eigvalsh(np.cov(X.T, bias=True)))[::-1]
     first, last = 11, min(100, int((lam > lam[0] * 1e-12).sum()))
@@ -122,6 +127,7 @@ REFERENCES = {
     "effective_rank": lambda X, y, W, R, O: ref_erank(X),
     "effective_rank_score": lambda X, y, W, R, O: 1 - ref_erank(X) / min(len(X) - 1, X.shape[1]),
     "rankme": lambda X, y, W, R, O: ref_rankme(X),
+    "dead_directions": lambda X, y, W, R, O: _dead(X),
     "alpha_req": lambda X, y, W, R, O: _alpha(X),
     "std_of_l2_normalized": lambda X, y, W, R, O: _std_unit(X),
     "uniformity": lambda X, y, W, R, O: ref_uniformity(X),

@@ -124,3 +124,44 @@ def test_weights_not_aligned_to_the_classes_skip_minority_collapse():
     metrics = {"std_of_l2_normalized": 0.2, "effective_rank": 20.0}
     v = decide(metrics, {"effective_rank": 22.0}, stats=stats, weights=np.ones((9, 24)))
     assert any("weights have 9 rows for 6 class ids" in t for t in v.tests_not_run)
+
+
+def _near_synonyms(case: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Four classes of 20 rows in 384 dims, within-class eigenvalues 1/j; classes 0 and 1
+    differ along one low-variance direction only (``near``) or are one population (``split``)."""
+    rng = np.random.default_rng(seed)
+    d = 384
+    sd = 1.0 / np.sqrt(np.arange(1, d + 1))
+    q = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    centres = rng.standard_normal((4, d)) * 0.15
+    centres[1] = centres[0] + (10.0 * sd[200] * q[:, 200] if case == "near" else 0.0)
+    y = np.repeat(np.arange(4), 20)
+    return centres[y] + (rng.standard_normal((80, d)) * sd) @ q.T, y
+
+
+def _merged(v) -> list[tuple[str, ...]]:
+    return [f.classes for f in v.findings if f.kind == MERGED]
+
+
+def test_merged_candidates_a_pairwise_probe_separates_are_not_merged():
+    x, y = _near_synonyms("near", 20_000)
+    rep = analyze(x, y, bootstrap=0, probe_folds=3)
+    stats = ClassStats(4, x.shape[1])
+    stats.update(torch.as_tensor(x), torch.as_tensor(y))
+    # the one-pass screen alone (no row sample) merges the pair: the shift is small next to
+    # the total within-class variance
+    alone = decide(rep.metrics, rep.baseline, stats=stats)
+    assert _merged(alone) == [("0", "1")]
+    # the probe on the sampled rows sees the direction and separates it; the evidence says so
+    assert _merged(rep.verdict) == [] and rep.verdict.label == HEALTHY
+    separated = [e for e in rep.verdict.evidence if e.metric == "pair_probe_accuracy 0 vs 1"]
+    assert len(separated) == 1 and separated[0].value > 0.8 and "not merged" in separated[0].rule
+
+
+def test_a_class_split_in_two_stays_merged_with_both_numbers_in_the_evidence():
+    x, y = _near_synonyms("split", 20_001)
+    v = analyze(x, y, bootstrap=0, probe_folds=3).verdict
+    assert _merged(v) == [("0", "1")] and v.label == PARTIAL
+    ((a, b, t, acc, p),) = v.findings[0].evidence["probe_pairs"]
+    assert (a, b) == ("0", "1") and t < v.findings[0].evidence["threshold"]
+    assert acc < 0.8 and p > v.findings[0].evidence["probe_level"]

@@ -69,14 +69,17 @@ def test_class_collapse_from_one_merged_group_over_a_probe_above_chance():
     assert [e.fired for e in r.evidence] == [False, True]
 
 
-def test_neural_collapse_needs_enough_rows_and_reads_a_missing_null_as_inf():
+def test_neural_collapse_needs_enough_rows_and_reads_a_missing_null_as_the_limit_alone():
     m = {"nc1": 0.05, "etf_error": 0.2, "equinorm": 0.1}
     few = VerdictContext(m, {}, has_labels=True, counts=torch.tensor([1, 5, 5]))
     assert neural_collapse(few).not_run == ("neural collapse (a class has 1 row(s); needs 2)",)
     r = neural_collapse(VerdictContext(m, {}, has_labels=True, counts=torch.tensor([5, 5, 5])))
-    assert r.fired and [e.baseline for e in r.evidence] == [math.inf, math.inf, None]
-    tight = VerdictContext(m, {"nc1": 0.1}, has_labels=True)  # 0.1 x null = 0.01 < 0.05
+    assert r.fired and all(math.isnan(e.baseline) for e in r.evidence)
+    # a null whose spread puts 0.05 within 3 sds (log scale) of its mean: NC1 not reached
+    tight = VerdictContext(m, {"nc1": 0.1, "nc1_null_sd": 0.05}, has_labels=True)
     assert not neural_collapse(tight).fired
+    wide = VerdictContext(m, {"nc1": 10.0, "nc1_null_sd": 1.0}, has_labels=True)
+    assert neural_collapse(wide).fired
 
 
 def test_minority_collapse_fires_on_aligned_minority_rows_only():
@@ -112,7 +115,9 @@ def test_first_label_wins_and_evidence_follows_the_documented_order():
         NEURAL,
         DIMENSIONAL,
     ]
-    assert all(e.fired for e in v.evidence)
+    # NC1 0.001: the class geometry explains the low rank, so the rank test does not fire
+    assert [e.fired for e in v.evidence] == [True] * 5 + [False]
+    assert "class geometry" in v.evidence[-1].rule
     assert v.tests_not_run[0] == "merged classes (no class statistics)"
 
 
@@ -132,3 +137,52 @@ def test_merged_screen_past_its_pair_budget_screens_a_seeded_class_sample(monkey
     merged = [f for f in verdict.findings if f.kind == MERGED]
     assert len(merged) == 1 and len(merged[0].classes) == 10
     assert merged[0].evidence["pairs_total"] <= 45 and merged[0].evidence["pairs_tested"] == 45
+
+
+def test_dead_directions_grade_dimensional_collapse_unless_the_classes_explain_them():
+    from collapsekit.verdict.labels import PARTIAL_DIMENSIONAL
+    from collapsekit.verdict.rules.dimensional_collapse import (
+        dimensional_collapse,
+        partial_dimensional_collapse,
+    )
+
+    base = {"dead_directions": 0.0, "effective_rank": 60.0}
+    # 20 of the 64 directions 100 rows in 64 dims can span are dead: partial, not the label
+    some = VerdictContext({"dead_directions": 20.0, "effective_rank": 30.0}, base, shape=(100, 64))
+    found = partial_dimensional_collapse(some).findings
+    assert [f.kind for f in found] == [PARTIAL_DIMENSIONAL] and not dimensional_collapse(some).fired
+    assert found[0].evidence["dead_directions"] == 20 and "20 of 64" in found[0].line()
+    # 40 of 64: the label, and no finding beside it
+    most = VerdictContext({"dead_directions": 40.0, "effective_rank": 30.0}, base, shape=(100, 64))
+    assert dimensional_collapse(most).fired and not partial_dimensional_collapse(most).fired
+    # the same spectrum with NC1 far below its null: class geometry, neither label nor finding
+    nc = {"dead_directions": 40.0, "effective_rank": 30.0, "nc1": 0.001}
+    classes = VerdictContext(
+        nc, {**base, "nc1": 1.0, "nc1_null_sd": 0.1}, has_labels=True,
+        counts=torch.tensor([40, 30, 30]), shape=(100, 64),
+    )  # fmt: skip
+    r = dimensional_collapse(classes)
+    assert not r.fired and not partial_dimensional_collapse(classes).fired
+    assert all("class geometry" in e.rule for e in r.evidence)
+    # isotropic null with N close to D has dead directions of its own: only the excess counts
+    near = VerdictContext({"dead_directions": 3.0}, {"dead_directions": 2.0}, shape=(65, 64))
+    assert not partial_dimensional_collapse(near).fired
+
+
+def test_neural_collapse_properties_are_reported_one_by_one_and_a_partial_state_is_named():
+    metrics = {"nc1": 0.01, "etf_error": 0.22, "equinorm": 0.03, "equiangularity": 0.06,
+               "linear_probe_accuracy": 1.0}  # fmt: skip
+    base = {"nc1": 15.0, "nc1_null_sd": 0.9, "etf_error": 0.21, "etf_error_null_sd": 0.03,
+            "equinorm": 0.06, "equinorm_null_sd": 0.013, "equiangularity": 0.08,
+            "equiangularity_null_sd": 0.01, "linear_probe_accuracy": 0.1}  # fmt: skip
+    v = decide(metrics, base, class_counts=[200] * 10)
+    status = {k: p["status"] for k, p in v.neural_collapse.items()}
+    assert status == {"nc1": "reached", "nc2": "not reached", "nc3": "not tested",
+                      "nc4": "not tested"}  # fmt: skip
+    assert v.label != NEURAL and "NC1 reached; NC2 not reached (etf_error 0.22" in v.summary
+    etf = v.neural_collapse["nc2"]["checks"][0]
+    assert etf["metric"] == "etf_error" and etf["z"] < 0 and not etf["reached"]
+    assert type(v).from_dict(v.to_dict()) == v
+    # the ETF error well beyond the null's spread: the label, whose summary lists the properties
+    done = decide({**metrics, "etf_error": 0.05}, base, class_counts=[200] * 10)
+    assert done.label == NEURAL and "NC1, NC2 reached" in done.summary

@@ -127,6 +127,7 @@ def _exact_statistic(
     return torch.where(close & (den <= 0), torch.zeros_like(te), te)
 
 
+# size: public kernel, the moments plus three keyword options (level, tile budget, widening)
 def pairwise_separation_from_moments(
     means: torch.Tensor,
     counts: torch.Tensor,
@@ -134,6 +135,7 @@ def pairwise_separation_from_moments(
     effective_dim: float,
     alpha: float = 0.01,
     tile_bytes: int = 64 * 2**20,
+    widen: float = 1.0,
 ) -> PairwiseSeparation:
     """Merged pairs of classes: ``T_cc'`` below ``1 + z sqrt(2 / d_eff)`` (module docstring).
 
@@ -145,6 +147,8 @@ def pairwise_separation_from_moments(
             (:func:`effective_dimension`).
         alpha: family-wise level over all pairs (Bonferroni).
         tile_bytes: memory budget of one tile of the K x K statistic (O(K^2 D) work, tiled).
+        widen: the threshold is ``1 + widen x z x spread`` (the verdict widens the screen when a
+            pairwise probe confirms its candidates).
 
     Read it: ``T ~ 1`` means the two class means differ no more than random halves of one
     class would; healthy, well separated classes give ``T`` in the hundreds or more.
@@ -179,7 +183,9 @@ def pairwise_separation_from_moments(
     num_pairs = kt * (kt - 1) // 2
     z = bonferroni_z(alpha, num_pairs)
     spread = math.sqrt(2.0 / effective_dim)
-    threshold = 1.0 + z * spread
+    if not widen > 0:
+        raise ValueError(f"widen: expected a positive number, received {widen!r}")
+    threshold = 1.0 + widen * z * spread
     empty = torch.zeros(0, 2, dtype=torch.long, device=m.device)
     if kt < 2:
         return PairwiseSeparation(

@@ -266,3 +266,35 @@ def shifted_split(
     )
     proj = off_u(off_u(tail).T)  # Q T Q
     return new_top, new_cross, (proj + proj.T) / 2
+
+
+#: A direction is dead when its singular value is below this fraction of the largest (its
+#: variance below 1e-4 of the top variance).
+DEAD_RATIO = 0.01
+
+
+def dead_directions(s: torch.Tensor, n: int, d: int, ratio: float = DEAD_RATIO) -> int:
+    """How many of the ``min(N - 1, D)`` directions N centred rows can span carry a singular
+    value below ``ratio`` x the largest (variance below ``ratio**2`` of the top).
+
+    Read it against the isotropic value of the same N and D (about 0 unless N is close to D,
+    where the Marchenko-Pastur spectrum reaches down to 0): a large excess means dimensional
+    collapse (Jing et al. 2022 count singular values below 1% of the largest). Degenerate
+    cases: a zero spectrum has every direction dead; ``N < 2`` spans none (0).
+
+    Reference: Jing, Vincent, LeCun & Tian, "Understanding dimensional collapse in contrastive
+    self-supervised learning", ICLR 2022.
+
+    Example:
+        >>> dead_directions(torch.tensor([10.0, 5.0, 0.05, 0.0]), n=100, d=4)
+        2
+    """
+    span = max(0, min(int(n) - 1, int(d)))
+    head = s.double().flatten()[:span]
+    if span == 0:
+        return 0
+    head = torch.cat([head, head.new_zeros(span - head.numel())])
+    top = float(head.max())
+    if not top > 0:
+        return span
+    return int((head < ratio * top).sum())

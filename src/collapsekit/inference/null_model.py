@@ -7,7 +7,8 @@ rule means the same thing for 14 slides in 1,536 dimensions and for 50,000 sente
 
 How each null value is obtained (all seeded, so a report is reproducible):
 
-* ``effective_rank``, ``effective_rank_score`` (and the report's isotropic spectrum): closed
+* ``effective_rank``, ``effective_rank_score``, ``dead_directions`` (and the report's isotropic
+  spectrum): closed
   form, the Marchenko-Pastur quantile spectrum of a centred N x D Gaussian matrix
   (:func:`collapsekit.functional.marchenko_pastur.isotropic_singular_values`): the typical
   spectrum, within 0.15% of the mean effective rank of simulated draws (closer than a single
@@ -16,14 +17,20 @@ How each null value is obtained (all seeded, so a report is reproducible):
   ``min(N, max_rows)`` Gaussian rows (labels: a random permutation of the real label
   multiset, cut to the simulated rows).
 * ``nc1``, ``nc1_quotient``, ``etf_error``, ``equinorm``, ``equiangularity``, ``max_angle``,
-  ``cdnv``: seeded simulation of the K class means only, which is *exact in distribution*: the
-  mean of ``n_c`` iid ``N(0, I_D)`` rows is ``N(0, I_D / n_c)``, independent of the within-class
-  scatter, whose expectation ``(N - K) I_D`` replaces it (its fluctuation is negligible next to
-  that of the means). Every NC metric depends on the means only through their Gram matrix, so
-  when ``D > K`` the means are drawn in K dimensions with the Gram of a ``Wishart_K(D, I)``
-  (Bartlett decomposition): the cost is O(K^2), whatever D. The metrics are then computed with
-  the very kernel that computes them on data (``neural_collapse_from_moments``), so the
-  definitions cannot drift. No cap on N: the real class sizes are used.
+  ``cdnv``: the mean over :func:`null_draws` seeded simulations (32 for up to ~145 classes,
+  down to 4 from ~290) of the K class means and the within-class scatter, with their standard
+  deviation as
+  ``<key>_null_sd`` (the verdict's neural-collapse z-scores read it). Each simulation is *exact
+  in distribution*: the mean of ``n_c`` iid ``N(0, I_D)`` rows is ``N(0, I_D / n_c)``,
+  independent of the within-class scatter ``Wishart_D(N - K, I)``, whose compression onto the
+  (independent) span of the means, all that NC1 reads, is drawn as a Wishart of that dimension
+  (with few rows per class in many dimensions its fluctuation sets NC1's null spread). Every
+  NC metric depends on the means only through their Gram matrix, so when ``D > K`` the means
+  are drawn in K dimensions with the Gram of a ``Wishart_K(D, I)`` (Bartlett decomposition):
+  the cost is O(K^2) (O(K^2 N) for the within scatter of small N), whatever D.
+  The metrics are then computed with the very kernel that computes them on data
+  (``neural_collapse_from_moments``), so the definitions cannot drift. No cap on N: the real
+  class sizes are used.
 * ``linear_probe_accuracy`` (and ``chance_accuracy``): closed form, the majority-class fraction
   ``max_c n_c / N`` (the best a classifier does on random labels in expectation).
 * ``pairwise_separation`` (the merged-classes statistic, see
@@ -51,6 +58,7 @@ from collapsekit.functional.effective_rank import entropy_rank, score_from_singu
 from collapsekit.functional.marchenko_pastur import isotropic_singular_values
 from collapsekit.functional.neural_collapse import neural_collapse_from_moments
 from collapsekit.functional.silhouette import silhouette
+from collapsekit.functional.spectrum import dead_directions
 from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized
 from collapsekit.metrics.registry import keys
 
@@ -66,6 +74,12 @@ NULL_MAX_MEAN_ENTRIES = 2**24
 #: Cap on simulated classes (the NC pair sums are O(K^2 D): 200,000 classes would cost as much
 #: as the data's own sweep): past it the null's class sizes are a random subset of this many.
 NULL_MAX_CLASSES = 20_000
+#: Draws of the class means behind each NC null (mean and spread), and the work bound
+#: (K^3 per draw) that lowers it for many classes.
+NULL_NC_DRAWS = 32
+NULL_NC_WORK = 10**8
+#: ``null[key + NULL_SD_SUFFIX]`` is the standard deviation of ``null[key]`` over the draws.
+NULL_SD_SUFFIX = "_null_sd"
 
 _PER_CLASS_KEY = re.compile(r"^per_class_effective_rank_n(\d+)$")
 
@@ -83,25 +97,41 @@ def _simulated_means(counts: torch.Tensor, d: int, g: torch.Generator) -> tuple[
         return torch.randn(k, d, generator=g, dtype=torch.float64) * scale, d
     # Bartlett: L lower triangular, L_ii = sqrt(chi2(D - i)), i = 0..K-1, L_ij ~ N(0, 1) below
     low = torch.randn(k, k, generator=g, dtype=torch.float64).tril(-1)
-    dof = torch.arange(d, d - k, -1, dtype=torch.float64)
-    # chi2(nu) = 2 Gamma(nu / 2); torch's Gamma sampler takes no generator: fork the global one
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
-        chi2 = torch.distributions.Chi2(dof).sample()
+    chi2 = _chi2(torch.arange(d, d - k, -1, dtype=torch.float64), g)
     low = low + torch.diag(chi2.sqrt())
     return low * scale, k
 
 
-def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[str, float]:
+def _wishart(dim: int, dof: int, g: torch.Generator) -> torch.Tensor:
+    """A ``Wishart_dim(dof, I)`` draw: the within-class scatter of isotropic rows compressed onto
+    the (independent) span of the simulated means. Its fluctuation matters when the classes
+    have few rows in many dimensions (NC1's null spread would be 10x too narrow with the
+    expectation ``dof x I`` in its place)."""
+    if dof <= 0:
+        return torch.zeros(dim, dim, dtype=torch.float64)
+    if dof <= 2 * dim:
+        z = torch.randn(dof, dim, generator=g, dtype=torch.float64)
+        return z.T @ z
+    low = torch.randn(dim, dim, generator=g, dtype=torch.float64).tril(-1)
+    chi2 = _chi2(torch.arange(dof, dof - dim, -1, dtype=torch.float64), g)
+    low = low + torch.diag(chi2.sqrt())
+    return low @ low.T
+
+
+def _chi2(dof: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Chi-square draws of the given degrees of freedom, seeded by ``g`` (torch's Gamma sampler
+    takes no generator: the global one is forked and seeded from ``g``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        return torch.distributions.Chi2(dof).sample()
+
+
+def _nc_draw(counts: torch.Tensor, d: int, g: torch.Generator) -> dict[str, float]:
+    """The NC metrics of one draw of isotropic class means (module docstring)."""
     k = counts.numel()
-    if k * min(k, d) > NULL_MAX_MEAN_ENTRIES or k > NULL_MAX_CLASSES:
-        # keep a random subset of classes (documented cost cap); sizes keep their distribution
-        keep = max(2, min(NULL_MAX_MEAN_ENTRIES // min(k, d), NULL_MAX_CLASSES))
-        counts = counts[torch.randperm(k, generator=g)[:keep]]
-        k = keep
     means, dim = _simulated_means(counts, d, g)
     n_sub = int(counts.sum())
-    within = torch.eye(dim, dtype=torch.float64) * float(n_sub - k)
+    within = _wishart(dim, n_sub - k, g)
     sq_dev = (counts.double() - 1.0) * d  # E sum_{i in c} ||h_i - mu_c||^2
     out = neural_collapse_from_moments(
         means=means,
@@ -116,6 +146,36 @@ def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[s
     tr_b = float(centred.square().sum()) / k
     if tr_b > 0:
         res["nc1_quotient"] = (n_sub - k) / n_sub * d / tr_b
+    return res
+
+
+def null_draws(k: int) -> int:
+    """How many draws of the class means the NC null averages (their spread is the null's
+    ``*_null_sd``): 32, fewer for many classes (each draw costs O(K^3); many classes also
+    concentrate the null, so a rough sd serves), never below 4.
+
+    Example:
+        >>> null_draws(10), null_draws(5000)
+        (32, 4)
+    """
+    return int(min(NULL_NC_DRAWS, max(4, NULL_NC_WORK // max(k, 1) ** 3)))
+
+
+def _nc_null(counts: torch.Tensor, n: int, d: int, g: torch.Generator) -> dict[str, float]:
+    k = counts.numel()
+    if k * min(k, d) > NULL_MAX_MEAN_ENTRIES or k > NULL_MAX_CLASSES:
+        # keep a random subset of classes (documented cost cap); sizes keep their distribution
+        keep = max(2, min(NULL_MAX_MEAN_ENTRIES // min(k, d), NULL_MAX_CLASSES))
+        counts = counts[torch.randperm(k, generator=g)[:keep]]
+        k = keep
+    draws = [_nc_draw(counts, d, g) for _ in range(null_draws(k))]
+    res: dict[str, float] = {}
+    for key in draws[0]:
+        vals = torch.tensor([dr[key] for dr in draws], dtype=torch.float64)
+        vals = vals[torch.isfinite(vals)]
+        if vals.numel():
+            res[key] = float(vals.mean())
+            res[f"{key}{NULL_SD_SUFFIX}"] = float(vals.std()) if vals.numel() > 1 else math.nan
     return res
 
 
@@ -234,6 +294,7 @@ def _simulate(
     out: dict[str, float] = {
         "effective_rank": entropy_rank(s),
         "effective_rank_score": score_from_singular_values(s, n, d),
+        "dead_directions": float(dead_directions(s, n, d)),
     }
     rows = min(int(n), int(max_rows))
     # drawn even when no simulated null is wanted: the draws below continue the same generator

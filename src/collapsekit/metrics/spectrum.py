@@ -18,6 +18,7 @@ from collapsekit.functional.alpha_req import alpha_req_from_eigenvalues
 from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
 from collapsekit.functional.rankme import rankme_from_singular_values
 from collapsekit.functional.spectrum import (
+    dead_directions,
     leading_basis,
     near_floor,
     resolution_floor,
@@ -175,6 +176,11 @@ def _effective_rank_score(ctx: MetricContext) -> Measured:
     return Measured(score_from_singular_values(s, ctx.n, ctx.d), prov)
 
 
+def _dead_directions(ctx: MetricContext) -> Measured:
+    s, _, prov = spectra(ctx)
+    return Measured(float(dead_directions(s, ctx.n, ctx.d)), prov)
+
+
 def _rankme(ctx: MetricContext) -> Measured:
     # RankMe over the min(N, D) singular values of the rows (as functional.rankme)
     _, s_raw, prov = spectra(ctx)
@@ -238,6 +244,18 @@ SPECS = (
         summary="1 - effective_rank / min(N - 1, D); 1 = collapsed",
         null=True,
         compare=True,
+    ),
+    MetricSpec(
+        key="dead_directions",
+        compute=_dead_directions,
+        needs=frozenset(),
+        exactness="one pass",
+        bad="high",
+        doc="dead_directions",
+        summary="directions with a singular value below 1% of the largest (Jing et al. 2022)",
+        null=True,
+        compare=True,
+        monitor=True,
     ),
     MetricSpec(
         key="rankme",

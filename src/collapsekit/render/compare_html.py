@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from collapsekit.render.html import _num, _page, _verdict_class, evidence_table
 from collapsekit.render.svg import esc, line_chart
+from collapsekit.render.verdict_html import nc_properties_table
 
 if TYPE_CHECKING:
     from collapsekit.report.compare import Comparison, MetricChange
@@ -58,7 +59,8 @@ def _verdict_section(tag: str, name: str, report: Report) -> str:
     return (
         f"<div><h2>{tag}: {esc(name)}</h2>"
         f"<div class='verdict {_verdict_class(v.label)}'>{esc(v.label)}</div>"
-        f"<p>{esc(v.summary)}</p>{evidence_table(v, f'evidence-{tag.lower()}')}</div>"
+        f"<p>{esc(v.summary)}</p>{evidence_table(v, f'evidence-{tag.lower()}')}"
+        f"{nc_properties_table(v)}</div>"
     )
 
 

@@ -20,7 +20,7 @@ from collapsekit.render.markdown import markdown_html
 from collapsekit.render.metric_docs import doc_anchor, doc_section
 from collapsekit.render.svg import RefLine, bar_chart, esc, line_chart
 from collapsekit.render.svg_heatmap import heatmap
-from collapsekit.render.verdict_html import evidence_table
+from collapsekit.render.verdict_html import evidence_table, nc_properties_table
 from collapsekit.render.verdict_html import number_text as _num
 from collapsekit.verdict import merged_pairs
 
@@ -120,6 +120,7 @@ def _header(report: Report, title: str) -> list[str]:
         f"<b>{esc(v.label)}</b></div><p>{esc(v.summary)}</p>",
         "<h2>Evidence</h2>",
         evidence_table(v),
+        nc_properties_table(v),
     ]
     notes = inp.get("notes") or []
     for note in notes if isinstance(notes, list) else [notes]:

@@ -26,6 +26,7 @@ _ALIASES = {
     "separation": _MONAI_ANCHOR,
     "domain_shift": _MONAI_ANCHOR,
     "aggregate": _MONAI_ANCHOR,
+    "pair_probe_accuracy": "verdict",  # the merged-classes confirmation (evidence rows)
     "nrc1": "regression_collapse",
     "nrc2": "regression_collapse",
     "nrc3": "regression_collapse",

@@ -73,6 +73,45 @@ def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
     return "".join(rows)
 
 
+def nc_properties_table(verdict: Verdict) -> str:
+    """The neural-collapse properties as a table (status, each check's value, limit, null mean
+    and sd, z); empty without them.
+
+    Example:
+        >>> from collapsekit.verdict import Verdict
+        >>> nc_properties_table(Verdict("healthy", ""))
+        ''
+    """
+    if not verdict.neural_collapse:
+        return ""
+    rows = [
+        "<table class='nc-properties'><tr><th>property</th><th>status</th><th>metric</th>"
+        "<th>value</th><th>limit</th><th>null mean</th><th>null sd</th><th>z</th></tr>"
+    ]
+    for prop, entry in verdict.neural_collapse.items():
+        entry = entry if isinstance(entry, dict) else {}  # a report file may hold any JSON
+        checks: list[dict[str, Any] | None] = [
+            c for c in entry.get("checks") or [] if isinstance(c, dict)
+        ]
+        checks = checks or [None]
+        for c in checks:
+            cells = (
+                "<td colspan='6'>" + esc(str(entry.get("reason", ""))) + "</td>"
+                if c is None
+                else f"<td>{esc(str(c.get('metric', '')))}</td>"
+                + "".join(
+                    f"<td>{number_text(c.get(key))}</td>"
+                    for key in ("value", "limit", "null_mean", "null_sd", "z")
+                )
+            )
+            rows.append(
+                f"<tr><td>{esc(str(prop).upper())}</td>"
+                f"<td>{esc(str(entry.get('status', '')))}</td>{cells}</tr>"
+            )
+    rows.append("</table>")
+    return "<div style='overflow-x:auto;max-width:100%'>" + "".join(rows) + "</div>"
+
+
 def render_verdict(verdict: Verdict) -> str:
     """A self-contained fragment (inline styles, no script, every text escaped): the label on
     its colour, the summary, the tests behind the verdict (scrolling sideways inside their box
@@ -91,8 +130,8 @@ def render_verdict(verdict: Verdict) -> str:
         f"display:inline-block;font-size:1.15em'>collapsekit verdict: <b>{esc(verdict.label)}"
         f"</b></div><p style='margin:.4em 0'>{esc(verdict.summary)}</p>"
         f"<div style='overflow-x:auto;max-width:100%'>{evidence_table(verdict)}</div>"
-        f"{findings}</div>"
+        f"{nc_properties_table(verdict)}{findings}</div>"
     )
 
 
-__all__ = ["evidence_table", "number_text", "render_verdict"]
+__all__ = ["evidence_table", "nc_properties_table", "number_text", "render_verdict"]

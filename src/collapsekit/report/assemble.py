@@ -75,6 +75,8 @@ def build_report(a: Analyzer, request: Request, progress: Progress | None = None
         weights=None if clf is None else clf.weights[clf.rows],
         class_counts=ctx.counts if ctx.labelled else None,
         labels=ctx.labelled,
+        rows=_rows(ctx),
+        shape=(ctx.n, ctx.d),
     )
     return Report(
         metrics=values,
@@ -89,6 +91,15 @@ def build_report(a: Analyzer, request: Request, progress: Progress | None = None
         per_class_effective_rank=ranks,
         provenance=provenance,
     )
+
+
+def _rows(ctx: MetricContext) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The row sample and its class ids in reporting order (the verdict's probe
+    confirmation), or ``None`` without labelled sampled rows."""
+    s = ctx.sample
+    if s is None or s.y is None or not ctx.labelled or ctx.k < 2:
+        return None
+    return s.x, s.y
 
 
 def _baseline(

@@ -38,6 +38,9 @@ class VerdictContext:
         stats: the :class:`~collapsekit.ClassStats` over all rows, when available.
         per_class_rank: ``{class name: effective rank}``, when available.
         weights: classifier rows aligned to the dense class ids, when given.
+        shape: ``(N, D)`` of the data, when known (the dead-directions criterion).
+        rows: ``(x, y)``, a sample of rows and their dense class ids (the merged-classes
+            probe confirmation), when available.
         findings: the findings of the finding rules (empty until :meth:`with_findings`).
 
     Example:
@@ -55,6 +58,8 @@ class VerdictContext:
     stats: ClassStats | None = None
     per_class_rank: Mapping[str, float] | None = None
     weights: Any = None
+    rows: tuple[torch.Tensor, torch.Tensor] | None = None
+    shape: tuple[int, int] | None = None
     findings: tuple[Finding, ...] = ()
 
     @property

@@ -12,17 +12,20 @@ Labels, first match wins (one module each under :mod:`collapsekit.verdict.rules`
 2. ``class collapse``: the linear probe's accuracy at most ``chance + class_probe_margin x
    (1 - chance)`` (chance = the null's majority fraction); without a probe, the silhouette at
    most its random-label null + ``class_silhouette_margin``; or every class in one merged group.
-3. ``neural collapse``: at least ``neural_min_rows_per_class`` rows in every class, and NC1 below
-   ``neural_nc1`` *and* below ``neural_nc1_null_ratio`` x its null, the ETF error below
-   ``neural_etf_error`` *and* below ``neural_etf_null_ratio`` x its null, equinorm below
-   ``neural_equinorm`` and (with classifier weights) NCC agreement at least
-   ``neural_ncc_agreement``.
-4. ``dimensional collapse``: the effective rank below ``dimensional_rank_ratio`` x its null.
+3. ``neural collapse``: at least ``neural_min_rows_per_class`` rows in every class and NC1, NC2
+   (ETF error and equinorm) and, with classifier weights, NC4 reached: each at least
+   ``neural_z`` null sds beyond its simulated random-label null and past its absolute limit
+   (``neural_nc1``, ``neural_etf_error``, ``neural_equinorm``, ``neural_ncc_agreement``). Every
+   property's status is in ``verdict.neural_collapse``; a partial state is named in the summary.
+4. ``dimensional collapse``: unless the class geometry explains the low rank (NC1 reached), the
+   dead directions beyond the null's at least ``dimensional_dead_fraction`` of min(N-1, D), or
+   the effective rank below ``dimensional_rank_ratio`` x its null.
 5. ``partial class collapse``: a ``merged classes`` finding exists (and none of the above).
 6. ``healthy``.
 
-Findings (listed whatever the label): ``merged classes``, ``collapsed class``,
-``minority collapse``; see :mod:`collapsekit.verdict.rules`.
+Findings (listed whatever the label): ``merged classes`` (screen, then a pairwise probe),
+``collapsed class``, ``minority collapse``, ``partial dimensional collapse``; see
+:mod:`collapsekit.verdict.rules`.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ import torch
 
 from collapsekit.verdict.context import Rule, RuleResult, VerdictContext
 from collapsekit.verdict.findings import Finding, format_names
-from collapsekit.verdict.labels import CLASS, MERGED, MINORITY, PARTIAL
+from collapsekit.verdict.labels import CLASS, MERGED, MINORITY, NEURAL, PARTIAL
 from collapsekit.verdict.rules import FINDING_RULES, LABEL_RULES, REPORT_ORDER
+from collapsekit.verdict.rules.nc_properties import REACHED, nc_properties, status_sentence
 from collapsekit.verdict.rules.prerequisites import class_prerequisites
 from collapsekit.verdict.thresholds import THRESHOLDS, Thresholds
 from collapsekit.verdict.verdict import Verdict
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
     from collapsekit.stats.class_stats import ClassStats
 
 
-# size: nine parameters, the public signature of collapsekit 0.2.0, all but three keyword-only
+# size: 0.2.0's public signature plus rows and shape, all but three keyword-only
 def decide(
     metrics: Mapping[str, float],
     baseline: Mapping[str, float],
@@ -56,6 +60,8 @@ def decide(
     weights: Any = None,
     class_counts: Sequence[int] | torch.Tensor | None = None,
     labels: bool | None = None,
+    rows: tuple[torch.Tensor, torch.Tensor] | None = None,
+    shape: tuple[int, int] | None = None,
 ) -> Verdict:
     """Classify the embedding geometry (label order in the module docstring).
 
@@ -71,6 +77,10 @@ def decide(
         weights: classifier rows aligned to the dense ids (``minority collapse``).
         class_counts: rows per dense id when ``stats`` is not given.
         labels: whether labels were given (default: inferred from ``stats``/``metrics``).
+        rows: ``(x, y)``, sampled rows and their dense class ids: the merged-classes screen's
+            candidates are confirmed by a pairwise probe on them (without: the screen alone).
+        shape: ``(N, D)`` of the data (the dead-directions criterion of dimensional collapse;
+            default: from ``stats``, ``class_counts`` or ``rows``).
 
     Example:
         >>> v = decide({"std_of_l2_normalized": 0.001, "effective_rank": 1.0},
@@ -92,6 +102,8 @@ def decide(
         stats=stats,
         per_class_rank=per_class_rank,
         weights=weights,
+        rows=rows,
+        shape=shape,
     )
     results: dict[Rule, RuleResult] = {rule: rule(ctx) for rule in FINDING_RULES}
     ctx = ctx.with_findings(tuple(f for r in results.values() for f in r.findings))
@@ -99,13 +111,15 @@ def decide(
     results[class_prerequisites] = class_prerequisites(ctx)
     label, winner = next((lab, results[rule]) for lab, rule in LABEL_RULES if results[rule].fired)
     not_run = [x for rule in REPORT_ORDER for x in results[rule].not_run]
+    props = nc_properties(ctx)
     return Verdict(
         label=label,
-        summary=winner.summary + _notes(label, ctx.findings, not_run),
+        summary=winner.summary + _nc_note(label, props) + _notes(label, ctx.findings, not_run),
         evidence=[e for rule in REPORT_ORDER for e in results[rule].evidence],
         thresholds=t.to_dict(),
         findings=list(ctx.findings),
         tests_not_run=not_run,
+        neural_collapse=props,
     )
 
 
@@ -143,6 +157,14 @@ def _class_names(class_names: Sequence[str] | None, counts: torch.Tensor | None)
             f"class_names: expected one name per class id ({counts.numel()}), received {len(names)}"
         )
     return names
+
+
+def _nc_note(label: str, props: dict[str, dict[str, Any]]) -> str:
+    """A partial neural-collapse state, when some property is reached but not the label (the
+    label's own summary lists the properties)."""
+    if label == NEURAL or not any(v["status"] == REACHED for v in props.values()):
+        return ""
+    return " Neural collapse, partial: " + status_sentence(props)
 
 
 def _notes(label: str, findings: Sequence[Finding], not_run: Sequence[str]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collapsekit.verdict.labels import COLLAPSED_CLASS, MERGED, MINORITY
+from collapsekit.verdict.labels import COLLAPSED_CLASS, MERGED, MINORITY, PARTIAL_DIMENSIONAL
 
 
 def format_names(names: Sequence[str], limit: int = 12) -> str:
@@ -96,6 +96,8 @@ class Finding:
                 f"threshold {e['threshold']:.3g} (null mean {e['null_mean']:.3g}, null sd "
                 f"{e['null_spread']:.3g})"
             )
+        if self.kind == PARTIAL_DIMENSIONAL:
+            return f"partial dimensional collapse -- {e['reason']}"
         if self.kind == COLLAPSED_CLASS:
             return f"collapsed class: {names} -- {e['reason']}"
         if self.kind == MINORITY:

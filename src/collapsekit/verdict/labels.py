@@ -2,7 +2,8 @@
 
 Labels, first match wins (see :func:`collapsekit.verdict.decide`): complete collapse, class
 collapse, neural collapse, dimensional collapse, partial class collapse, healthy. Findings are
-listed whatever the label: merged classes, collapsed class, minority collapse.
+listed whatever the label: merged classes, collapsed class, minority collapse, partial
+dimensional collapse.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ LABELS = (HEALTHY, COMPLETE, DIMENSIONAL, CLASS, PARTIAL, NEURAL)
 MERGED = "merged classes"
 COLLAPSED_CLASS = "collapsed class"
 MINORITY = "minority collapse"
-FINDING_KINDS = (MERGED, COLLAPSED_CLASS, MINORITY)
+PARTIAL_DIMENSIONAL = "partial dimensional collapse"
+FINDING_KINDS = (MERGED, COLLAPSED_CLASS, MINORITY, PARTIAL_DIMENSIONAL)
 
 __all__ = [
     "CLASS",
@@ -32,4 +34,5 @@ __all__ = [
     "MINORITY",
     "NEURAL",
     "PARTIAL",
+    "PARTIAL_DIMENSIONAL",
 ]

@@ -1,11 +1,11 @@
 """The verdict as a few short lines of plain text (``repr(verdict)``, ``str(report)``): the label,
 the summary, one line per test that decided it (the outcome before the rule, so a
-cut long rule keeps it), the findings and the tests not run."""
+cut long rule keeps it), the neural-collapse properties, the findings and the tests not run."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collapsekit.verdict.evidence import Evidence
@@ -58,6 +58,32 @@ def evidence_line(e: Evidence) -> str:
     )
 
 
+def nc_property_lines(props: dict[str, Any]) -> list[str]:
+    """One line per neural-collapse property: its status and each check's value, limit, null
+    mean and sd and z (``verdict.neural_collapse``).
+
+    Example:
+        >>> nc_property_lines({"nc1": {"status": "reached", "reason": "", "checks": [
+        ...     {"metric": "nc1", "value": 0.01, "limit": 0.1, "null_mean": 15.0,
+        ...      "null_sd": 0.9, "z": 7.2, "required": True, "reached": True}]}})
+        ['NC1 reached: nc1 = 0.01 (limit 0.1, null 15 sd 0.9, z 7.2)']
+    """
+    out = []
+    for prop, entry in props.items():
+        entry = entry if isinstance(entry, dict) else {}  # a report file may hold any JSON
+        checks = ", ".join(
+            f"{c.get('metric', '?')} = {short_number(c.get('value'))} (limit "
+            f"{short_number(c.get('limit'))}, null {short_number(c.get('null_mean'))} sd "
+            f"{short_number(c.get('null_sd'))}, z {short_number(c.get('z'))})"
+            for c in entry.get("checks") or []
+            if isinstance(c, dict)
+        )
+        detail = checks or str(entry.get("reason", ""))
+        status = entry.get("status", "?")
+        out.append(f"{str(prop).upper()} {status}" + (f": {detail}" if detail else ""))
+    return out
+
+
 def _section(title: str, lines: list[str], limit: int) -> list[str]:
     """``title`` and at most ``limit`` indented ``lines`` (then ``(+n more)``); none if empty."""
     if not lines:
@@ -86,9 +112,21 @@ def verdict_lines(verdict: Verdict, max_items: int = 8) -> list[str]:
         [evidence_line(e) for e in verdict.evidence],
         max_items,
     )
+    lines += _section(
+        "Neural collapse (each property against the random-label null):",
+        nc_property_lines(verdict.neural_collapse),
+        max_items,
+    )
     lines += _section("Findings:", [f.line() for f in verdict.findings], max_items)
     lines += _section("Not tested:", [str(t) for t in verdict.tests_not_run], max_items)
     return lines
 
 
-__all__ = ["WIDTH", "clip", "evidence_line", "short_number", "verdict_lines"]
+__all__ = [
+    "WIDTH",
+    "clip",
+    "evidence_line",
+    "nc_property_lines",
+    "short_number",
+    "verdict_lines",
+]

@@ -23,26 +23,39 @@ class Thresholds:
     complete_spread_ratio: float = 0.1
     #: dimensional collapse: effective_rank / null below this
     dimensional_rank_ratio: float = 0.1
+    #: dimensional collapse: dead directions beyond the null's, as a fraction of min(N-1, D),
+    #: at least this (a dead direction: singular value below 1% of the largest)
+    dimensional_dead_fraction: float = 0.5
+    #: partial dimensional collapse (finding): that fraction at least this ...
+    partial_dead_fraction: float = 0.05
+    #: ... and at least this many dead directions beyond the null's
+    partial_dead_min: float = 2
+    #: not dimensional collapse: at least this share of the variance in the class-mean span
+    dimensional_class_share: float = 0.9
     #: class collapse: probe accuracy <= chance + margin * (1 - chance)
     class_probe_margin: float = 0.1
     #: class collapse (no probe): silhouette <= random-label null + margin
     class_silhouette_margin: float = 0.02
-    #: neural collapse: nc1 below this (absolute, Papyan et al. 2020) ...
+    #: neural collapse: every NC property at least this many null sds beyond the null mean
+    #: (z-score against the random-label null's simulated spread) ...
+    neural_z: float = 3.0
+    #: ... and NC1: nc1 below this (absolute, Papyan et al. 2020)
     neural_nc1: float = 0.1
-    #: ... and below this times the random-label null's nc1
-    neural_nc1_null_ratio: float = 0.1
-    #: neural collapse: etf_error below this (absolute) ...
+    #: ... NC2: etf_error below this (absolute) ...
     neural_etf_error: float = 0.25
-    #: ... and below this times the null's etf_error (random means are near an ETF in high D)
-    neural_etf_null_ratio: float = 0.6
-    #: neural collapse: equinorm below this
+    #: ... and equinorm below this
     neural_equinorm: float = 0.2
-    #: neural collapse (with classifier weights): ncc_agreement at least this
+    #: ... NC3 (with classifier weights): self_duality below this
+    neural_self_duality: float = 0.5
+    #: ... NC4 (with classifier weights): ncc_agreement at least this
     neural_ncc_agreement: float = 0.99
     #: neural collapse needs at least this many rows in every class
     neural_min_rows_per_class: float = 2
     #: merged classes: family-wise level of the pairwise test (Bonferroni over pairs)
     merged_alpha: float = 0.01
+    #: merged classes: the screen's threshold is 1 + this x z x null spread when the pairwise
+    #: probe confirms the candidates (1 without a row sample)
+    merged_screen_widen: float = 2.0
     #: collapsed class: per-class rank (relative to its null) / the median class's below this
     collapsed_class_rank_ratio: float = 0.5
     #: collapsed class: class variance / the median class variance below this

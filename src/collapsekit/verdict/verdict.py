@@ -3,6 +3,7 @@ the tests that could not run; :func:`merged_pairs` for the centroid heatmap."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -30,15 +31,19 @@ class Verdict:
     thresholds: dict[str, float] = field(default_factory=THRESHOLDS.to_dict)
     findings: list[Finding] = field(default_factory=list)
     tests_not_run: list[str] = field(default_factory=list)
+    #: each NC property's status, checks (value, limit, null mean and sd, z) and reason
+    #: (see :mod:`collapsekit.verdict.rules.nc_properties`); empty without labels
+    neural_collapse: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (the shape of collapsekit 0.2.0; findings as plain dicts).
+        """The JSON form (the shape of collapsekit 0.2.0, plus ``neural_collapse`` when the NC
+        properties were judged; findings as plain dicts).
 
         Example:
             >>> sorted(Verdict("healthy", "").to_dict())
             ['evidence', 'findings', 'label', 'summary', 'tests_not_run', 'thresholds']
         """
-        return {
+        out = {
             "label": self.label,
             "summary": self.summary,
             "evidence": [asdict(e) for e in self.evidence],
@@ -46,6 +51,9 @@ class Verdict:
             "findings": [f.to_dict() for f in self.findings],
             "tests_not_run": list(self.tests_not_run),
         }
+        if self.neural_collapse:
+            out["neural_collapse"] = copy.deepcopy(self.neural_collapse)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
@@ -62,6 +70,7 @@ class Verdict:
             thresholds=dict(data.get("thresholds", {})),
             findings=[Finding.from_dict(f) for f in data.get("findings", [])],
             tests_not_run=list(data.get("tests_not_run", [])),
+            neural_collapse=copy.deepcopy(dict(data.get("neural_collapse", {}))),
         )
 
     def __repr__(self) -> str:

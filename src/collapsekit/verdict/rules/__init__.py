@@ -13,7 +13,10 @@ from collapsekit.verdict.labels import CLASS, COMPLETE, DIMENSIONAL, HEALTHY, NE
 from collapsekit.verdict.rules.class_collapse import class_collapse
 from collapsekit.verdict.rules.collapsed_class import collapsed_class
 from collapsekit.verdict.rules.complete_collapse import complete_collapse
-from collapsekit.verdict.rules.dimensional_collapse import dimensional_collapse
+from collapsekit.verdict.rules.dimensional_collapse import (
+    dimensional_collapse,
+    partial_dimensional_collapse,
+)
 from collapsekit.verdict.rules.healthy import healthy
 from collapsekit.verdict.rules.merged_classes import merged_classes
 from collapsekit.verdict.rules.minority_collapse import minority_collapse
@@ -22,7 +25,12 @@ from collapsekit.verdict.rules.partial_class_collapse import partial_class_colla
 from collapsekit.verdict.rules.prerequisites import class_prerequisites
 
 #: The finding rules, in the order their findings are listed.
-FINDING_RULES: tuple[Rule, ...] = (merged_classes, collapsed_class, minority_collapse)
+FINDING_RULES: tuple[Rule, ...] = (
+    merged_classes,
+    collapsed_class,
+    minority_collapse,
+    partial_dimensional_collapse,
+)
 
 #: The label rules, first match wins.
 LABEL_RULES: tuple[tuple[str, Rule], ...] = (
@@ -42,6 +50,7 @@ REPORT_ORDER: tuple[Rule, ...] = (
     merged_classes,
     collapsed_class,
     minority_collapse,
+    partial_dimensional_collapse,
     neural_collapse,
     dimensional_collapse,
     partial_class_collapse,
@@ -62,4 +71,5 @@ __all__ = [
     "minority_collapse",
     "neural_collapse",
     "partial_class_collapse",
+    "partial_dimensional_collapse",
 ]
