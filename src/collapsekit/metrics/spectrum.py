@@ -15,9 +15,10 @@ from collapsekit._threads import map_independent
 from collapsekit.functional.alpha_req import alpha_req_from_eigenvalues
 from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
 from collapsekit.functional.rankme import rankme_from_singular_values
+from collapsekit.functional.resampled import centred_spectrum_resampled
 from collapsekit.functional.spectrum import singular_values, singular_values_from_covariance
 from collapsekit.metrics.context import MetricContext
-from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resample
+from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resamples
 
 
 def _padded(s: torch.Tensor, d: int) -> torch.Tensor:
@@ -86,8 +87,9 @@ def _alpha_req(ctx: MetricContext) -> Measured | None:
     return None
 
 
-def _effective_rank_rows(r: Resample) -> float:
-    return entropy_rank(singular_values(r.x))
+def _effective_rank_rows(r: Resamples) -> torch.Tensor:
+    spectra = centred_spectrum_resampled(r.x, r.weights, r.x.device)
+    return torch.tensor([entropy_rank(s) for s in spectra], dtype=torch.float64)
 
 
 _DIMENSIONS = Panel("Effective dimensions", "dimensions")

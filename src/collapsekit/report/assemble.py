@@ -160,6 +160,7 @@ def _intervals(ctx: MetricContext, request: Request) -> tuple[dict[str, tuple[fl
         ctx.options.seed,
         request.interval_level,
         ctx.values,
+        progress=lambda done, total: ctx.progress("bootstrap", done, total),
     )
     out: dict[str, tuple[float, float]] = {}
     for key, (lo, hi) in raw.items():
