@@ -85,6 +85,19 @@ def test_bootstrap_intervals_tiny_cohort_seeded():
     assert lo - 1e-9 <= a.metrics["centroid_similarity"] <= hi + 1e-9
 
 
+def test_every_stage_reports_progress_with_a_total():
+    X, y = blobs(90, 3, 8, seed=4, sep=1.0)
+    seen: dict[str, list[tuple[int, int | None]]] = {}
+    analyze(X, y, bootstrap=60, progress=lambda s, d, t: seen.setdefault(s, []).append((d, t)))
+    assert {"pass 1", "baseline", "bootstrap"} <= set(seen)
+    assert seen["bootstrap"] == [(0, 60), (25, 60), (50, 60), (60, 60)]
+    for stage, calls in seen.items():
+        done = [d for d, _ in calls]
+        assert done == sorted(done), stage
+        assert all(t is not None and 0 <= d <= t for d, t in calls), stage
+        assert calls[-1][0] == calls[-1][1], stage  # each stage ends complete
+
+
 def test_json_round_trip_and_schema(tmp_path):
     X, y = blobs(120, 3, 8, seed=7)
     report = analyze(X, y, bootstrap=20)

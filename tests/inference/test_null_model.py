@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from collapsekit.functional.neural_collapse import neural_collapse
-from collapsekit.inference.null_model import isotropic_null, per_class_rank_null
+from collapsekit.inference.null_model import NULL_STEPS, isotropic_null, per_class_rank_null
 
 
 @pytest.mark.parametrize(("n", "d", "k"), [(300, 64, 10), (120, 256, 60)])
@@ -87,3 +87,14 @@ def test_null_spectrum_is_the_typical_isotropic_spectrum(n, d):
     null, spectrum = isotropic_null(n, d, None, seed=0)
     assert null["effective_rank"] == entropy_rank(s)
     assert spectrum == pytest.approx((s / s.sum()).tolist())
+
+
+def test_progress_counts_the_steps_and_a_cached_null_reports_done():
+    first: list[tuple[int, int]] = []
+    again: list[tuple[int, int]] = []
+    counts = torch.tensor([30, 30])
+    isotropic_null(60, 5, counts, seed=123, progress=lambda d, t: first.append((d, t)))
+    isotropic_null(60, 5, counts, seed=123, progress=lambda d, t: again.append((d, t)))
+    assert first[0] == (0, NULL_STEPS) and first[-1] == (NULL_STEPS, NULL_STEPS)
+    assert [d for d, _ in first] == sorted(d for d, _ in first)
+    assert again == [(NULL_STEPS, NULL_STEPS)]

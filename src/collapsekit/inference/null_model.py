@@ -41,7 +41,7 @@ import itertools
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -60,6 +60,9 @@ NULL_MAX_ROWS = 5_000
 NULL_SILHOUETTE_MAX_ROWS = 5_000
 #: Cap on K * min(K, D) doubles for the simulated class means (128 MiB).
 NULL_MAX_MEAN_ENTRIES = 2**24
+
+#: Steps the null's ``progress`` counts: spectrum and spread, class geometry, NC, per-class.
+NULL_STEPS = 4
 
 _PER_CLASS_KEY = re.compile(r"^per_class_effective_rank_n(\d+)$")
 
@@ -147,6 +150,7 @@ def isotropic_null(
     with_silhouette: bool = True,
     silhouette_max_rows: int = NULL_SILHOUETTE_MAX_ROWS,
     per_class_sizes: int = 8,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, float], list[float]]:
     """Metrics of isotropic Gaussian rows of the same N, D and class sizes, random labels.
 
@@ -160,6 +164,8 @@ def isotropic_null(
             always simulated up to ``silhouette_max_rows`` rows.
         per_class_sizes: how many representative class sizes get a per-class effective-rank
             null (the others are interpolated).
+        progress: ``progress(done, total)`` after each of the simulation's
+            :data:`NULL_STEPS` steps (at once with ``(total, total)`` for a cached null).
 
     Returns:
         ``(null, spectrum)``: the null metrics (module docstring says how each is obtained) and
@@ -190,13 +196,15 @@ def isotropic_null(
         int(n), int(d), counts_key, int(seed), str(dev), int(max_rows), bool(with_silhouette),
         int(silhouette_max_rows), int(per_class_sizes),
     )  # fmt: skip
+    step = progress or (lambda done, total: None)
     if key in _CACHE:  # a monitor or a sweep asks for the same null again and again
         _CACHE.move_to_end(key)
         cached, spectrum = _CACHE[key]
+        step(NULL_STEPS, NULL_STEPS)
         return dict(cached), list(spectrum)
     out, spectrum = _simulate(
         n, d, class_counts, seed, dev, max_rows, with_silhouette, silhouette_max_rows,
-        per_class_sizes,
+        per_class_sizes, step,
     )  # fmt: skip
     _CACHE[key] = (dict(out), list(spectrum))
     while len(_CACHE) > _CACHE_SIZE:
@@ -215,8 +223,10 @@ def _simulate(
     with_silhouette: bool,
     silhouette_max_rows: int,
     per_class_sizes: int,
+    step: Callable[[int, int], None],
 ) -> tuple[dict[str, float], list[float]]:
     g = _generator(seed)
+    step(0, NULL_STEPS)
     s = isotropic_singular_values(n, d)
     out: dict[str, float] = {
         "effective_rank": entropy_rank(s),
@@ -226,6 +236,7 @@ def _simulate(
     z = torch.randn(rows, d, generator=g).to(dev)
     if rows >= 2:
         out["std_of_l2_normalized"] = std_of_l2_normalized(z)
+    step(1, NULL_STEPS)
     if class_counts is not None:
         counts = torch.as_tensor(class_counts).detach().to("cpu", torch.int64).flatten()
         counts = counts[counts > 0]
@@ -247,7 +258,9 @@ def _simulate(
                 kb = int(torch.unique(yb).numel())
                 if kb < rows and (with_silhouette or rows <= silhouette_max_rows):
                     out["silhouette"] = silhouette(z, yb)
+            step(2, NULL_STEPS)
             out.update(_nc_null(counts, total, d, g))
+            step(3, NULL_STEPS)
             sizes = _representative_sizes(counts, per_class_sizes)
             for size in sizes:
                 out[f"per_class_effective_rank_n{size}"] = entropy_rank(
@@ -257,6 +270,7 @@ def _simulate(
                 median = int(counts.median())
                 out["per_class_effective_rank"] = per_class_rank_null(out, max(median, 2))
     spectrum = (s / s.sum().clamp_min(1e-300)).tolist() if s.numel() else []
+    step(NULL_STEPS, NULL_STEPS)
     return out, spectrum
 
 

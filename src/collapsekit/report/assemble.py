@@ -50,12 +50,9 @@ def build_report(a: Analyzer, request: Request, progress: Progress | None = None
     specs = resolve(request.metrics)
     if ctx.labelled and ctx.k < 2:
         ctx.notes.append("a single class: class-separation metrics need two or more")
-    ctx.progress("baseline", 0, None)
     base, base_spectrum = _baseline(a, ctx)
-    ctx.progress("baseline", 1, 1)
     values, provenance = evaluate(ctx, [s.key for s in specs])
     intervals, resamples = _intervals(ctx, request)
-    ctx.progress("bootstrap", resamples, resamples)
     stats = _canonical_stats(ctx)
     ranks = per_class_ranks(ctx)[0] if "per_class_ranks" in ctx.cache else {}
     clf = ctx.classifier
@@ -88,7 +85,15 @@ def _baseline(a: Analyzer, ctx: MetricContext) -> tuple[dict[str, float], list[f
     # the silhouette null is needed when no probe is fitted (the verdict then reads it)
     with_silhouette = not (ctx.labelled and ctx.k >= 2 and probe_plan(ctx) is not None)
     counts = ctx.counts if ctx.labelled else None
-    return isotropic_null(ctx.n, ctx.d, counts, a.seed, ctx.device, with_silhouette=with_silhouette)
+    return isotropic_null(
+        ctx.n,
+        ctx.d,
+        counts,
+        a.seed,
+        ctx.device,
+        with_silhouette=with_silhouette,
+        progress=lambda done, total: ctx.progress("baseline", done, total),
+    )
 
 
 def _spectrum(ctx: MetricContext, base_spectrum: list[float]) -> dict[str, list[float]]:
