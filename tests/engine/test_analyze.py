@@ -136,3 +136,17 @@ def test_half_precision_input_stays_exact_enough():
     half = analyze(torch.tensor(X).bfloat16(), y, bootstrap=0)
     for key in ("nc1", "effective_rank", "centroid_similarity", "silhouette"):
         assert half.metrics[key] == pytest.approx(full.metrics[key], rel=1e-5), key
+
+
+def test_default_intervals_leave_the_values_unchanged_and_contain_them():
+    g = torch.Generator().manual_seed(3)
+    y = torch.arange(200) % 4
+    x = 0.5 * torch.randn(4, 48, generator=g)[y] + torch.randn(200, 48, generator=g)
+    ref = x[:, :16] + 0.5 * torch.randn(200, 16, generator=g)
+    plain = analyze(x, y, reference=ref, bootstrap=0)
+    report = analyze(x, y, reference=ref)
+    assert report.metrics == plain.metrics
+    assert report.inputs["bootstrap_resamples"] == 200
+    for key in ("nc1", "effective_rank", "silhouette", "linear_cka", "cdnv"):
+        lo, hi = report.intervals[key]
+        assert lo < report.metrics[key] < hi, key
