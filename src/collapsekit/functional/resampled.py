@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from collapsekit._threads import map_independent
+from collapsekit._threads import factorization_threads, map_independent
 from collapsekit.functional._common import l2_normalize, power_of_two_scale
 from collapsekit.functional.centroid_similarity import centroid_similarity_from_means
 from collapsekit.functional.silhouette import cosine_silhouette_rows
@@ -175,13 +175,22 @@ def nc1_cdnv_resampled(
     return nc1, cdnv, means * scale
 
 
-def _centred_weighted_gram(gram: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Gram of the resample's rows centred on the resample's mean, from the Gram of the
-    original rows: ``G_ij - a_i - a_j + c`` with ``a = G w / n`` and ``c = w^T G w / n^2``."""
-    n = w.sum()
-    a = gram @ w / n
-    c = (w @ a) / n
-    return gram - a[:, None] - a[None, :] + c
+def _support_grams(gram: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """B x S x S Grams of each resample's rows, centred on the resample's mean and weighted by
+    ``sqrt(w_i w_j)``, over its support (S = the largest support; shorter supports are padded
+    with rows of weight 0, which add exact zero eigenvalues): ``G_ij - a_i - a_j + c`` with
+    ``a = G w / n``, ``c = w^T G w / n^2`` from the N x N Gram ``gram``."""
+    drawn = weights > 0
+    s = int(drawn.sum(1).max())
+    order = torch.argsort(drawn.to(torch.int8), dim=1, descending=True, stable=True)[:, :s]
+    ws = weights.gather(1, order)
+    g = gram[order[:, :, None], order[:, None, :]]
+    n = ws.sum(1, keepdim=True)
+    a = (g @ ws[:, :, None])[:, :, 0] / n
+    c = (ws * a).sum(1, keepdim=True) / n
+    root = ws.sqrt()
+    centred = g - a[:, :, None] - a[:, None, :] + c[:, :, None]
+    return centred * root[:, :, None] * root[:, None, :]
 
 
 def centred_spectrum_resampled(
@@ -192,8 +201,9 @@ def centred_spectrum_resampled(
 
     The resample's centred scatter is ``Z^T Z`` with ``Z = sqrt(w) (x - mu_w)`` over the rows it
     drew (about 63% of N), so each spectrum is one eigendecomposition of the smaller of the
-    support's weighted Gram (from the N x N Gram, computed once) and the D x D scatter.
-    Independent resamples run side by side (:func:`~collapsekit._threads.map_independent`).
+    support's weighted Gram (all resamples' Grams gathered at once from the N x N Gram of the
+    rows, then one batched ``eigvalsh``) and the D x D scatter (one resample at a time, side by
+    side: :func:`~collapsekit._threads.map_independent`).
 
     Example:
         >>> x = torch.tensor([[3.0, 0.0], [-3.0, 0.0], [0.0, 1.0], [0.0, -1.0]]).double()
@@ -204,23 +214,23 @@ def centred_spectrum_resampled(
     scale = power_of_two_scale(x)
     x = x / scale
     n, d = x.shape
-    gram = x @ x.T if n <= d else None
+    limit = max(n, d) * _EPS
+
+    def kept(eig: torch.Tensor) -> torch.Tensor:
+        eig = eig.flip(0)
+        top = float(eig[0]) if eig.numel() else 0.0
+        return eig[eig > limit * top].clamp_min(0.0).sqrt() * scale
+
+    if n <= d:  # every support (at most N rows) is at most D: the Gram route
+        with factorization_threads(x.device):
+            eigs = torch.linalg.eigvalsh(_support_grams(x @ x.T, weights))
+        return [kept(e) for e in eigs]
 
     def one(w: torch.Tensor) -> torch.Tensor:
         support = torch.nonzero(w).flatten()
         ws = w[support]
-        if gram is not None and support.numel() <= d:
-            g = _centred_weighted_gram(gram[support][:, support], ws)
-            root = ws.sqrt()
-            m = g * root[:, None] * root[None, :]
-        else:
-            mu = (ws @ x[support]) / ws.sum()
-            z = (x[support] - mu) * ws.sqrt()[:, None]
-            m = z.T @ z if support.numel() > d else z @ z.T
-        eig = torch.linalg.eigvalsh(m).flip(0)
-        top = float(eig[0]) if eig.numel() else 0.0
-        eig = eig[eig > max(int(w.sum().round()), d) * _EPS * top]
-        return eig.clamp_min(0.0).sqrt() * scale
+        z = (x[support] - (ws @ x[support]) / ws.sum()) * ws.sqrt()[:, None]
+        return kept(torch.linalg.eigvalsh(z.T @ z if support.numel() > d else z @ z.T))
 
     return map_independent(one, list(weights), device)
 

@@ -37,6 +37,7 @@ def resample_indices(
     return torch.cat(parts, 1)
 
 
+# size: public function: the data, hooks and resampling options
 def resampled_values(
     x: torch.Tensor,
     y: torch.Tensor | None,
