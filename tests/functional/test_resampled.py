@@ -69,3 +69,15 @@ def test_identical_class_means_give_inf_as_the_kernel_does():
     nc = neural_collapse(x, y)
     assert float(nc1[0]) == nc["nc1"] == float("inf")
     assert float(cdnv[0]) == nc["cdnv"] == float("inf")
+
+
+def test_linearised_effective_rank_follows_the_exact_resamples_at_large_n():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2000, 12, generator=g, dtype=torch.float64) * torch.arange(1, 13) ** -0.5
+    w = R.multiplicities(resample_indices(2000, None, g, 40), 2000)
+    exact = torch.tensor([entropy_rank(s) for s in R.centred_spectrum_resampled(x, w)])
+    lin = R.effective_rank_linearised(x, w)
+    assert float(torch.corrcoef(torch.stack([exact, lin]))[0, 1]) > 0.95
+    assert float(lin.std()) == pytest.approx(float(exact.std()), rel=0.2)
+    ones = R.effective_rank_linearised(x, torch.ones(1, 2000, dtype=torch.float64))
+    assert float(ones[0]) == pytest.approx(effective_rank(x), rel=1e-12)

@@ -221,7 +221,7 @@ def centred_spectrum_resampled(
         top = float(eig[0]) if eig.numel() else 0.0
         return eig[eig > limit * top].clamp_min(0.0).sqrt() * scale
 
-    if n <= d:  # every support (at most N rows) is at most D: the Gram route
+    if int((weights > 0).sum(1).max()) <= d:  # every support fits: the Gram route
         with factorization_threads(x.device):
             eigs = torch.linalg.eigvalsh(_support_grams(x @ x.T, weights))
         return [kept(e) for e in eigs]
@@ -233,6 +233,44 @@ def centred_spectrum_resampled(
         return kept(torch.linalg.eigvalsh(z.T @ z if support.numel() > d else z @ z.T))
 
     return map_independent(one, list(weights), device)
+
+
+def effective_rank_linearised(rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Effective rank of each resample to first order in its multiplicities:
+    ``er(w) ~ er + sum_i (w_i - 1) IF_i`` (the nonparametric delta method, Efron 1982), from
+    one eigendecomposition of the rows instead of one per resample.
+
+    With the centred rows' scatter eigenpairs (lambda_k, u_k), s_k = sqrt(lambda_k),
+    p_k = s_k / sum s, H = -sum p log p: d lambda_k / d w_i = (u_k . x~_i)^2, so
+    ``IF_i = -er / 2 sum_k p_k (H + log p_k) (u_k . x~_i)^2 / lambda_k``. Exact for the
+    spread of a smooth statistic as N grows; it leaves out the resampling's own bias (duplicated
+    rows lower the rank), which the re-centred interval removes anyway
+    (benchmarks/README.md, section I, measures its coverage).
+
+    Example:
+        >>> x = torch.randn(60, 5, generator=torch.Generator().manual_seed(0)).double()
+        >>> er = effective_rank_linearised(x, torch.ones(2, 60, dtype=torch.float64))
+        >>> from collapsekit.functional.effective_rank import effective_rank
+        >>> [round(v - effective_rank(x), 12) for v in er.tolist()]
+        [0.0, 0.0]
+    """
+    x = rows - rows.mean(0)
+    x = x / power_of_two_scale(x)
+    n, d = x.shape
+    with factorization_threads(x.device):
+        lam, vecs = torch.linalg.eigh(x @ x.T if n <= d else x.T @ x)
+    proj = vecs * lam.clamp_min(0.0).sqrt() if n <= d else x @ vecs  # N x r: u_k . x~_i
+    top = float(lam.max()) if lam.numel() else 0.0
+    keep = lam > max(n, d) * _EPS * top
+    if not bool(keep.any()):
+        return torch.zeros(weights.shape[0], dtype=torch.float64, device=weights.device)
+    lam, proj = lam[keep], proj[:, keep]
+    s = lam.sqrt()
+    p = s / s.sum()
+    h = float(-(p * p.log()).sum())
+    er = math.exp(h)
+    influence = -0.5 * er * (proj.square() * (p * (h + p.log()) / lam)).sum(1)
+    return er + (weights - 1.0) @ influence
 
 
 def linear_cka_resampled(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
