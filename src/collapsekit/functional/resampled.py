@@ -235,7 +235,9 @@ def centred_spectrum_resampled(
     return map_independent(one, list(weights), device)
 
 
-def effective_rank_linearised(rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def effective_rank_linearised(
+    rows: torch.Tensor, weights: torch.Tensor, influence: tuple[float, torch.Tensor] | None = None
+) -> torch.Tensor:
     """Effective rank of each resample to first order in its multiplicities:
     ``er(w) ~ er + sum_i (w_i - 1) IF_i`` (the nonparametric delta method, Efron 1982), from
     one eigendecomposition of the rows instead of one per resample.
@@ -245,7 +247,8 @@ def effective_rank_linearised(rows: torch.Tensor, weights: torch.Tensor) -> torc
     ``IF_i = -er / 2 sum_k p_k (H + log p_k) (u_k . x~_i)^2 / lambda_k``. Exact for the
     spread of a smooth statistic as N grows; it leaves out the resampling's own bias (duplicated
     rows lower the rank), which the re-centred interval removes anyway
-    (benchmarks/README.md, section I, measures its coverage).
+    (benchmarks/README.md, section I, measures its coverage). ``influence``: the
+    ``(er, IF)`` of :func:`effective_rank_influence` when already computed.
 
     Example:
         >>> x = torch.randn(60, 5, generator=torch.Generator().manual_seed(0)).double()
@@ -253,6 +256,19 @@ def effective_rank_linearised(rows: torch.Tensor, weights: torch.Tensor) -> torc
         >>> from collapsekit.functional.effective_rank import effective_rank
         >>> [round(v - effective_rank(x), 12) for v in er.tolist()]
         [0.0, 0.0]
+    """
+    er, infl = effective_rank_influence(rows) if influence is None else influence
+    return er + (weights - 1.0) @ infl
+
+
+def effective_rank_influence(rows: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """``(er, IF)``: the effective rank of the rows and each row's influence on it (see
+    :func:`effective_rank_linearised`); an all-zero spectrum gives ``(0, zeros)``.
+
+    Example:
+        >>> er, infl = effective_rank_influence(torch.eye(3, dtype=torch.float64))
+        >>> round(er, 6), infl.shape
+        (2.0, torch.Size([3]))
     """
     x = rows - rows.mean(0)
     x = x / power_of_two_scale(x)
@@ -263,14 +279,13 @@ def effective_rank_linearised(rows: torch.Tensor, weights: torch.Tensor) -> torc
     top = float(lam.max()) if lam.numel() else 0.0
     keep = lam > max(n, d) * _EPS * top
     if not bool(keep.any()):
-        return torch.zeros(weights.shape[0], dtype=torch.float64, device=weights.device)
+        return 0.0, torch.zeros(n, dtype=torch.float64, device=x.device)
     lam, proj = lam[keep], proj[:, keep]
     s = lam.sqrt()
     p = s / s.sum()
     h = float(-(p * p.log()).sum())
     er = math.exp(h)
-    influence = -0.5 * er * (proj.square() * (p * (h + p.log()) / lam)).sum(1)
-    return er + (weights - 1.0) @ influence
+    return er, -0.5 * er * (proj.square() * (p * (h + p.log()) / lam)).sum(1)
 
 
 def linear_cka_resampled(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

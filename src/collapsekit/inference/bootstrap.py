@@ -72,10 +72,11 @@ def resampled_values(
         k = int(present.numel())
         labels = labels if k >= 2 else None
     out: dict[str, list[torch.Tensor]] = {key: [] for key in hooks}
+    shared: dict[str, object] = {}  # per-row terms, computed once for every chunk
     for lo in range(0, resamples, CHUNK):
         b = min(CHUNK, resamples - lo)
         idx = resample_indices(n, labels, g, b).to(x.device)
-        batch = Resamples(rows, labels, k, ref, multiplicities(idx, n))
+        batch = Resamples(rows, labels, k, ref, multiplicities(idx, n), shared=shared)
         # a chunk is many small operations (B N D each): one intra-op thread unless large
         with small_work_threads(float(b) * n * x.shape[1], x.device):
             for key, fn in hooks.items():

@@ -40,7 +40,8 @@ class Resamples:
     or None) are the original rows; ``weights`` (B x N) says how many times each resample drew
     each row. Sums over a resample's rows are weighted sums over the original rows, so a hook
     computes all B values at once (see :mod:`collapsekit.functional.resampled`); ``cache``
-    holds work several hooks share (the resampled class means).
+    holds work several hooks share within these resamples (the resampled class means),
+    ``shared`` work that does not depend on them (per-row terms), kept across chunks.
     """
 
     x: torch.Tensor
@@ -49,11 +50,13 @@ class Resamples:
     reference: torch.Tensor | None
     weights: torch.Tensor
     cache: dict[str, Any] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)
 
-    def cached(self, name: str, build: Callable[[], Any]) -> Any:
-        if name not in self.cache:
-            self.cache[name] = build()
-        return self.cache[name]
+    def cached(self, name: str, build: Callable[[], Any], shared: bool = False) -> Any:
+        store = self.shared if shared else self.cache
+        if name not in store:
+            store[name] = build()
+        return store[name]
 
     def undefined(self) -> torch.Tensor:
         """B NaNs: the metric is not defined on these resamples (they are skipped)."""
