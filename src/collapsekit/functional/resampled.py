@@ -12,6 +12,7 @@ rows ``x[idx]`` (tests/functional/test_resampled.py holds them to that).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -288,7 +289,9 @@ def effective_rank_influence(rows: torch.Tensor) -> tuple[float, torch.Tensor]:
     return er, -0.5 * er * (proj.square() * (p * (h + p.log()) / lam)).sum(1)
 
 
-def linear_cka_resampled(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def linear_cka_resampled(
+    x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, cache: dict[str, Any] | None = None
+) -> torch.Tensor:
     """Linear CKA (biased HSIC, as :func:`~collapsekit.functional.linear_cka.linear_cka`) of
     each resample's paired rows.
 
@@ -297,7 +300,8 @@ def linear_cka_resampled(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
     ``||X_c^T D Y_c||_F^2 = sum_ij w_i w_j Kc_ij L_ij = w^T (K o L) w - 2 n sum_i w_i a_i b_i +
     (w.a)(w.b)``: three products of the B x N multiplicities with N x N matrices, O(B N^2).
     When N^2 exceeds the feature-space cost, each resample's weighted D_x x D_y cross products
-    are used instead (O(B N D^2)).
+    are used instead (O(B N D^2)). ``cache``: a dict that keeps the N x N products between
+    calls on the same rows (chunks of one bootstrap).
 
     Example:
         >>> x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0)).double()
@@ -312,7 +316,11 @@ def linear_cka_resampled(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
         return torch.stack([_cka_features(xc, yc, w) for w in weights])
     w = weights
     total = w.sum(1)
-    kx, ky = xc @ xc.T, yc @ yc.T
+    store = {} if cache is None else cache
+    if "cka_grams" not in store:
+        kx, ky = xc @ xc.T, yc @ yc.T
+        store["cka_grams"] = (kx, ky, kx * ky, kx * kx, ky * ky)
+    kx, ky, kxy, kxx, kyy = store["cka_grams"]
     a, b = w @ kx, w @ ky  # n a, n b
     wa, wb = (w * a).sum(1), (w * b).sum(1)
 
@@ -320,9 +328,9 @@ def linear_cka_resampled(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
              wq: torch.Tensor) -> torch.Tensor:  # fmt: skip
         return ((w @ prod) * w).sum(1) - 2.0 * (w * p * q).sum(1) / total + wp * wq / total**2
 
-    xty = hsic(kx * ky, a, b, wa, wb)
-    xtx = hsic(kx * kx, a, a, wa, wa)
-    yty = hsic(ky * ky, b, b, wb, wb)
+    xty = hsic(kxy, a, b, wa, wb)
+    xtx = hsic(kxx, a, a, wa, wa)
+    yty = hsic(kyy, b, b, wb, wb)
     return xty / (xtx.clamp_min(0.0).sqrt() * yty.clamp_min(0.0).sqrt())
 
 

@@ -26,7 +26,7 @@ def _linear_cka_debiased(ctx: MetricContext) -> Measured | None:
 def _cka_rows(r: Resamples) -> torch.Tensor:
     if r.reference is None:  # no paired rows: no interval
         return r.undefined()
-    return linear_cka_resampled(r.x, r.reference, r.weights)
+    return linear_cka_resampled(r.x, r.reference, r.weights, r.shared)
 
 
 #: where this module's metrics stand in the registry (and in reports)
