@@ -134,9 +134,11 @@ def bootstrap_intervals(
     Example:
         >>> from collapsekit.metrics import spec
         >>> x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
-        >>> hooks = {"effective_rank": spec("effective_rank").bootstrap}
-        >>> lo, hi = bootstrap_intervals(x, None, None, 50, hooks)["effective_rank"]
-        >>> 1.0 <= lo <= hi <= 5.0
+        >>> from collapsekit.functional.effective_rank import effective_rank
+        >>> hooks, est = {"effective_rank": spec("effective_rank").bootstrap}, effective_rank(x)
+        >>> out = bootstrap_intervals(x, None, None, 50, hooks, estimates={"effective_rank": est})
+        >>> lo, hi = out["effective_rank"]
+        >>> lo < est < hi
         True
     """
     values = resampled_values(x, y, reference, resamples, hooks, seed, progress)
