@@ -241,3 +241,14 @@ def test_subprocess_analyze_succeeds(tmp_path, data):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "r.json").read_text())["verdict"]["label"]
+
+
+def test_progress_counts_name_their_unit_and_never_show_none():
+    from collapsekit.cli.main import progress_bar, progress_count
+
+    assert progress_count("baseline", 2, 4) == "2/4 steps"
+    assert progress_count("bootstrap", 25, 200) == "25/200 resamples"
+    assert progress_count("pass 1", 300, None) == "300 rows"
+    with progress_bar("x") as update:  # no terminal: the display is off, updates still work
+        update("pass 1", 10, None)
+        update("bootstrap", 200, 200)

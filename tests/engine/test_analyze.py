@@ -85,6 +85,19 @@ def test_bootstrap_intervals_tiny_cohort_seeded():
     assert lo - 1e-9 <= a.metrics["centroid_similarity"] <= hi + 1e-9
 
 
+def test_every_stage_reports_progress_with_a_total():
+    X, y = blobs(90, 3, 8, seed=4, sep=1.0)
+    seen: dict[str, list[tuple[int, int | None]]] = {}
+    analyze(X, y, bootstrap=60, progress=lambda s, d, t: seen.setdefault(s, []).append((d, t)))
+    assert {"pass 1", "baseline", "bootstrap"} <= set(seen)
+    assert seen["bootstrap"] == [(0, 60), (25, 60), (50, 60), (60, 60)]
+    for stage, calls in seen.items():
+        done = [d for d, _ in calls]
+        assert done == sorted(done), stage
+        assert all(t is not None and 0 <= d <= t for d, t in calls), stage
+        assert calls[-1][0] == calls[-1][1], stage  # each stage ends complete
+
+
 def test_json_round_trip_and_schema(tmp_path):
     X, y = blobs(120, 3, 8, seed=7)
     report = analyze(X, y, bootstrap=20)
@@ -123,3 +136,17 @@ def test_half_precision_input_stays_exact_enough():
     half = analyze(torch.tensor(X).bfloat16(), y, bootstrap=0)
     for key in ("nc1", "effective_rank", "centroid_similarity", "silhouette"):
         assert half.metrics[key] == pytest.approx(full.metrics[key], rel=1e-5), key
+
+
+def test_default_intervals_leave_the_values_unchanged_and_contain_them():
+    g = torch.Generator().manual_seed(3)
+    y = torch.arange(200) % 4
+    x = 0.5 * torch.randn(4, 48, generator=g)[y] + torch.randn(200, 48, generator=g)
+    ref = x[:, :16] + 0.5 * torch.randn(200, 16, generator=g)
+    plain = analyze(x, y, reference=ref, bootstrap=0)
+    report = analyze(x, y, reference=ref)
+    assert report.metrics == plain.metrics
+    assert report.inputs["bootstrap_resamples"] == 200
+    for key in ("nc1", "effective_rank", "silhouette", "linear_cka", "cdnv"):
+        lo, hi = report.intervals[key]
+        assert lo < report.metrics[key] < hi, key

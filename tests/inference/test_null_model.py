@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from collapsekit.functional.neural_collapse import neural_collapse
-from collapsekit.inference.null_model import isotropic_null, per_class_rank_null
+from collapsekit.inference.null_model import NULL_STEPS, isotropic_null, per_class_rank_null
 
 
 @pytest.mark.parametrize(("n", "d", "k"), [(300, 64, 10), (120, 256, 60)])
@@ -101,3 +101,14 @@ def test_null_simulates_only_what_is_asked_and_keeps_the_values():
     assert part == {key: v for key, v in full.items() if key in part}
     assert set(full) - set(part) == {"std_of_l2_normalized", "centroid_similarity"}
     assert part_spectrum == spectrum
+
+
+def test_progress_counts_the_steps_and_a_cached_null_reports_done():
+    first: list[tuple[int, int]] = []
+    again: list[tuple[int, int]] = []
+    counts = torch.tensor([30, 30])
+    isotropic_null(60, 5, counts, seed=123, progress=lambda d, t: first.append((d, t)))
+    isotropic_null(60, 5, counts, seed=123, progress=lambda d, t: again.append((d, t)))
+    assert first[0] == (0, NULL_STEPS) and first[-1] == (NULL_STEPS, NULL_STEPS)
+    assert [d for d, _ in first] == sorted(d for d, _ in first)
+    assert again == [(NULL_STEPS, NULL_STEPS)]

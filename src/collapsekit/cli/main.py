@@ -137,22 +137,40 @@ def main(
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[str, int, int | None], None]]:
     """A rich progress display fed by the engine's ``progress(stage, done, total)`` callback:
-    one bar per stage (pass 1, pass 2, baseline), on stderr, only on a terminal."""
+    one bar per stage (pass 1, pass 2, baseline, bootstrap, ...), on stderr, only on a
+    terminal; each counts in its own unit (:func:`progress_count`)."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} rows"),
+        TextColumn("{task.fields[count]}"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int | None) -> None:
+            count = progress_count(stage, done, total)
             if stage not in tasks:
-                tasks[stage] = bar.add_task(f"{label}: {stage}", total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+                tasks[stage] = bar.add_task(f"{label}: {stage}", total=total, count=count)
+            bar.update(tasks[stage], completed=done, total=total, count=count)
 
         yield update
+
+
+#: What each progress stage counts (rows unless listed).
+PROGRESS_UNITS = {"baseline": "steps", "bootstrap": "resamples"}
+
+
+def progress_count(stage: str, done: int, total: int | None) -> str:
+    """The count shown beside a stage's bar: ``done/total unit``, or ``done unit`` when the
+    total is not known (a generator of batches).
+
+    Example:
+        >>> progress_count("bootstrap", 50, 200), progress_count("pass 1", 4096, None)
+        ('50/200 resamples', '4096 rows')
+    """
+    unit = PROGRESS_UNITS.get(stage, "rows")
+    return f"{done} {unit}" if total is None else f"{done}/{total} {unit}"
 
 
 def _print_report(report: Any, title: str) -> None:

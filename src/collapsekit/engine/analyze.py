@@ -81,7 +81,10 @@ def analyze(
         probe: fit the linear probe (``probe_folds`` stratified folds, fewer when the
             smallest class is smaller).
         batch_size: rows per batch when ``source`` is a matrix.
-        progress: ``progress(stage, rows_done, rows_total_or_None)`` after each batch.
+        progress: ``progress(stage, done, total_or_None)`` as each stage advances: ``"pass 1"``
+            and ``"pass 2"`` count rows (total None when the source's length is unknown),
+            ``"sample: linear probe"`` rows, ``"baseline"`` the isotropic null's steps and
+            ``"bootstrap"`` resamples (every 25).
         thresholds: the verdict's rules (:class:`collapsekit.Thresholds`), echoed in the report.
         metrics: compute only these metrics (registry keys, ``collapsekit.metrics.keys()``)
             and what they depend on; ``None`` (default): every metric the inputs allow. The

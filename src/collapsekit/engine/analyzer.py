@@ -387,6 +387,7 @@ class Analyzer:
                 and the report says so.
             uniformity_rows: uniformity is O(N^2): computed on at most this many sampled rows
                 (``None``: all sampled rows).
+            progress: ``progress(stage, done, total)`` per stage (see :func:`analyze`).
             thresholds: the verdict's rules (:class:`collapsekit.Thresholds`); echoed in the
                 report.
             metrics: compute only these metrics (registry keys, see

@@ -48,7 +48,7 @@ import itertools
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -80,6 +80,9 @@ NULL_NC_DRAWS = 32
 NULL_NC_WORK = 10**8
 #: ``null[key + NULL_SD_SUFFIX]`` is the standard deviation of ``null[key]`` over the draws.
 NULL_SD_SUFFIX = "_null_sd"
+
+#: Steps the null's ``progress`` counts: spectrum and spread, class geometry, NC, per-class.
+NULL_STEPS = 4
 
 _PER_CLASS_KEY = re.compile(r"^per_class_effective_rank_n(\d+)$")
 
@@ -214,6 +217,7 @@ def isotropic_null(
     silhouette_max_rows: int = NULL_SILHOUETTE_MAX_ROWS,
     per_class_sizes: int = 8,
     simulate: frozenset[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, float], list[float]]:
     """Metrics of isotropic Gaussian rows of the same N, D and class sizes, random labels.
 
@@ -230,6 +234,8 @@ def isotropic_null(
         simulate: the simulated nulls to compute (keys of :data:`SIMULATED_NULLS`); ``None``:
             all. The others are left out (``analyze(metrics=...)`` skips the simulation of
             metrics it does not compute); the values kept are unchanged.
+        progress: ``progress(done, total)`` after each of the simulation's
+            :data:`NULL_STEPS` steps (at once with ``(total, total)`` for a cached null).
 
     Returns:
         ``(null, spectrum)``: the null metrics (module docstring says how each is obtained) and
@@ -261,14 +267,16 @@ def isotropic_null(
         int(silhouette_max_rows), int(per_class_sizes),
         None if simulate is None else tuple(sorted(simulate)),
     )  # fmt: skip
+    step = progress or (lambda done, total: None)
     if key in _CACHE:  # a monitor or a sweep asks for the same null again and again
         _CACHE.move_to_end(key)
         cached, spectrum = _CACHE[key]
+        step(NULL_STEPS, NULL_STEPS)
         return dict(cached), list(spectrum)
     wanted = SIMULATED_NULLS if simulate is None else frozenset(simulate) & SIMULATED_NULLS
     out, spectrum = _simulate(
         n, d, class_counts, seed, dev, max_rows, with_silhouette, silhouette_max_rows,
-        per_class_sizes, wanted,
+        per_class_sizes, wanted, step,
     )  # fmt: skip
     _CACHE[key] = (dict(out), list(spectrum))
     while len(_CACHE) > _CACHE_SIZE:
@@ -287,9 +295,11 @@ def _simulate(
     with_silhouette: bool,
     silhouette_max_rows: int,
     per_class_sizes: int,
-    wanted: frozenset[str] = SIMULATED_NULLS,
+    wanted: frozenset[str],
+    step: Callable[[int, int], None],
 ) -> tuple[dict[str, float], list[float]]:
     g = _generator(seed)
+    step(0, NULL_STEPS)
     s = isotropic_singular_values(n, d)
     out: dict[str, float] = {
         "effective_rank": entropy_rank(s),
@@ -301,6 +311,7 @@ def _simulate(
     z = torch.randn(rows, d, generator=g).to(dev)
     if rows >= 2 and "std_of_l2_normalized" in wanted:
         out["std_of_l2_normalized"] = std_of_l2_normalized(z)
+    step(1, NULL_STEPS)
     if class_counts is not None:
         counts = torch.as_tensor(class_counts).detach().to("cpu", torch.int64).flatten()
         counts = counts[counts > 0]
@@ -324,7 +335,9 @@ def _simulate(
                 wants_silhouette = with_silhouette or rows <= silhouette_max_rows
                 if kb < rows and wants_silhouette and "silhouette" in wanted:
                     out["silhouette"] = silhouette(z, yb)
+            step(2, NULL_STEPS)
             out.update(_nc_null(counts, total, d, g))
+            step(3, NULL_STEPS)
             sizes = _representative_sizes(counts, per_class_sizes)
             for size in sizes:
                 out[f"per_class_effective_rank_n{size}"] = entropy_rank(
@@ -334,6 +347,7 @@ def _simulate(
                 median = int(counts.median())
                 out["per_class_effective_rank"] = per_class_rank_null(out, max(median, 2))
     spectrum = (s / s.sum().clamp_min(1e-300)).tolist() if s.numel() else []
+    step(NULL_STEPS, NULL_STEPS)
     return out, spectrum
 
 

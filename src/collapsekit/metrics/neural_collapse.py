@@ -12,13 +12,12 @@ from typing import Any
 import torch
 
 from collapsekit._validation import check_features
-from collapsekit.functional.centroid_similarity import centroid_similarity
 from collapsekit.functional.centroid_similarity import (
     centroid_similarity_from_means as _from_means,
 )
-from collapsekit.functional.neural_collapse import neural_collapse
+from collapsekit.functional.resampled import centroid_similarity_resampled, nc1_cdnv_resampled
 from collapsekit.metrics.context import MetricContext
-from collapsekit.metrics.spec import BootstrapFn, Measured, MetricSpec, Panel, Resample
+from collapsekit.metrics.spec import BootstrapFn, Measured, MetricSpec, Panel, Resamples
 
 
 def nc_values(ctx: MetricContext) -> dict[str, float]:
@@ -54,9 +53,20 @@ def _reader(key: str) -> Any:
     return compute
 
 
+def resampled_nc(r: Resamples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """``(nc1, cdnv, class means)`` of every resample, computed once per batch of resamples."""
+    if r.y is None or r.k < 2:
+        return None
+    y = r.y
+    return r.cached("neural_collapse", lambda: nc1_cdnv_resampled(r.x, y, r.k, r.weights))
+
+
 def _nc_rows(key: str) -> BootstrapFn:
-    def of_rows(r: Resample) -> float:
-        return float(r.cached("neural_collapse", lambda: neural_collapse(r.x, r.y))[key])
+    position = {"nc1": 0, "cdnv": 1}[key]
+
+    def of_rows(r: Resamples) -> torch.Tensor:
+        nc = resampled_nc(r)
+        return r.undefined() if nc is None else nc[position]
 
     return of_rows
 
@@ -69,8 +79,9 @@ def _chance_accuracy(ctx: MetricContext) -> Measured:
     return Measured(float(ctx.counts.max()) / ctx.n, ctx.one_pass)
 
 
-def _centroid_rows(r: Resample) -> float:
-    return centroid_similarity(r.x, r.y)
+def _centroid_rows(r: Resamples) -> torch.Tensor:
+    nc = resampled_nc(r)
+    return r.undefined() if nc is None else centroid_similarity_resampled(nc[2])
 
 
 def check_ood(ood_features: Any, d: int, device: torch.device) -> torch.Tensor:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collapsekit.functional.linear_cka import linear_cka, linear_cka_from_moments
+import torch
+
+from collapsekit.functional.linear_cka import linear_cka_from_moments
+from collapsekit.functional.resampled import linear_cka_resampled
 from collapsekit.metrics.context import MetricContext
-from collapsekit.metrics.spec import Measured, MetricSpec, Resample
+from collapsekit.metrics.spec import Measured, MetricSpec, Resamples
 
 
 def _linear_cka(ctx: MetricContext) -> Measured:
@@ -20,10 +23,10 @@ def _linear_cka_debiased(ctx: MetricContext) -> Measured | None:
     return Measured(linear_cka_from_moments(ctx.cross.moments(), True), ctx.one_pass)
 
 
-def _cka_rows(r: Resample) -> float:
-    if r.reference is None:
-        raise ValueError("reference: the resample holds no paired rows")
-    return linear_cka(r.x, r.reference)
+def _cka_rows(r: Resamples) -> torch.Tensor:
+    if r.reference is None:  # no paired rows: no interval
+        return r.undefined()
+    return linear_cka_resampled(r.x, r.reference, r.weights, r.shared)
 
 
 #: where this module's metrics stand in the registry (and in reports)

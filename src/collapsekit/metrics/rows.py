@@ -21,9 +21,10 @@ from collapsekit.functional.centroid_similarity import (
     leave_one_out_similarities_from_means,
 )
 from collapsekit.functional.ncc_agreement import ncc_predictions
-from collapsekit.functional.silhouette import cosine_silhouette_rows, silhouette
+from collapsekit.functional.resampled import silhouette_resampled
+from collapsekit.functional.silhouette import cosine_silhouette_rows
 from collapsekit.metrics.context import MetricContext
-from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resample
+from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resamples
 
 _CHUNK = 4096  # rows per sub-chunk at most
 _TILE_ELEMENTS = 2**22  # (rows x K) float64 temporaries per sub-chunk: 32 MiB each
@@ -179,8 +180,11 @@ def _ncc_agreement(ctx: MetricContext) -> Measured | None:
     return Measured(acc.agree / acc.ncc_n, acc.provenance) if acc.ncc_n else None
 
 
-def _silhouette_rows(r: Resample) -> float:
-    return silhouette(r.x, r.y)
+def _silhouette_rows(r: Resamples) -> torch.Tensor:
+    if r.y is None or not 2 <= r.k < r.x.shape[0]:
+        return r.undefined()
+    units = r.cached("units", lambda: l2_normalize(r.x))
+    return silhouette_resampled(units, r.y, r.k, r.weights)
 
 
 #: where this module's metrics stand in the registry (and in reports)

@@ -33,23 +33,38 @@ Exactness = Literal["one pass", "rows", "sample"]
 
 
 @dataclass
-class Resample:
-    """One bootstrap resample: rows, labels (or None), paired reference rows (or None), and a
-    cache for work several metrics share within the resample."""
+class Resamples:
+    """B bootstrap resamples of the same N rows, each as its multiplicities over the rows.
+
+    ``x`` (N x D, float64), ``y`` (compact labels 0..K-1, or None), ``reference`` (paired rows,
+    or None) are the original rows; ``weights`` (B x N) says how many times each resample drew
+    each row. Sums over a resample's rows are weighted sums over the original rows, so a hook
+    computes all B values at once (see :mod:`collapsekit.functional.resampled`); ``cache``
+    holds work several hooks share within these resamples (the resampled class means),
+    ``shared`` work that does not depend on them (per-row terms), kept across chunks.
+    """
 
     x: torch.Tensor
     y: torch.Tensor | None
+    k: int
     reference: torch.Tensor | None
+    weights: torch.Tensor
     cache: dict[str, Any] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)
 
-    def cached(self, name: str, build: Callable[[], Any]) -> Any:
-        if name not in self.cache:
-            self.cache[name] = build()
-        return self.cache[name]
+    def cached(self, name: str, build: Callable[[], Any], shared: bool = False) -> Any:
+        store = self.shared if shared else self.cache
+        if name not in store:
+            store[name] = build()
+        return store[name]
+
+    def undefined(self) -> torch.Tensor:
+        """B NaNs: the metric is not defined on these resamples (they are skipped)."""
+        return torch.full((self.weights.shape[0],), torch.nan, dtype=torch.float64)
 
 
-#: Bootstrap hook: the metric of one resample of the rows.
-BootstrapFn = Callable[[Resample], float]
+#: Bootstrap hook: the metric of each of B resamples (B values; NaN or inf skips a resample).
+BootstrapFn = Callable[[Resamples], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -92,7 +107,7 @@ class MetricSpec:
             metrics.evaluate.prepare` runs the requested metrics' hooks side by side, one pool
             for all (:func:`~collapsekit._threads.map_independent`), before they are computed.
         null: the isotropic null model gives a baseline value for it.
-        bootstrap: how to compute it on resampled rows (for intervals), or None.
+        bootstrap: how to compute it on B resamples of the rows at once (for intervals), or None.
         in_summary / compare / monitor / profile: shown in the notebook summary, the compare
             table, logged by the per-epoch monitors, kept per layer by ``analyze_layers``.
         panel: where the tracking page draws it, or None.

@@ -17,6 +17,7 @@ from collapsekit._validation import check_features
 from collapsekit.functional.alpha_req import alpha_req_from_eigenvalues
 from collapsekit.functional.effective_rank import entropy_rank, score_from_singular_values
 from collapsekit.functional.rankme import rankme_from_singular_values
+from collapsekit.functional.resampled import effective_rank_influence, effective_rank_linearised
 from collapsekit.functional.spectrum import (
     dead_directions,
     leading_basis,
@@ -26,7 +27,7 @@ from collapsekit.functional.spectrum import (
     singular_values_from_covariance,
 )
 from collapsekit.metrics.context import MetricContext
-from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resample
+from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resamples
 from collapsekit.stats.deflated_scatter import DeflatedScatter
 
 
@@ -206,8 +207,11 @@ def _alpha_req(ctx: MetricContext) -> Measured | None:
     return None
 
 
-def _effective_rank_rows(r: Resample) -> float:
-    return entropy_rank(singular_values(r.x))
+def _effective_rank_rows(r: Resamples) -> torch.Tensor:
+    # to first order in the multiplicities: one eigendecomposition for every resample (the
+    # exact per-resample spectra, centred_spectrum_resampled, cost one each)
+    infl = r.cached("effective_rank_influence", lambda: effective_rank_influence(r.x), True)
+    return effective_rank_linearised(r.x, r.weights, infl)
 
 
 _DIMENSIONS = Panel("Effective dimensions", "dimensions")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from collapsekit.functional.std_of_l2_normalized import (
-    std_of_l2_normalized,
-    std_of_l2_normalized_from_moments,
-)
+from collapsekit.functional._common import l2_normalize
+from collapsekit.functional.resampled import std_of_l2_normalized_resampled
+from collapsekit.functional.std_of_l2_normalized import std_of_l2_normalized_from_moments
 from collapsekit.functional.uniformity import uniformity
 from collapsekit.metrics.context import MetricContext
-from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resample
+from collapsekit.metrics.spec import Measured, MetricSpec, Panel, Resamples
 
 
 def _std_of_l2_normalized(ctx: MetricContext) -> Measured:
@@ -49,8 +48,8 @@ def _uniformity(ctx: MetricContext) -> Measured | None:
     return Measured(uniformity(x), prov)
 
 
-def _std_rows(r: Resample) -> float:
-    return std_of_l2_normalized(r.x)
+def _std_rows(r: Resamples) -> torch.Tensor:
+    return std_of_l2_normalized_resampled(r.cached("units", lambda: l2_normalize(r.x)), r.weights)
 
 
 #: where this module's metrics stand in the registry (and in reports)

@@ -55,13 +55,11 @@ def build_report(a: Analyzer, request: Request, progress: Progress | None = None
         ctx.requested = frozenset(s.key for s in specs)
     if ctx.labelled and ctx.k < 2:
         ctx.notes.append("a single class: class-separation metrics need two or more")
-    ctx.progress("baseline", 0, None)
     # the baseline's simulation runs beside the metrics' factorisations, one pool for all
+    # (it reports its own progress, step by step)
     [(base, base_spectrum)] = prepare(ctx, request.metrics, alongside=[_baseline(a, ctx)])
-    ctx.progress("baseline", 1, 1)
     values, provenance = evaluate(ctx, [s.key for s in specs])
     intervals, resamples = _intervals(ctx, request)
-    ctx.progress("bootstrap", resamples, resamples)
     stats = _canonical_stats(ctx)
     ranks = per_class_ranks(ctx)[0] if "per_class_ranks" in ctx.cache else {}
     clf = ctx.classifier
@@ -121,6 +119,7 @@ def _baseline(
         ctx.device,
         with_silhouette=with_silhouette,
         simulate=simulate,
+        progress=lambda done, total: ctx.progress("baseline", done, total),
     )
 
 
@@ -199,6 +198,7 @@ def _intervals(ctx: MetricContext, request: Request) -> tuple[dict[str, tuple[fl
         ctx.options.seed,
         request.interval_level,
         ctx.values,
+        progress=lambda done, total: ctx.progress("bootstrap", done, total),
     )
     out: dict[str, tuple[float, float]] = {}
     for key, (lo, hi) in raw.items():
