@@ -193,6 +193,7 @@ def confirm_pairs(ctx: VerdictContext, screened: dict[_Pair, float]) -> dict[_Pa
     return out
 
 
+# size: the group, its pairs and the screen's and the probes' numbers it quotes
 def _finding(
     ctx: VerdictContext,
     group: list[int],

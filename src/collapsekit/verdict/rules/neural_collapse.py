@@ -11,6 +11,10 @@ absolute limit) and reported in ``report.verdict.neural_collapse``. The label re
   always form a simplex ETF),
 * NC4 reached (``ncc_agreement``) when classifier weights were given.
 
+With two classes and no classifier weights only NC1 can be tested, and NC1 alone (whose
+``Sigma_B^+`` then sees one direction) does not establish the terminal-phase geometry: the
+label is not given and ``tests_not_run`` says why.
+
 NC3 (self-duality, with classifier weights) is reported but not required: a classifier trained
 with a bias or label smoothing can keep NC1, NC2 and NC4 without it. The summary names every
 property not reached, so a partial state reads as such. Needs labels, two or more classes and
@@ -66,6 +70,13 @@ def neural_collapse(ctx: VerdictContext) -> RuleResult:
         return RuleResult(not_run=(f"neural collapse ({props['nc1']['reason']})",))
     # NC2 is vacuous for two classes (not tested), NC4 needs classifier weights
     needed = [p for p in (*REQUIRED, "nc4") if p == "nc1" or props[p]["status"] != NOT_TESTED]
+    if needed == ["nc1"]:
+        return RuleResult(
+            not_run=(
+                "neural collapse (two classes without classifier weights: only NC1 can be "
+                "tested, which alone does not establish it)",
+            )
+        )
     fired = all(props[p]["status"] == REACHED for p in needed)
     evidence = tuple(
         _evidence(ctx, prop, c) for prop, v in props.items() for c in v["checks"] if c["required"]
