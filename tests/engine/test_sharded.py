@@ -143,3 +143,19 @@ def test_state_per_rank_is_its_share_of_the_classes(ranks):
     scatter = d * d * 8
     assert sum(p["bytes"] - scatter for p in parts) == whole - scatter
     assert max(p["bytes"] for p in parts) < whole
+
+
+def test_one_process_holds_every_class():
+    """Without torch.distributed the one shard is every class: the same values as Analyzer,
+    NC4 included; labels outside 0..K-1 are refused at update."""
+    x, y, w, bias, ood = _data(40, 6)
+    s = ShardedAnalyzer(40, 6)
+    assert s.owned == range(40)
+    for xb, yb in zip(x.split(128), y.split(128), strict=True):
+        s.update(xb, yb)
+    got = s.compute(w, bias, ood, second_pass=lambda: [(x, y)])
+    want = _one_process(40, 6, "class")
+    for key, value in got.items():
+        assert value == pytest.approx(want[key], rel=1e-6, nan_ok=True), key
+    with pytest.raises(ValueError, match="labels"):
+        s.update(x[:2], torch.tensor([0, 40]))

@@ -65,6 +65,7 @@ class ShardedAnalyzer:
         True
     """
 
+    # size: the constructor's options, each a distinct setting
     def __init__(
         self,
         num_classes: int,

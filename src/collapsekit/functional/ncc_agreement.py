@@ -58,6 +58,7 @@ class NCCBest(NamedTuple):
     mean_class: torch.Tensor
 
 
+# size: one shard's NC4 inputs (rows, means, classifier) and its index offsets
 def ncc_shard_best(
     h: torch.Tensor,
     centred_means: torch.Tensor,
