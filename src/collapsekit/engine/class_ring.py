@@ -33,6 +33,9 @@ class RankShards:
         self.group = group
         self.rank = dist.get_rank(group)
         self.world = dist.get_world_size(group)
+        #: bytes this rank handed to collectives and sends, by kind (payload sizes: a ring
+        #: all-reduce moves about twice its payload per rank)
+        self.sent: dict[str, int] = {"all_reduce": 0, "ring": 0}
 
     def peer(self, rank: int) -> int:
         """The global rank of ``rank`` of the group (point-to-point calls take global ranks)."""
@@ -42,6 +45,7 @@ class RankShards:
     def sum(self, t: torch.Tensor) -> torch.Tensor:
         """Elementwise sum over the ranks (a copy)."""
         out = t.clone()
+        self.sent["all_reduce"] += out.numel() * out.element_size()
         dist.all_reduce(out, group=self.group)
         return out
 
@@ -73,6 +77,7 @@ class RankShards:
         buf = torch.empty((recv_rows, *t.shape[1:]), dtype=t.dtype, device=t.device)
         ops = []
         if t.shape[0]:
+            self.sent["ring"] += t.numel() * t.element_size()
             ops.append(dist.P2POp(dist.isend, t.contiguous(), self.peer(self.rank + 1), self.group))
         if recv_rows:
             ops.append(dist.P2POp(dist.irecv, buf, self.peer(self.rank - 1), self.group))

@@ -28,10 +28,11 @@ def owners(labels: torch.Tensor, bounds: list[int]) -> torch.Tensor:
 
 def route_to_owners(
     x: torch.Tensor, y: torch.Tensor, bounds: list[int], group: Any = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, labels) this rank owns, gathered from every rank's ``x``, ``y`` (collective).
-    Rows travel in float32 unless some rank holds float64 rows (then float64 for all, so
-    nothing is rounded); rows from one sender keep their order."""
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(rows, labels) this rank owns, gathered from every rank's ``x``, ``y`` (collective),
+    and the bytes this rank sent to other ranks. Rows travel in float32 unless some rank
+    holds float64 rows (then float64 for all, so nothing is rounded); rows from one sender
+    keep their order."""
     world = len(bounds) - 1
     dest = owners(y, bounds)
     order = torch.argsort(dest, stable=True)
@@ -47,4 +48,7 @@ def route_to_owners(
     dist.all_to_all_single(rows, x[order].to(wire), recv_sizes, send_sizes, group=group)
     labels = torch.empty(sum(recv_sizes), dtype=torch.long, device=y.device)
     dist.all_to_all_single(labels, y[order].long(), recv_sizes, send_sizes, group=group)
-    return rows, labels
+    me = dist.get_rank(group)
+    away = x.shape[0] - send_sizes[me]
+    sent = meta.numel() * 8 + away * (x.shape[1] * rows.element_size() + 8)
+    return rows, labels, sent

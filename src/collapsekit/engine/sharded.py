@@ -107,6 +107,8 @@ class ShardedAnalyzer:
             tile_bytes=tile_bytes,
         )
         self._staged: list[tuple[torch.Tensor, torch.Tensor]] = []
+        #: bytes this rank sent to other ranks while routing rows (counts included)
+        self.routed_bytes = 0
 
     # ------------------------------------------------------------------ accumulation
     def update(self, features: Any, labels: Any) -> None:
@@ -132,7 +134,8 @@ class ShardedAnalyzer:
             x = torch.zeros(0, self.dim, dtype=torch.float32, device=self.device)
             y = torch.zeros(0, dtype=torch.long, device=self.device)
         if self.world > 1:
-            x, y = route_to_owners(x, y, self.bounds, self.group)
+            x, y, sent = route_to_owners(x, y, self.bounds, self.group)
+            self.routed_bytes += sent
         if x.shape[0]:
             self.stats.update(x, y - self.first)
 
