@@ -174,7 +174,11 @@ class _Side:
     starts: list[int]
 
     @classmethod
-    def build(cls, block: PairBlock, tile_rows: int, gfro: float, alpha: float) -> _Side:
+    def build(
+        cls, block: PairBlock, tile_rows: int, gfro: float, alpha: float, rows: bool = True
+    ) -> _Side:
+        """The side of ``block``; ``rows=False`` (a column side) skips the row-only copy of
+        the means divided by their norms."""
         m = block.centred_means.double()
         kb = m.shape[0]
         sq = m.square().sum(1)
@@ -187,7 +191,8 @@ class _Side:
             m=m,
             sq=sq,
             norms=norms,
-            scaled=m * inv_norms[:, None],  # tile GEMM gives g_cc' / ||m_c||
+            # tile GEMM gives g_cc' / ||m_c||
+            scaled=m * inv_norms[:, None] if rows else m[:0],
             var=var,
             floor=floor,
             floor_max=[float(floor[i : i + tile_rows].max()) for i in range(0, kb, tile_rows)],
@@ -225,7 +230,7 @@ class _PairSweep:
         alpha = (k - 1) / k
         gfro = gram_fro if gram_fro > 0 else 1.0
         row_side = _Side.build(rows, tile_rows, gfro, alpha)
-        col_side = row_side if cols is None else _Side.build(cols, tile_rows, gfro, alpha)
+        col_side = row_side if cols is None else _Side.build(cols, tile_rows, gfro, alpha, False)
         return cls(
             rows=row_side,
             cols=col_side,

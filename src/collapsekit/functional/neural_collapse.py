@@ -185,8 +185,9 @@ def neural_collapse_from_moments(
     var = class_sq_deviation.double() / n
     top = _shard_max(red, m.abs())
     scale = power_of_two_of(top if top > 0 else _shard_max(red, mu.abs()))
-    m, mu, var = m / scale, mu / scale, var / (scale * scale)
-    floor = _SPREAD_EPS**2 * var + _OFFSET_EPS**2 * mu.square().sum(1)
+    m.div_(scale)  # m is this function's own copy (mu - mu_G)
+    var = var / (scale * scale)
+    floor = _SPREAD_EPS**2 * var + _OFFSET_EPS**2 * (mu / scale).square().sum(1)
     spread = m.square().sum(1)
     if _shard_max(red, spread) <= 2.0 * _shard_max(red, floor):
         out = {"nc1": math.inf, "nc1_quotient": math.inf, "cdnv": math.inf}
