@@ -87,7 +87,9 @@ def main() -> None:
     k, d, w = args.classes, args.dim, args.world
     mib = 2.0**20
     print(f"K={k} D={d} W={w} rows/rank={args.rows}")
-    print("rank own_classes state_MiB formula_MiB compute_peak_MiB routed_B/row ring_MiB allred_MiB")
+    print(
+        "rank own_classes state_MiB formula_MiB compute_peak_MiB routed_B/row ring_MiB allred_MiB"
+    )
     for r in range(w):
         res = torch.load(f"{out}.{r}", weights_only=False)
         os.remove(f"{out}.{r}")
