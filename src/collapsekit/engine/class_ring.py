@@ -27,10 +27,12 @@ from collapsekit.functional.ncc_agreement import NCCBest, ncc_better, ncc_shard_
 
 class RankShards:
     """:class:`~collapsekit.functional.class_shards.ClassReduce` across the ranks of
-    ``group`` (each rank one shard of the classes, in rank order)."""
+    ``group`` (each rank one shard of the classes, in rank order); its own small tensors
+    (sizes, counts) live on ``device`` (CUDA for NCCL)."""
 
-    def __init__(self, group: Any = None) -> None:
+    def __init__(self, group: Any = None, device: torch.device | None = None) -> None:
         self.group = group
+        self.device = device if device is not None else torch.device("cpu")
         self.rank = dist.get_rank(group)
         self.world = dist.get_world_size(group)
         #: bytes this rank handed to collectives and sends, by kind (payload sizes: a ring
@@ -57,7 +59,7 @@ class RankShards:
 
     def sizes(self, rows: int) -> list[int]:
         """Every rank's ``rows``, in rank order."""
-        t = torch.zeros(self.world, dtype=torch.int64)
+        t = torch.zeros(self.world, dtype=torch.int64, device=self.device)
         t[self.rank] = rows
         return [int(v) for v in self.sum(t)]
 
@@ -153,10 +155,9 @@ def ncc_ring(
     agree, total = 0, 0
     while True:
         x = next(batches, None)
-        meta = torch.zeros(shards.world, 2, dtype=torch.int64)
-        meta[shards.rank] = torch.tensor(
-            [-1 if x is None else x.shape[0], int(x is not None and x.dtype == torch.float64)]
-        )
+        meta = torch.zeros(shards.world, 2, dtype=torch.int64, device=shards.device)
+        meta[shards.rank, 0] = -1 if x is None else x.shape[0]
+        meta[shards.rank, 1] = int(x is not None and x.dtype == torch.float64)
         meta = shards.sum(meta)
         if bool((meta[:, 0] < 0).all()):
             return agree, total

@@ -38,7 +38,7 @@ def route_to_owners(
     order = torch.argsort(dest, stable=True)
     send = torch.bincount(dest, minlength=world)
     wide = int(x.dtype == torch.float64)
-    meta = torch.stack([send, torch.full_like(send, wide)], 1).flatten().cpu()
+    meta = torch.stack([send, torch.full_like(send, wide)], 1).flatten()  # on x's device (NCCL)
     got = torch.empty_like(meta)
     dist.all_to_all_single(got, meta, group=group)
     got = got.view(world, 2)

@@ -83,12 +83,13 @@ class ShardedAnalyzer:
         self.global_mean = validated_global_mean(global_mean)
         self.tile_rows = None if tile_rows is None else check_positive_int(tile_rows, "tile_rows")
         self.group = group
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.shards: ClassReduce = ONE_PROCESS
         self.rank, self.world = 0, 1
         if distributed_active():
             from collapsekit.engine.class_ring import RankShards
 
-            ring = RankShards(group)
+            ring = RankShards(group, self.device)
             self.shards, self.rank, self.world = ring, ring.rank, ring.world
         if self.num_classes < self.world:
             raise ValueError(
@@ -97,7 +98,6 @@ class ShardedAnalyzer:
             )
         self.bounds = [r * self.num_classes // self.world for r in range(self.world + 1)]
         self.first, self.stop = self.bounds[self.rank], self.bounds[self.rank + 1]
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.stats = ClassStats(
             self.stop - self.first,
             self.dim,
