@@ -56,7 +56,17 @@ def row_tile(n_cols: int, budget_bytes: int, itemsize: int = 8, copies: int = 4)
 def power_of_two_scale(x: torch.Tensor) -> float:
     """A power of two close to max|x| (1.0 for an all-zero x): dividing by it is exact and
     keeps squares of 1e-160 or 1e180 data inside the float64 range."""
-    top = float(x.abs().max()) if x.numel() else 0.0
+    return power_of_two_of(float(x.abs().max()) if x.numel() else 0.0)
+
+
+def power_of_two_of(top: float) -> float:
+    """The power of two :func:`power_of_two_scale` takes for a largest magnitude ``top``
+    (1.0 for 0 or a non-finite ``top``).
+
+    Example:
+        >>> power_of_two_of(3.0), power_of_two_of(0.0)
+        (4.0, 1.0)
+    """
     if top == 0.0 or not math.isfinite(top):
         return 1.0
     return math.ldexp(1.0, math.frexp(top)[1])

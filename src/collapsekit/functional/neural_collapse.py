@@ -12,19 +12,21 @@ from typing import Any, Literal
 
 import torch
 
-from collapsekit._threads import factorization_threads, small_work_threads
+from collapsekit._threads import factorization_threads
 from collapsekit._validation import (
     as_tensor,
     check_features,
     check_labels,
     check_nonnegative_float,
 )
-from collapsekit.functional._common import power_of_two_scale
+from collapsekit.functional._common import power_of_two_of
 from collapsekit.functional.class_pair_geometry import (
     ClassPairSums,
-    class_pair_sums,
+    PairBlock,
+    pair_sums_from_raw,
     tile_rows_for_budget,
 )
+from collapsekit.functional.class_shards import ONE_PROCESS, ClassReduce
 from collapsekit.functional.ncc_agreement import ncc_predictions
 
 NC_KEYS = (
@@ -50,19 +52,31 @@ def between_class_eigen(
 
     Keeps at most the top K-1 eigenvalues and drops those below ``rtol * largest`` (default
     ``max(K, D) * eps``). Uses the thin SVD of M~ when K <= D and the D x D eigendecomposition
-    otherwise, so K = 50,000 classes cost one D x D problem. Returns (eigenvalues descending,
-    eigenvectors as rows).
+    otherwise (:func:`between_class_eigen_from_gram`), so K = 50,000 classes cost one D x D
+    problem. Returns (eigenvalues descending, eigenvectors as rows).
     """
     k, d = centred_means.shape
-    if k <= d:
-        with factorization_threads(centred_means.device):
-            _, s, vh = torch.linalg.svd(centred_means, full_matrices=False)
-        lam, vecs = s.square() / k, vh
-    else:
-        gram = centred_means.T @ centred_means / k
-        with factorization_threads(centred_means.device):
-            lam, v = torch.linalg.eigh(gram)
-        lam, vecs = lam.flip(0), v.flip(1).T
+    if k > d:
+        return between_class_eigen_from_gram(centred_means.T @ centred_means, k, rtol)
+    with factorization_threads(centred_means.device):
+        _, s, vh = torch.linalg.svd(centred_means, full_matrices=False)
+    return _kept(s.square() / k, vh, k, d, rtol)
+
+
+def between_class_eigen_from_gram(
+    gram: torch.Tensor, k: int, rtol: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`between_class_eigen` from ``gram`` = M~^T M~ (D x D, float64) of ``k`` class
+    means: the form for K > D, and for class means sharded across processes (the Gram is a
+    sum over shards)."""
+    with factorization_threads(gram.device):
+        lam, v = torch.linalg.eigh(gram / k)
+    return _kept(lam.flip(0), v.flip(1).T, k, gram.shape[0], rtol)
+
+
+def _kept(
+    lam: torch.Tensor, vecs: torch.Tensor, k: int, d: int, rtol: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     if rtol is None:
         rtol = max(k, d) * torch.finfo(torch.float64).eps
     else:
@@ -119,6 +133,7 @@ def neural_collapse_from_moments(
     rtol: float | None = None,
     tile_bytes: int = 256 * 2**20,
     tile_rows: int | None = None,
+    shards: ClassReduce | None = None,
 ) -> dict[str, float]:
     """NC metrics from class moments (all float64, non-empty classes only).
 
@@ -130,6 +145,11 @@ def neural_collapse_from_moments(
         weights: optional (K, D) classifier rows of the same classes (adds ``self_duality``).
         ood_mean: optional (D,) mean of out-of-distribution rows (adds ``ood_orthogonality``).
         tile_rows: force the pairwise tile edge (default: from ``tile_bytes``).
+        shards: the class axis split across processes (:class:`~collapsekit.functional.
+            class_shards.ClassReduce`): ``means``, ``counts``, ``within_scatter``,
+            ``class_sq_deviation`` and ``weights`` are then this shard's part, ``global_mean``
+            the global one, and every sum over classes goes through it (default: one process
+            holds every class).
 
     Scale: every quantity is divided by a power of two near the largest centred class mean
     before any square is formed, so data at 1e-160 or 1e150 gives the same (scale-invariant)
@@ -154,19 +174,22 @@ def neural_collapse_from_moments(
     * ``nc1_quotient = inf`` when Tr(Sigma_B) = 0; ``nc1 = 0`` when Sigma_W = 0 and the class
       means are spread (perfect collapse onto the means).
     """
-    k = means.shape[0]
+    red = ONE_PROCESS if shards is None else shards
+    k = int(red.sum(torch.tensor([means.shape[0]], dtype=torch.int64, device=means.device)))
     if k < 2:
         raise ValueError(f"labels: expected at least 2 non-empty classes, received {k}")
     n = counts.double()
-    total = float(n.sum())
+    total = float(red.sum(n.sum()))
     mu = means.double()
     m = mu - global_mean.double()
     var = class_sq_deviation.double() / n
-    scale = power_of_two_scale(m) if bool((m != 0).any()) else power_of_two_scale(mu)
-    m, mu, var = m / scale, mu / scale, var / (scale * scale)
-    floor = _SPREAD_EPS**2 * var + _OFFSET_EPS**2 * mu.square().sum(1)
+    top = _shard_max(red, m.abs())
+    scale = power_of_two_of(top if top > 0 else _shard_max(red, mu.abs()))
+    m.div_(scale)  # m is this function's own copy (mu - mu_G)
+    var = var / (scale * scale)
+    floor = _SPREAD_EPS**2 * var + _OFFSET_EPS**2 * (mu / scale).square().sum(1)
     spread = m.square().sum(1)
-    if float(spread.max()) <= 2.0 * float(floor.max()):
+    if _shard_max(red, spread) <= 2.0 * _shard_max(red, floor):
         out = {"nc1": math.inf, "nc1_quotient": math.inf, "cdnv": math.inf}
         out.update(dict.fromkeys(GEOMETRY_KEYS, math.nan))
         if weights is not None:
@@ -174,20 +197,25 @@ def neural_collapse_from_moments(
         if ood_mean is not None:
             out["ood_orthogonality"] = math.nan
         return out
-    sigma_w = within_scatter.double() / (total * scale * scale)
-    lam, vecs = between_class_eigen(m, rtol)
+    sigma_w = red.sum(within_scatter.double()) / (total * scale * scale)
+    gram = red.sum(m.T @ m)  # M~^T M~, D x D
+    if k > m.shape[1]:
+        lam, vecs = between_class_eigen_from_gram(gram, k, rtol)
+    else:  # K <= D: the K x D means are no larger than the Gram
+        lam, vecs = between_class_eigen(red.all_rows(m), rtol)
     projected = ((vecs @ sigma_w) * vecs).sum(1)
     nc1 = float((projected / lam).sum()) / k
-    tr_b = float(m.square().sum()) / k
+    m_sq = float(red.sum(spread.sum()))
+    tr_b = m_sq / k
     nc1_quotient = float(torch.trace(sigma_w)) / tr_b if tr_b > 0 else math.inf
     norms = spread.sqrt()
-    mean_norm = float(norms.mean())
-    equinorm = float(norms.std()) / mean_norm
-    gram_fro = float(torch.linalg.matrix_norm(m.T @ m))
+    mean_norm = float(red.sum(norms.sum())) / k
+    norm_var = float(red.sum((norms - mean_norm).square().sum())) / (k - 1)
+    equinorm = math.sqrt(norm_var) / mean_norm
+    gram_fro = float(torch.linalg.matrix_norm(gram))
     rows = tile_rows or tile_rows_for_budget(tile_bytes, k)
-    with small_work_threads(float(k) * k * m.shape[1], m.device):
-        pair = class_pair_sums(m, var, gram_fro, rows, coincident_sq=floor)
-    geometry = _pair_geometry(pair)
+    raw = red.pair_sums(PairBlock(m, var, floor), k, gram_fro, rows)
+    geometry = _pair_geometry(pair_sums_from_raw(raw, k))
     out = {
         "nc1": nc1,
         "nc1_quotient": nc1_quotient,
@@ -196,16 +224,30 @@ def neural_collapse_from_moments(
         **geometry,
     }
     if weights is not None:
-        w = weights.double()
-        w = w / power_of_two_scale(w)
-        wn, mn = torch.linalg.norm(w), torch.linalg.norm(m)
-        out["self_duality"] = float(torch.linalg.norm(w / wn - m / mn)) if wn > 0 else math.nan
+        out["self_duality"] = _self_duality(red, weights, m, m_sq)
     if ood_mean is not None:
         v = (ood_mean.double() - global_mean.double()) / scale
         vn = torch.linalg.norm(v)
         cos = (m @ v) / (norms * vn).clamp_min(torch.finfo(torch.float64).tiny)
-        out["ood_orthogonality"] = float(cos.abs().mean())
+        out["ood_orthogonality"] = float(red.sum(cos.abs().sum())) / k
     return out
+
+
+def _shard_max(red: ClassReduce, t: torch.Tensor) -> float:
+    """The largest entry of ``t`` over every shard (0 for shards without entries)."""
+    local = t.max() if t.numel() else torch.zeros((), dtype=t.dtype, device=t.device)
+    return float(red.max(local.reshape(1)))
+
+
+def _self_duality(red: ClassReduce, weights: torch.Tensor, m: torch.Tensor, m_sq: float) -> float:
+    """NC3 ``|| W/||W||_F - M~/||M~||_F ||_F`` from this shard's rows (``m_sq``:
+    ``||M~||_F^2`` over every shard)."""
+    w = weights.double()
+    w = w / power_of_two_of(_shard_max(red, w.abs()))
+    wn, mn = math.sqrt(float(red.sum(w.square().sum()))), math.sqrt(m_sq)
+    if wn == 0:
+        return math.nan
+    return math.sqrt(float(red.sum((w / wn - m / mn).square().sum())))
 
 
 # size: public entry point: features, labels and optional inputs/options
