@@ -45,7 +45,7 @@ from collapsekit.engine.state import (
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
 from collapsekit.stats.class_scatter import PerClassScatter
-from collapsekit.stats.class_stats import ClassStats
+from collapsekit.stats.class_stats import ClassStats, Precision, validated_precision
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
@@ -102,6 +102,14 @@ class Analyzer:
         alpha_fit_range: eigenvalue ranks of the alpha-ReQ power-law fit.
         max_memory_mb: budget for the optional exact structures (per-class D x D scatters for
             per-class effective rank); above it those metrics come from the sample.
+        precision: ``"float64"`` (default, the contract): the pooled scatter from float64
+            products, spectra exact to the float64 eigensolver, every entry point and batch
+            split equal to ~1e-12. ``"float32"``: float32 GEMMs of the exact residuals (and
+            float32 unit rows), accumulated into float64 state per chunk; about 2x faster on
+            CPU, for vocabulary-scale passes. Counts, class sums and the scatter's diagonal stay
+            exact; the spectrum's tail below ~1e-7 of the top eigenvalue is not resolved and
+            ``report.provenance`` says so (accuracy measured in ``benchmarks/README.md``,
+            section I).
 
     Memory: K x D (class moments, unit sums) + D x D (+ K x D^2 within the budget)
     + sample_rows x D, independent of N.
@@ -134,8 +142,10 @@ class Analyzer:
         max_memory_mb: float = 4096,
         exact_per_class: bool = True,
         alpha_fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
+        precision: Precision = "float64",
     ) -> None:
         self.dim = None if dim is None else check_positive_int(dim, "dim")
+        self.precision: Precision = validated_precision(precision)
         self.exact_per_class = bool(exact_per_class)
         self.alpha_fit_range = alpha_fit_range
         self.sample_rows = check_positive_int(sample_rows, "sample_rows")
@@ -316,6 +326,7 @@ class Analyzer:
             max_memory_mb=opts["max_memory_bytes"] / 2**20,
             exact_per_class=opts.get("exact_per_class", True),
             alpha_fit_range=tuple(opts.get("alpha_fit_range", DEFAULT_FIT_RANGE)),
+            precision=opts.get("precision", "float64"),
         )
         restore(fresh, state, self.device)
         return fresh

@@ -220,8 +220,10 @@ def start_empty(
     a.device = a.device or device
     a.dim, a.labelled, a.input_dtype = dim, labelled, input_dtype
     a.capacity = 1 if not labelled else max(1, a.encoder.num_classes, 16)
-    a.class_stats = ClassStats(a.capacity, dim, device=a.device, global_mean=a.global_mean)
-    a.units = UnitVectorMoments(a.capacity, dim, a.device)
+    a.class_stats = ClassStats(
+        a.capacity, dim, device=a.device, global_mean=a.global_mean, precision=a.precision
+    )
+    a.units = UnitVectorMoments(a.capacity, dim, a.device, a.precision)
     fits = per_class_fits(a.capacity, dim, a.max_memory_bytes)
     if labelled and a.exact_per_class and fits:
         a.per_class_pending = True
@@ -296,6 +298,7 @@ def analyzer_state(a: Analyzer) -> dict[str, Any]:
             "max_memory_bytes": a.max_memory_bytes,
             "exact_per_class": a.exact_per_class,
             "alpha_fit_range": list(a.alpha_fit_range),
+            "precision": a.precision,
         },
         "dim": a.dim,
         "labelled": a.labelled,
@@ -329,10 +332,14 @@ def restore(fresh: Analyzer, state: dict[str, Any], device: torch.device | None)
         dev = device or torch.as_tensor(cs["counts"]).device
         fresh.device = dev
         fresh.class_stats = ClassStats(
-            int(cs["num_classes"]), int(cs["dim"]), device=dev, global_mean=fresh.global_mean
+            int(cs["num_classes"]),
+            int(cs["dim"]),
+            device=dev,
+            global_mean=fresh.global_mean,
+            precision=fresh.precision,
         )
         fresh.class_stats.load_state_dict(cs)
-        fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev)
+        fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev, fresh.precision)
         fresh.units.load_state_dict(state["units"])
         if state["per_class"] is not None:
             fresh.per_class = PerClassScatter(fresh.capacity, int(cs["dim"]), dev)
