@@ -32,6 +32,7 @@ from collapsekit.engine.computation import (
     exact_only,
     metric_list,
 )
+from collapsekit.engine.dense import check_deferred, dense_update
 from collapsekit.engine.labels import LabelEncoder
 from collapsekit.engine.state import (
     analyzer_state,
@@ -110,6 +111,12 @@ class Analyzer:
             exact; the spectrum's tail below ~1e-7 of the top eigenvalue is not resolved and
             ``report.provenance`` says so (accuracy measured in ``benchmarks/README.md``,
             section I).
+        num_classes: ``K`` for dense integer labels ``0..K-1`` known in advance (a
+            vocabulary): no label dictionary, no class-axis growth, and no host round-trip per
+            batch (GPU-ready). Rows with NaN/Inf and labels outside ``0..K-1`` are left out on
+            the device and counted; ``compute()`` and ``exact_metrics()`` then raise (a
+            deferred check, :mod:`collapsekit.engine.dense`). No reference (CKA) and no
+            per-class scatters in this mode.
 
     Memory: K x D (class moments, unit sums) + D x D (+ K x D^2 within the budget)
     + sample_rows x D, independent of N.
@@ -143,9 +150,15 @@ class Analyzer:
         exact_per_class: bool = True,
         alpha_fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
         precision: Precision = "float64",
+        num_classes: int | None = None,
     ) -> None:
         self.dim = None if dim is None else check_positive_int(dim, "dim")
         self.precision: Precision = validated_precision(precision)
+        self.num_classes = (
+            None if num_classes is None else check_positive_int(num_classes, "num_classes")
+        )
+        #: device-side counts (non-finite rows, labels out of range) of the dense-label pass
+        self.invalid: torch.Tensor | None = None
         self.exact_per_class = bool(exact_per_class)
         self.alpha_fit_range = alpha_fit_range
         self.sample_rows = check_positive_int(sample_rows, "sample_rows")
@@ -164,6 +177,15 @@ class Analyzer:
         self.max_memory_bytes = int(max_memory_mb * 2**20)
         self.device = None if device is None else torch.device(device)
         self.encoder = LabelEncoder(class_names)
+        if self.num_classes is not None:
+            if class_names is not None and len(class_names) != self.num_classes:
+                raise ValueError(
+                    f"class_names: expected {self.num_classes} names (num_classes), received "
+                    f"{len(class_names)}"
+                )
+            names = None if class_names is None else list(class_names)
+            values: list[Any] = list(range(self.num_classes))
+            self.encoder.load_state_dict({"kind": "int", "values": values, "class_names": names})
         self.labelled: bool | None = None
         self.reference_dim: int | None = None
         self.input_dtype: str | None = None
@@ -235,6 +257,9 @@ class Analyzer:
         The batch is validated completely before anything is accumulated: a rejected batch
         (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
         """
+        if self.num_classes is not None:
+            dense_update(self, features, labels, reference)
+            return
         x, labelled, ref = self._checked_batch(features, labels, reference)
         before = list(self.encoder.values), self.encoder.kind
         try:
@@ -327,6 +352,7 @@ class Analyzer:
             exact_per_class=opts.get("exact_per_class", True),
             alpha_fit_range=tuple(opts.get("alpha_fit_range", DEFAULT_FIT_RANGE)),
             precision=opts.get("precision", "float64"),
+            num_classes=opts.get("num_classes"),
         )
         restore(fresh, state, self.device)
         return fresh
@@ -353,6 +379,7 @@ class Analyzer:
             >>> sorted(a.exact_metrics())[:3]
             ['cdnv', 'centroid_similarity', 'chance_accuracy']
         """
+        check_deferred(self)
         if self.class_stats is None or self.n_rows < 2:
             raise ValueError(
                 f"features: expected at least 2 rows before exact_metrics(), received {self.n_rows}"
@@ -405,6 +432,7 @@ class Analyzer:
         from collapsekit.report.assemble import build_report, check_thresholds
 
         check_thresholds(thresholds)  # before anything else is checked
+        check_deferred(self)
         if self.class_stats is None or self.n_rows < 2:
             raise ValueError(
                 f"features: expected at least 2 rows before compute(), received {self.n_rows}"

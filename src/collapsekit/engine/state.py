@@ -299,6 +299,7 @@ def analyzer_state(a: Analyzer) -> dict[str, Any]:
             "exact_per_class": a.exact_per_class,
             "alpha_fit_range": list(a.alpha_fit_range),
             "precision": a.precision,
+            "num_classes": a.num_classes,
         },
         "dim": a.dim,
         "labelled": a.labelled,

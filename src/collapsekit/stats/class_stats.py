@@ -250,6 +250,34 @@ class ClassStats(TensorState):
         with small_work_threads(flops, self.device), full_precision_matmul(self.device):
             self._accumulate(x, y)
 
+    def update_dense(self, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor) -> None:
+        """Add float32 rows ``x`` with dense ids ``y`` in ``[0, K)`` on the state's device,
+        leaving out the rows where ``keep`` is False (their rows zero, their ids any valid
+        id), without reading anything back to the host (the GPU-ready path of
+        ``Analyzer(num_classes=K)``; the caller has validated shapes and masked bad rows).
+
+        A class seen for the first time takes its first kept row of the batch as its shift
+        (found by a ``scatter_reduce`` over a K-long index, O(K) per batch), written with an
+        accumulating ``index_put_`` of ``row - old shift`` (deterministic: one row per new
+        class, zeros elsewhere); any shift is exact algebra. Then :meth:`_add_rows` with the
+        mask.
+        """
+        b, dev = x.shape[0], self.device
+        if b == 0:
+            return
+        positions = torch.arange(b, device=dev)
+        new_row = keep & (self.counts.index_select(0, y) == 0)
+        first = torch.full((self.num_classes,), b, dtype=torch.long, device=dev)
+        first.scatter_reduce_(0, y, torch.where(new_row, positions, b), reduce="amin")
+        is_first = new_row & (first.index_select(0, y) == positions)
+        old = self.shift.index_select(0, y)
+        delta = torch.where(is_first[:, None], x.to(torch.float32) - old, 0.0)
+        self.shift.index_put_((y,), delta, accumulate=True)
+        self.counts.index_put_((y,), keep.to(torch.int64), accumulate=True)
+        flops = 2.0 * b * self.dim * self.dim
+        with small_work_threads(flops, dev), full_precision_matmul(dev):
+            self._add_rows(x, y, keep)
+
     def _accumulate(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """The body of :meth:`update` on validated ``x`` (compute dtype) and ``y``.
 
