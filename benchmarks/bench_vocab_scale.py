@@ -86,31 +86,40 @@ def bench_pass(a: argparse.Namespace) -> None:
         for x, _ in batches:
             acc.addmm_(x.T, x)
 
-    def engine(precision: str) -> Callable[[], None]:
+    def engine(precision: str, dense: bool) -> Callable[[], None]:
         def go() -> None:
-            an = Analyzer(precision=precision, max_memory_mb=a.max_memory_mb, dim=a.d)
+            an = Analyzer(
+                precision=precision,  # type: ignore[arg-type]
+                max_memory_mb=a.max_memory_mb,
+                dim=a.d,
+                num_classes=a.k if dense else None,
+            )
             for x, y in batches:
                 an.update(x, y)
 
         return go
 
+    variants = {
+        "Analyzer(precision='float64')": engine("float64", False),
+        "Analyzer(precision='float32')": engine("float32", False),
+        "Analyzer(precision='float64', num_classes=K)": engine("float64", True),
+        "Analyzer(precision='float32', num_classes=K)": engine("float32", True),
+    }
     floor()
-    best = {"floor": 1e9, "float64": 1e9, "float32": 1e9}
+    best = dict.fromkeys(["floor", *variants], 1e9)
     for _ in range(a.repeats):  # interleaved
         best["floor"] = min(best["floor"], run(floor))
-        for p in ("float32", "float64"):
-            best[p] = min(best[p], run(engine(p)))
+        for name, fn in variants.items():
+            best[name] = min(best[name], run(fn))
     f = best["floor"]
     print(
         f"N={a.n} D={a.d} K={a.k} batch={a.batch} device={a.device} "
         f"threads={torch.get_num_threads()} ({load()}): bare float32 X.T@X {f:.2f} s "
         f"({a.n / f:,.0f} rows/s)"
     )
-    for p in ("float64", "float32"):
-        print(
-            f"  Analyzer(precision={p!r}) pass {best[p]:.2f} s = {best[p] / f:.2f}x the floor "
-            f"({a.n / best[p]:,.0f} tokens/s)"
-        )
+    for name in variants:
+        t = best[name]
+        print(f"  {name:46s} {t:6.2f} s = {t / f:5.2f}x the floor ({a.n / t:,.0f} tokens/s)")
 
 
 def bench_parts(a: argparse.Namespace) -> None:

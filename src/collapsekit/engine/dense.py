@@ -16,7 +16,8 @@ bad batch whole before anything changes:
 
 Here none of them runs. The labels are the class ids (no encoder work; K fixed, so no
 growth); each batch's validity is computed on the device: a row with NaN/Inf and a label
-outside ``0..K-1`` are left out of every statistic by masks (no filtering, whose size would be
+outside ``0..K-1`` (and float32 rows whose sum overflows, entries beyond about 1e35) are left
+out of every statistic by masks (no filtering, whose size would be
 read back) and counted in a device tensor. The check is **deferred**: ``compute()`` and
 ``exact_metrics()`` read the counts once and raise ValueError when any row was left out,
 naming how many and why. The statistics of the other rows are intact (exact), so nothing
@@ -100,9 +101,9 @@ def dense_update(a: Analyzer, features: Any, labels: Any, reference: Any) -> Non
         return
     k = class_stats.num_classes
     label_ok = (y >= 0) & (y < k)
-    # float64 sums: finite exactly when every entry is (float32 rows cannot overflow them)
-    row_sum = (x if x.dtype == torch.float32 else x.square()).sum(dim=1, dtype=torch.float64)
-    row_ok = torch.isfinite(row_sum)
+    # a row's sum is finite when every entry is (and its sum does not overflow: rows beyond
+    # ~1e35 count as non-finite; ``sum(dtype=float64)`` of float32 rows is ~10x slower)
+    row_ok = torch.isfinite((x if x.dtype == torch.float32 else x.square()).sum(dim=1))
     keep = label_ok & row_ok
     bad = torch.stack([(~row_ok).sum(), (~label_ok).sum()])
     a.invalid = bad if a.invalid is None else a.invalid + bad

@@ -270,8 +270,8 @@ class ClassStats(TensorState):
         first = torch.full((self.num_classes,), b, dtype=torch.long, device=dev)
         first.scatter_reduce_(0, y, torch.where(new_row, positions, b), reduce="amin")
         is_first = new_row & (first.index_select(0, y) == positions)
-        old = self.shift.index_select(0, y)
-        delta = torch.where(is_first[:, None], x.to(torch.float32) - old, 0.0)
+        delta = x.to(torch.float32) - self.shift.index_select(0, y)
+        delta.mul_(is_first[:, None])  # finite rows (masked by the caller): zero but the first
         self.shift.index_put_((y,), delta, accumulate=True)
         self.counts.index_put_((y,), keep.to(torch.int64), accumulate=True)
         flops = 2.0 * b * self.dim * self.dim
