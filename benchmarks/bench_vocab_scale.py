@@ -3,6 +3,7 @@
     python benchmarks/bench_vocab_scale.py pass    [--n 262144 --d 768 --k 32768 --batch 16384]
     python benchmarks/bench_vocab_scale.py parts   [--n 131072 --d 256 --k 10000 --batch 16384]
     python benchmarks/bench_vocab_scale.py metrics [--k 32768 --d 768]
+    python benchmarks/bench_vocab_scale.py accuracy [--batch 256]
 
 ``pass``: ``Analyzer.update`` over the same float32 batches (labels: a Zipf-like vocabulary
 of ``k`` tokens) with ``precision='float64'`` (default) and ``'float32'``, interleaved with the
@@ -12,6 +13,8 @@ pass's ratio to the floor (goal for the float32 mode: <= 1.5x).
 sample, validation and label encoding), each timed alone over the same batches.
 ``metrics``: the one-pass metrics from the statistics (``Analyzer.exact_metrics``) against a
 float32 ``K x K`` Gram of the class means, tiled (goal <= 2x).
+``accuracy``: ``precision='float32'`` against the default on the real embeddings stored in
+``tests/verdict/real_runs`` (MiniLM sentences, CNN, SimCLR, collapsed SimSiam features).
 
 Every figure is a ratio measured in one process; the machine's load average is printed beside
 it. ``--device cuda`` runs the same on a GPU (synchronised timings).
@@ -223,9 +226,70 @@ def bench_metrics(a: argparse.Namespace) -> None:
     )
 
 
+ACCURACY_KEYS = [
+    "nc1",
+    "cdnv",
+    "effective_rank",
+    "rankme",
+    "alpha_req",
+    "std_of_l2_normalized",
+    "equiangularity",
+    "self_duality",
+]
+
+
+def accuracy_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """Real embeddings stored in the repository (tests/verdict/real_runs): frozen MiniLM
+    sentence embeddings (750 x 384, 6 topics) and trained CNN / SimCLR / collapsed SimSiam
+    features (128 wide, 10 classes)."""
+    import numpy as np
+
+    folder = os.path.join(os.path.dirname(__file__), "..", "tests", "verdict", "real_runs")
+    out: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
+    z = np.load(os.path.join(folder, "minilm_topics.npz"))
+    out["MiniLM topics (750 x 384, K=6)"] = (
+        torch.from_numpy(z["pool"]),
+        torch.from_numpy(z["topic"]),
+        None,
+    )
+    for name in ("cnn_final", "cnn_early", "simclr_backbone", "simsiam_nostopgrad_bn"):
+        z = np.load(os.path.join(folder, f"{name}.npz"))
+        w = torch.from_numpy(z["weights"]) if "weights" in z.files else None
+        out[f"{name} ({z['features'].shape[0]} x 128, K=10)"] = (
+            torch.from_numpy(z["features"]),
+            torch.from_numpy(z["labels"]),
+            w,
+        )
+    return out
+
+
+def bench_accuracy(a: argparse.Namespace) -> None:
+    """Largest relative difference, float32 products against float64, per metric."""
+    from collapsekit import Analyzer
+
+    print(f"precision='float32' against 'float64', relative difference ({load()}):")
+    print("| data | " + " | ".join(ACCURACY_KEYS) + " |")
+    print("|---|" + "---|" * len(ACCURACY_KEYS))
+    for name, (x, y, w) in accuracy_cases().items():
+        values = {}
+        for p in ("float64", "float32"):
+            an = Analyzer(precision=p)  # type: ignore[arg-type]
+            for xb, yb in zip(x.split(a.batch), y.split(a.batch), strict=True):
+                an.update(xb, yb)
+            values[p] = an.exact_metrics(weights=w)
+        cells = []
+        for key in ACCURACY_KEYS:
+            if key not in values["float64"]:
+                cells.append("-")
+                continue
+            ref, got = values["float64"][key], values["float32"][key]
+            cells.append(f"{abs(got - ref) / max(abs(ref), 1e-300):.1e}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("mode", choices=["pass", "parts", "metrics"])
+    p.add_argument("mode", choices=["pass", "parts", "metrics", "accuracy"])
     p.add_argument("--n", type=int, default=262_144)
     p.add_argument("--d", type=int, default=768)
     p.add_argument("--k", type=int, default=32_768)
@@ -237,7 +301,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    {"pass": bench_pass, "parts": bench_parts, "metrics": bench_metrics}[a.mode](a)
+    modes = {"pass": bench_pass, "parts": bench_parts, "metrics": bench_metrics}
+    modes["accuracy"] = bench_accuracy
+    modes[a.mode](a)
 
 
 if __name__ == "__main__":
