@@ -91,3 +91,23 @@ def test_dense_labels_are_checked_for_shape_and_kind():
         a.update(torch.randn(4, 2), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="class_names: expected 3 names"):
         Analyzer(num_classes=3, class_names=["a", "b"])
+
+
+def test_the_deferred_check_survives_merge_and_state_round_trip():
+    x, y = _blobs(600)
+    y[3] = 99
+    a, b = Analyzer(num_classes=40), Analyzer(num_classes=40)
+    a.update(x[:300], y[:300])
+    b.update(x[300:], y[300:])
+    restored = Analyzer()
+    restored.load_state_dict(a.state_dict())
+    assert restored.num_classes == 40
+    with pytest.raises(ValueError, match=r"1 label\(s\) out of range"):
+        restored.exact_metrics()
+    merged = b.merge(a)
+    with pytest.raises(ValueError, match=r"1 label\(s\) out of range"):
+        merged.exact_metrics()
+    clean = Analyzer(num_classes=40)
+    clean.update(x[300:], y[300:])
+    clean.merge(Analyzer(num_classes=40))
+    assert clean.exact_metrics()["nc1"] > 0

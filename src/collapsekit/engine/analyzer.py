@@ -313,7 +313,13 @@ class Analyzer:
         are matched by label value or name, whatever order they arrived in."""
         if not isinstance(other, Analyzer):
             raise TypeError(f"other: expected an Analyzer, received {type(other).__name__}")
-        return distributed.merge(self, other, scratch=Analyzer())
+        merged = distributed.merge(self, other, scratch=Analyzer())
+        if other.invalid is not None:  # the deferred check of num_classes=K travels along
+            theirs = other.invalid.to(
+                merged.invalid.device if merged.invalid is not None else "cpu"
+            )
+            merged.invalid = theirs.clone() if merged.invalid is None else merged.invalid + theirs
+        return merged
 
     def all_reduce(self, group: Any = None) -> Analyzer:
         """Combine the statistics of every process of ``torch.distributed`` (in place): class

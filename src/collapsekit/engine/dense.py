@@ -105,7 +105,7 @@ def dense_update(a: Analyzer, features: Any, labels: Any, reference: Any) -> Non
     # ~1e35 count as non-finite; ``sum(dtype=float64)`` of float32 rows is ~10x slower)
     row_ok = torch.isfinite((x if x.dtype == torch.float32 else x.square()).sum(dim=1))
     keep = label_ok & row_ok
-    bad = torch.stack([(~row_ok).sum(), (~label_ok).sum()])
+    bad = torch.stack([(~row_ok).sum(), (~label_ok).sum(), (~keep).sum()])
     a.invalid = bad if a.invalid is None else a.invalid + bad
     y = torch.where(keep, y, 0)
     x = x.masked_fill(~keep[:, None], 0.0)
@@ -130,7 +130,7 @@ def check_deferred(a: Analyzer) -> None:
     """
     if a.invalid is None:
         return
-    nonfinite, out_of_range = (int(v) for v in a.invalid.tolist())
+    nonfinite, out_of_range, _ = (int(v) for v in a.invalid.tolist())
     if nonfinite or out_of_range:
         k = a.encoder.num_classes
         raise ValueError(

@@ -136,8 +136,9 @@ def check_state(state: Any) -> None:
     counts = _counts(cs, "class_stats")
     if counts.numel() != capacity:
         _fail("class_stats.counts", f"{capacity} counts (capacity)", counts.numel())
-    if int(counts.sum()) != n_rows:
-        _fail("n_rows", f"the class counts' sum {int(counts.sum())}", n_rows)
+    left_out = _left_out(state)
+    if int(counts.sum()) + left_out != n_rows:
+        _fail("n_rows", f"the class counts' sum {int(counts.sum())} + {left_out} left out", n_rows)
     if labelled and bool((counts[num_values:] > 0).any()):
         _fail("encoder.values", f"a label value for each class with rows ({capacity})", num_values)
     if not labelled and (num_values or capacity != 1):
@@ -151,6 +152,12 @@ def check_state(state: Any) -> None:
         if per.numel() != capacity or int(per.sum()) > n_rows:
             _fail("per_class.counts", f"{capacity} counts summing to <= {n_rows}", per)
     _check_reservoir(state["reservoir"], dim, max(num_values, 1), ref_dim)
+
+
+def _left_out(state: dict[str, Any]) -> int:
+    """Rows the dense-label pass (``num_classes=K``) saw but left out of every class."""
+    invalid = state.get("invalid")
+    return int(invalid[2]) if isinstance(invalid, list) and len(invalid) == 3 else 0
 
 
 def _check_empty(state: dict[str, Any], n_rows: int | None) -> None:
@@ -315,6 +322,8 @@ def analyzer_state(a: Analyzer) -> dict[str, Any]:
         "per_class_note": a.per_class_note,
         "cross": None if a.cross is None else a.cross.state_dict(),
         "reservoir": a.reservoir.state_dict(),
+        # rows left out by the dense-label pass (num_classes=K), checked at compute()
+        "invalid": None if a.invalid is None else a.invalid.tolist(),
     }
 
 
@@ -349,3 +358,6 @@ def restore(fresh: Analyzer, state: dict[str, Any], device: torch.device | None)
             fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
             fresh.cross.load_state_dict(state["cross"])
     fresh.reservoir.load_state_dict(state["reservoir"])
+    invalid = state.get("invalid")
+    if invalid is not None:
+        fresh.invalid = torch.as_tensor([int(v) for v in invalid], dtype=torch.int64)
