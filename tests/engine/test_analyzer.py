@@ -518,3 +518,31 @@ def test_encoder_names_follow_new_classes():
     assert enc.names == ["1", "3", "9"]
     enc.load_state_dict({"kind": "str", "values": ["a"], "class_names": None})
     assert enc.names == ["a"]
+
+
+def test_float32_precision_is_close_to_float64_and_says_so():
+    from collapsekit import analyze
+
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(1200) % 6
+    x = torch.randn(6, 32, generator=g)[y] * 2 + torch.randn(1200, 32, generator=g)
+    keys = ["nc1", "cdnv", "effective_rank", "std_of_l2_normalized", "silhouette"]
+    exact = analyze(x, y, bootstrap=0, probe=False, metrics=keys, batch_size=256)
+    fast = analyze(
+        x, y, bootstrap=0, probe=False, metrics=keys, batch_size=256, precision="float32"
+    )
+    for key in keys:
+        assert fast.metrics[key] == pytest.approx(exact.metrics[key], rel=1e-5), key
+    assert "float32 products" in fast.provenance["nc1"]
+    assert "float32 products" not in exact.provenance["nc1"]
+
+
+def test_precision_survives_a_state_round_trip():
+    a = Analyzer(precision="float32")
+    a.update(torch.randn(40, 5), torch.arange(40) % 2)
+    b = Analyzer()
+    b.load_state_dict(a.state_dict())
+    assert b.precision == "float32" and b.class_stats is not None
+    assert b.class_stats.precision == "float32"
+    with pytest.raises(ValueError, match="precision: expected"):
+        Analyzer(precision="float16")  # type: ignore[arg-type]

@@ -419,3 +419,31 @@ def test_float64_beyond_float32_range_is_accepted():
     with pytest.raises(ValueError, match="squares fit in float64") as err:
         ClassStats(3, 8).update(small * 1e160, torch.as_tensor(y))
     assert "pass float64" not in str(err.value)
+
+
+def test_float32_products_keep_sums_exact_and_round_only_the_products():
+    g = torch.Generator().manual_seed(3)
+    y = torch.randint(0, 5, (900,), generator=g)
+    x = 100.0 + torch.randn(5, 24, generator=g)[y] * 3 + torch.randn(900, 24, generator=g)
+    exact, fast = ClassStats(5, 24), ClassStats(5, 24, precision="float32")
+    for xb, yb in zip(x.split(128), y.split(128), strict=True):
+        exact.update(xb, yb)
+        fast.update(xb, yb)
+    # counts, class sums, squares and the scatter's diagonal are the same float64 numbers
+    assert torch.equal(exact.counts, fast.counts)
+    torch.testing.assert_close(fast.resid_sum, exact.resid_sum, rtol=1e-13, atol=0)
+    torch.testing.assert_close(fast.resid_sq, exact.resid_sq, rtol=1e-13, atol=0)
+    torch.testing.assert_close(
+        fast.scatter.diagonal(), exact.scatter.diagonal(), rtol=1e-13, atol=0
+    )
+    # off the diagonal: float32 round-off of the products, near 1e-7 of the scale
+    err = (fast.scatter - exact.scatter).abs().max() / exact.scatter.abs().max()
+    assert 0 < err < 1e-5
+    a, b = exact.neural_collapse(), fast.neural_collapse()
+    assert abs(b["nc1"] / a["nc1"] - 1) < 1e-5
+    assert fast.copy().precision == "float32"
+
+
+def test_precision_names_the_options():
+    with pytest.raises(ValueError, match=r"precision: expected 'float64'.*received 'half'"):
+        ClassStats(2, 3, precision="half")  # type: ignore[arg-type]

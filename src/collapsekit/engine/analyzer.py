@@ -32,6 +32,7 @@ from collapsekit.engine.computation import (
     exact_only,
     metric_list,
 )
+from collapsekit.engine.dense import check_deferred, dense_update
 from collapsekit.engine.labels import LabelEncoder
 from collapsekit.engine.state import (
     analyzer_state,
@@ -45,7 +46,7 @@ from collapsekit.engine.state import (
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
 from collapsekit.stats.class_scatter import PerClassScatter
-from collapsekit.stats.class_stats import ClassStats
+from collapsekit.stats.class_stats import ClassStats, Precision, validated_precision
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
@@ -102,6 +103,20 @@ class Analyzer:
         alpha_fit_range: eigenvalue ranks of the alpha-ReQ power-law fit.
         max_memory_mb: budget for the optional exact structures (per-class D x D scatters for
             per-class effective rank); above it those metrics come from the sample.
+        precision: ``"float64"`` (default, the contract): the pooled scatter from float64
+            products, spectra exact to the float64 eigensolver, every entry point and batch
+            split equal to ~1e-12. ``"float32"``: float32 GEMMs of the exact residuals (and
+            float32 unit rows), accumulated into float64 state per chunk; about 2x faster on
+            CPU, for vocabulary-scale passes. Counts, class sums and the scatter's diagonal stay
+            exact; the spectrum's tail below ~1e-7 of the top eigenvalue is not resolved and
+            ``report.provenance`` says so (accuracy measured in ``benchmarks/README.md``,
+            section I).
+        num_classes: ``K`` for dense integer labels ``0..K-1`` known in advance (a
+            vocabulary): no label dictionary, no class-axis growth, and no host round-trip per
+            batch (GPU-ready). Rows with NaN/Inf and labels outside ``0..K-1`` are left out on
+            the device and counted; ``compute()`` and ``exact_metrics()`` then raise (a
+            deferred check, :mod:`collapsekit.engine.dense`). No reference (CKA) and no
+            per-class scatters in this mode.
 
     Memory: K x D (class moments, unit sums) + D x D (+ K x D^2 within the budget)
     + sample_rows x D, independent of N.
@@ -134,8 +149,16 @@ class Analyzer:
         max_memory_mb: float = 4096,
         exact_per_class: bool = True,
         alpha_fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
+        precision: Precision = "float64",
+        num_classes: int | None = None,
     ) -> None:
         self.dim = None if dim is None else check_positive_int(dim, "dim")
+        self.precision: Precision = validated_precision(precision)
+        self.num_classes = (
+            None if num_classes is None else check_positive_int(num_classes, "num_classes")
+        )
+        #: device-side counts (non-finite rows, labels out of range) of the dense-label pass
+        self.invalid: torch.Tensor | None = None
         self.exact_per_class = bool(exact_per_class)
         self.alpha_fit_range = alpha_fit_range
         self.sample_rows = check_positive_int(sample_rows, "sample_rows")
@@ -154,6 +177,15 @@ class Analyzer:
         self.max_memory_bytes = int(max_memory_mb * 2**20)
         self.device = None if device is None else torch.device(device)
         self.encoder = LabelEncoder(class_names)
+        if self.num_classes is not None:
+            if class_names is not None and len(class_names) != self.num_classes:
+                raise ValueError(
+                    f"class_names: expected {self.num_classes} names (num_classes), received "
+                    f"{len(class_names)}"
+                )
+            names = None if class_names is None else list(class_names)
+            values: list[Any] = list(range(self.num_classes))
+            self.encoder.load_state_dict({"kind": "int", "values": values, "class_names": names})
         self.labelled: bool | None = None
         self.reference_dim: int | None = None
         self.input_dtype: str | None = None
@@ -225,6 +257,9 @@ class Analyzer:
         The batch is validated completely before anything is accumulated: a rejected batch
         (NaN/Inf rows, wrong shapes, labels of another kind) loses nothing.
         """
+        if self.num_classes is not None:
+            dense_update(self, features, labels, reference)
+            return
         x, labelled, ref = self._checked_batch(features, labels, reference)
         before = list(self.encoder.values), self.encoder.kind
         try:
@@ -278,7 +313,13 @@ class Analyzer:
         are matched by label value or name, whatever order they arrived in."""
         if not isinstance(other, Analyzer):
             raise TypeError(f"other: expected an Analyzer, received {type(other).__name__}")
-        return distributed.merge(self, other, scratch=Analyzer())
+        merged = distributed.merge(self, other, scratch=Analyzer())
+        if other.invalid is not None:  # the deferred check of num_classes=K travels along
+            theirs = other.invalid.to(
+                merged.invalid.device if merged.invalid is not None else "cpu"
+            )
+            merged.invalid = theirs.clone() if merged.invalid is None else merged.invalid + theirs
+        return merged
 
     def all_reduce(self, group: Any = None) -> Analyzer:
         """Combine the statistics of every process of ``torch.distributed`` (in place): class
@@ -316,6 +357,8 @@ class Analyzer:
             max_memory_mb=opts["max_memory_bytes"] / 2**20,
             exact_per_class=opts.get("exact_per_class", True),
             alpha_fit_range=tuple(opts.get("alpha_fit_range", DEFAULT_FIT_RANGE)),
+            precision=opts.get("precision", "float64"),
+            num_classes=opts.get("num_classes"),
         )
         restore(fresh, state, self.device)
         return fresh
@@ -342,6 +385,7 @@ class Analyzer:
             >>> sorted(a.exact_metrics())[:3]
             ['cdnv', 'centroid_similarity', 'chance_accuracy']
         """
+        check_deferred(self)
         if self.class_stats is None or self.n_rows < 2:
             raise ValueError(
                 f"features: expected at least 2 rows before exact_metrics(), received {self.n_rows}"
@@ -397,6 +441,7 @@ class Analyzer:
         from collapsekit.report.assemble import build_report, check_thresholds
 
         check_thresholds(thresholds)  # before anything else is checked
+        check_deferred(self)
         if self.class_stats is None or self.n_rows < 2:
             raise ValueError(
                 f"features: expected at least 2 rows before compute(), received {self.n_rows}"

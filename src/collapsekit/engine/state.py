@@ -136,8 +136,9 @@ def check_state(state: Any) -> None:
     counts = _counts(cs, "class_stats")
     if counts.numel() != capacity:
         _fail("class_stats.counts", f"{capacity} counts (capacity)", counts.numel())
-    if int(counts.sum()) != n_rows:
-        _fail("n_rows", f"the class counts' sum {int(counts.sum())}", n_rows)
+    left_out = _left_out(state)
+    if int(counts.sum()) + left_out != n_rows:
+        _fail("n_rows", f"the class counts' sum {int(counts.sum())} + {left_out} left out", n_rows)
     if labelled and bool((counts[num_values:] > 0).any()):
         _fail("encoder.values", f"a label value for each class with rows ({capacity})", num_values)
     if not labelled and (num_values or capacity != 1):
@@ -151,6 +152,12 @@ def check_state(state: Any) -> None:
         if per.numel() != capacity or int(per.sum()) > n_rows:
             _fail("per_class.counts", f"{capacity} counts summing to <= {n_rows}", per)
     _check_reservoir(state["reservoir"], dim, max(num_values, 1), ref_dim)
+
+
+def _left_out(state: dict[str, Any]) -> int:
+    """Rows the dense-label pass (``num_classes=K``) saw but left out of every class."""
+    invalid = state.get("invalid")
+    return int(invalid[2]) if isinstance(invalid, list) and len(invalid) == 3 else 0
 
 
 def _check_empty(state: dict[str, Any], n_rows: int | None) -> None:
@@ -220,8 +227,10 @@ def start_empty(
     a.device = a.device or device
     a.dim, a.labelled, a.input_dtype = dim, labelled, input_dtype
     a.capacity = 1 if not labelled else max(1, a.encoder.num_classes, 16)
-    a.class_stats = ClassStats(a.capacity, dim, device=a.device, global_mean=a.global_mean)
-    a.units = UnitVectorMoments(a.capacity, dim, a.device)
+    a.class_stats = ClassStats(
+        a.capacity, dim, device=a.device, global_mean=a.global_mean, precision=a.precision
+    )
+    a.units = UnitVectorMoments(a.capacity, dim, a.device, a.precision)
     fits = per_class_fits(a.capacity, dim, a.max_memory_bytes)
     if labelled and a.exact_per_class and fits:
         a.per_class_pending = True
@@ -297,6 +306,8 @@ def analyzer_state(a: Analyzer, per_class: bool = True) -> dict[str, Any]:
             "max_memory_bytes": a.max_memory_bytes,
             "exact_per_class": a.exact_per_class,
             "alpha_fit_range": list(a.alpha_fit_range),
+            "precision": a.precision,
+            "num_classes": a.num_classes,
         },
         "dim": a.dim,
         "labelled": a.labelled,
@@ -312,6 +323,8 @@ def analyzer_state(a: Analyzer, per_class: bool = True) -> dict[str, Any]:
         "per_class_note": a.per_class_note,
         "cross": None if a.cross is None else a.cross.state_dict(),
         "reservoir": a.reservoir.state_dict(),
+        # rows left out by the dense-label pass (num_classes=K), checked at compute()
+        "invalid": None if a.invalid is None else a.invalid.tolist(),
     }
 
 
@@ -330,10 +343,14 @@ def restore(fresh: Analyzer, state: dict[str, Any], device: torch.device | None)
         dev = device or torch.as_tensor(cs["counts"]).device
         fresh.device = dev
         fresh.class_stats = ClassStats(
-            int(cs["num_classes"]), int(cs["dim"]), device=dev, global_mean=fresh.global_mean
+            int(cs["num_classes"]),
+            int(cs["dim"]),
+            device=dev,
+            global_mean=fresh.global_mean,
+            precision=fresh.precision,
         )
         fresh.class_stats.load_state_dict(cs)
-        fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev)
+        fresh.units = UnitVectorMoments(fresh.capacity, int(cs["dim"]), dev, fresh.precision)
         fresh.units.load_state_dict(state["units"])
         if state["per_class"] is not None:
             fresh.per_class = PerClassScatter(fresh.capacity, int(cs["dim"]), dev)
@@ -342,3 +359,6 @@ def restore(fresh: Analyzer, state: dict[str, Any], device: torch.device | None)
             fresh.cross = CrossMoments(int(cs["dim"]), int(state["reference_dim"]), dev)
             fresh.cross.load_state_dict(state["cross"])
     fresh.reservoir.load_state_dict(state["reservoir"])
+    invalid = state.get("invalid")
+    if invalid is not None:
+        fresh.invalid = torch.as_tensor([int(v) for v in invalid], dtype=torch.int64)

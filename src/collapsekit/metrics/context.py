@@ -17,7 +17,7 @@ import torch
 
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.stats.class_scatter import PerClassScatter
-from collapsekit.stats.class_stats import ClassStats
+from collapsekit.stats.class_stats import FLOAT32_PRODUCTS_NOTE, ClassStats
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.deflated_scatter import DeflatedScatter
 from collapsekit.stats.unit_moments import UnitVectorMoments
@@ -193,6 +193,8 @@ class MetricContext:
     # ------------------------------------------------------------------ provenance
     @property
     def one_pass(self) -> str:
+        if getattr(self.class_stats, "precision", "float64") == "float32":
+            return f"over all {self.n} rows (one pass; {FLOAT32_PRODUCTS_NOTE})"
         return f"exact over all {self.n} rows (one pass)"
 
     @property

@@ -36,7 +36,8 @@ def add_gram_(
     out: torch.Tensor, rows: torch.Tensor, diagonal: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``out += rows^T rows`` (``out``: D x D float64; the product runs in ``rows``' dtype),
-    with the product's diagonal replaced by ``diagonal`` (D,) when given; returns ``out``.
+    with the product's diagonal replaced by ``diagonal`` (D,) when given (added in its own
+    dtype: float64 squares stay exact under float32 products); returns ``out``.
 
     Example:
         >>> x = torch.randn(50, 300, generator=torch.Generator().manual_seed(0))
@@ -57,9 +58,11 @@ def add_gram_(
             b0, b1 = edges[j], edges[j + 1]
             block = left.T @ rows[:, b0:b1]
             if i == j:
-                if diagonal is not None:
-                    block.diagonal().copy_(diagonal[a0:a1])
-                out[a0:a1, a0:a1] += block
+                target = out[a0:a1, a0:a1]
+                if diagonal is not None:  # added in its own dtype, not the product's
+                    block.diagonal().zero_()
+                    target.diagonal().add_(diagonal[a0:a1])
+                target += block
             else:
                 out[a0:a1, b0:b1] += block
                 out[b0:b1, a0:a1] += block.T

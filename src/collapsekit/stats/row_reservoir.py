@@ -167,14 +167,16 @@ class RowReservoir:
             keep_size = cap
         self._reserve(keep_size, rows, labels, reference)
         assert self._rows is not None and self._labels is not None
-        dev_enter = enter.to(rows.device)
+        # host indices to the rows' device without waiting for it (no host round-trip on a GPU)
+        dev_enter = enter.to(rows.device, non_blocking=True)
         self._keys[slots] = keys[enter]
         self._order[slots] = self._next + torch.arange(enter.numel())
         self._next += int(enter.numel())
         # in the held rows' dtype (set by the first batch), whatever this batch's
-        self._rows[slots.to(self._rows.device)] = rows.index_select(0, dev_enter).to(self._rows)
-        lab = labels.index_select(0, enter.to(labels.device))
-        self._labels[slots.to(self._labels.device)] = lab.to(self._labels.device)
+        dev_slots = slots.to(self._rows.device, non_blocking=True)
+        self._rows[dev_slots] = rows.index_select(0, dev_enter).to(self._rows)
+        lab = labels.index_select(0, enter.to(labels.device, non_blocking=True))
+        self._labels[slots.to(self._labels.device, non_blocking=True)] = lab.to(self._labels.device)
         if self._reference is not None and reference is not None:
             picked = reference.index_select(0, enter.to(reference.device))
             self._reference[slots.to(self._reference.device)] = picked.to(self._reference)

@@ -29,18 +29,56 @@ class UnitVectorMoments:
         [[1.0, 0.0], [0.0, 1.0]]
     """
 
-    def __init__(self, num_classes: int, dim: int, device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        dim: int,
+        device: torch.device | None = None,
+        precision: str = "float64",
+    ) -> None:
         dev = device or torch.device("cpu")
+        #: ``"float32"``: unit rows of float32 input formed in float32 (their sums stay
+        #: float64); about 1e-8 relative between batch splits instead of 1e-15
+        self.precision = precision
         self.num_classes, self.dim = num_classes, dim
         self.class_unit_sums = torch.zeros(num_classes, dim, dtype=torch.float64, device=dev)
         self.shift = torch.zeros(dim, dtype=torch.float64, device=dev)
         self.dev_sum = torch.zeros(dim, dtype=torch.float64, device=dev)
         self.dev_sq_sum = torch.zeros(dim, dtype=torch.float64, device=dev)
-        self.n = 0
-        self.zero_rows = 0
+        # row counts live beside the sums (on their device): updating them reads nothing back
+        # to the host; ``n`` and ``zero_rows`` read them
+        self._counts = torch.zeros(2, dtype=torch.int64, device=dev)
+        self._shift_set = False
         self._workspace = Workspace()
 
-    def update(self, rows: torch.Tensor, labels: torch.Tensor, chunk: int = 16384) -> None:
+    @property
+    def n(self) -> int:
+        """Rows added (a host read of the device-side count)."""
+        return int(self._counts[0])
+
+    @n.setter
+    def n(self, value: int) -> None:
+        self._counts = self._counts.clone()
+        self._counts[0] = int(value)
+        self._shift_set = int(value) > 0
+
+    @property
+    def zero_rows(self) -> int:
+        """All-zero rows added (they have no direction and stay zero vectors)."""
+        return int(self._counts[1])
+
+    @zero_rows.setter
+    def zero_rows(self, value: int) -> None:
+        self._counts = self._counts.clone()
+        self._counts[1] = int(value)
+
+    def update(
+        self,
+        rows: torch.Tensor,
+        labels: torch.Tensor,
+        chunk: int = 16384,
+        keep: torch.Tensor | None = None,
+    ) -> None:
         """Add validated rows, in float64 whatever their dtype: each unit row is then the
         same numbers however the rows are batched, so the sums agree across batch splits and
         merges to float64 summation order (float32 unit rows and per-chunk float32 sums moved
@@ -49,19 +87,28 @@ class UnitVectorMoments:
         Per chunk: the row norms, the shifted unit rows ``x / ||x|| - s`` in one fused pass
         (into a buffer reused between batches), their column sums and sums of squares, and the
         per-class sums of unit rows by class segment (``embedding_bag`` weighted by
-        ``1 / ||x||``: no unit-row copy, no N x D scatter).
+        ``1 / ||x||``: no unit-row copy, no N x D scatter). ``keep`` (N, bool; the rows left
+        out must be zero) leaves rows out without reading anything back to the host.
         """
-        for xc, yc in zip(rows.split(chunk), labels.split(chunk), strict=True):
-            x = xc.to(torch.float64)
+        work = torch.float32 if self.precision == "float32" else torch.float64
+        for lo in range(0, rows.shape[0], chunk):
+            x = rows[lo : lo + chunk].to(torch.promote_types(work, rows.dtype))
+            yc = labels[lo : lo + chunk]
+            kc = None if keep is None else keep[lo : lo + chunk]
             m = x.shape[0]
             inv = torch.linalg.vector_norm(x, dim=1)
             zero = inv == 0
             inv.reciprocal_().masked_fill_(zero, 0.0)  # a zero row stays a zero vector
-            if self.n == 0:
-                self.shift = torch.mv(x.T, inv) / m
-            dev = self._workspace.get("dev", (m, self.dim), torch.float64, x.device)
+            if not self._shift_set:
+                self.shift = torch.mv(x.T, inv).double() / m
+                self._shift_set = True
+            dev = self._workspace.get("dev", (m, self.dim), x.dtype, x.device)
             # unit rows minus the shift: centred values, summed without cancellation
-            torch.addcmul(-self.shift, x, inv[:, None], out=dev)
+            torch.addcmul(-self.shift.to(x.dtype), x, inv[:, None], out=dev)
+            if kc is not None:  # rows left out: no deviation
+                dev.masked_fill_(~kc[:, None], 0.0)
+            # column sums in the rows' dtype (torch's cascade sum; ``sum(dtype=float64)`` of
+            # float32 rows takes a path about 10x slower), added to the float64 state
             self.dev_sum += dev.sum(0)
             self.dev_sq_sum += dev.square_().sum(0)
             sorted_y, order = torch.sort(yc, stable=True)
@@ -69,9 +116,12 @@ class UnitVectorMoments:
             partial = torch.nn.functional.embedding_bag(
                 order, x, counts.cumsum(0) - counts, mode="sum", per_sample_weights=inv[order]
             )
-            self.class_unit_sums.index_add_(0, present, partial)
-            self.n += int(m)
-            self.zero_rows += int(zero.sum())
+            self.class_unit_sums.index_put_((present,), partial.to(torch.float64), accumulate=True)
+            if kc is None:
+                self._counts[0] += m
+                self._counts[1] += zero.sum()
+            else:
+                self._counts += torch.stack([kc.sum(), (zero & kc).sum()])
 
     def _reshift(self, new_shift: torch.Tensor) -> None:
         delta = self.shift - new_shift  # u - s_new = (u - s_old) + delta
