@@ -8,7 +8,7 @@ RUN_VENV ?= .venv-run
 RUN_BIN := $(RUN_VENV)/bin
 OUT     ?= collapsekit-demo
 
-.PHONY: venv demo test test-fast lint bench example clean
+.PHONY: venv demo test test-fast lint bench example lm-example clean
 
 $(BIN)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,5 +54,9 @@ example: venv
 	$(BIN)/python -m pip install -q -r examples/requirements.txt
 	HF_HUB_OFFLINE=1 $(BIN)/python examples/text_embeddings.py --out example-out
 
+# neural collapse in a small causal language model (tokenizers is in the dev requirements)
+lm-example: venv
+	$(BIN)/python examples/linguistic_collapse.py --out lm-example-out
+
 clean:
-	rm -rf $(VENV) $(RUN_VENV) $(OUT) dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(RUN_VENV) $(OUT) lm-example-out dist .pytest_cache .mypy_cache .ruff_cache
