@@ -58,7 +58,7 @@ def entry_points(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> dict[str,
         stats = ClassStats(k, d)
         for xb, yb in batches:
             stats.update(xb, yb)
-        out["lightning"] = CollapseCallback("x", k, d)._ssl_values(stats)
+        out["lightning"] = CollapseCallback("x", k, d)._ssl_values(stats)[0]
     except ImportError:
         pass
     profile = ck.analyze_layers(nn.Sequential(nn.Identity()), batches, layers=["0"])

@@ -121,3 +121,21 @@ def _epoch_end_one_process(x: torch.Tensor, y: torch.Tensor) -> dict:
     cb.metric.update(x, y)
     cb.on_train_epoch_end(SimpleNamespace(current_epoch=0, is_global_zero=True), _Module())
     return cb.rows[-1]
+
+
+def test_ssl_values_say_when_the_spectrum_tail_is_cut():
+    from collapsekit.stats.class_stats import ClassStats
+
+    g = torch.Generator().manual_seed(3)
+    # rank 5 + an offset of 100 in float32: the tail is storage round-off, below the floor
+    low = (torch.randn(400, 5, generator=g) @ torch.randn(5, 96, generator=g) + 100.0).float()
+    full = torch.randn(400, 96, generator=g)
+    callback = CollapseCallback("x", 2, 96)
+    for rows, cut in ((low, True), (full, False)):
+        stats = ClassStats(1, 96)
+        stats.update(rows, torch.zeros(400, dtype=torch.long))
+        values, notes = callback._ssl_values(stats)
+        assert "effective_rank" in values
+        assert bool(notes) == cut, notes
+        if cut:
+            assert "effective_rank" in notes[0] and "cut" in notes[0]

@@ -236,7 +236,7 @@ def test_torchmetrics_and_lightning_report_the_same_values(data, one_shot):
     stats = ClassStats(K, D)
     stats.update(data["x"], data["y"])
     callback = lightning.CollapseCallback("layer", K, D)
-    ssl = callback._ssl_values(stats)
+    ssl, _ = callback._ssl_values(stats)
     assert set(ssl) == set(lightning.SSL_KEYS)
     for key, value in ssl.items():
         assert value == pytest.approx(one_shot.metrics[key], rel=1e-9), key

@@ -3,6 +3,7 @@ label-free self-supervised monitors RankMe, alpha-ReQ and LiDAR."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +84,7 @@ class CollapseCallback(pl.Callback):
         self.num_classes, self.dim = num_classes, dim
         self.classifier = classifier
         self.history = Path(history) if history is not None else None
+        self._warned_cut = False
         self.label_fn = label_fn or labels_from_batch
         self.metric: NeuralCollapseMetric | None = None
         self._capture: FeatureCapture | None = None
@@ -132,13 +134,20 @@ class CollapseCallback(pl.Callback):
         values: dict[str, float] = {"num_samples": float(stats.num_samples)}
         if int((stats.counts > 0).sum()) >= 2:
             values = self.metric.values_from(stats)
+        notes: list[str] = []
         if self.track_ssl:
-            values.update(self._ssl_values(stats))
+            ssl, notes = self._ssl_values(stats)
+            values.update(ssl)
         if self.views is not None:
             self.views.all_reduce()
             if self.views.num_sources >= 2:
                 values["lidar"] = self.views.compute(self.lidar_delta, self.lidar_eps)
         row: dict[str, Any] = {"epoch": trainer.current_epoch, **values}
+        if notes:  # provenance: a one-shot stream cannot resolve a spectrum tail below the floor
+            row["notes"] = notes
+            if not self._warned_cut and trainer.is_global_zero:
+                warnings.warn(f"CollapseCallback: {notes[0]}", stacklevel=2)
+                self._warned_cut = True
         if trainer.is_global_zero:
             alerts = check_thresholds(row, self.warn_below, self.warn_above, row["epoch"])
             if alerts:
@@ -149,15 +158,19 @@ class CollapseCallback(pl.Callback):
         if self.history is not None and trainer.is_global_zero:
             append_history(self.history, row)
 
-    def _ssl_values(self, stats: ClassStats) -> dict[str, float]:
+    def _ssl_values(self, stats: ClassStats) -> tuple[dict[str, float], list[str]]:
         """Effective rank, RankMe and alpha-ReQ of the streamed rows, through the registry
-        (the same computation as ``analyze`` and the monitor)."""
+        (the same computation as ``analyze`` and the monitor), and the notes that say when the
+        spectrum's tail was cut (the callback sees each row once: no deflated second pass)."""
         if stats.num_samples < 2:
-            return {}
+            return {}, []
         options = Options(alpha_fit_range=self.alpha_fit_range)
         ctx = MetricContext.from_class_stats(stats, options=options)
-        values, _ = evaluate(ctx, SSL_KEYS)
-        return values
+        values, provenance = evaluate(ctx, SSL_KEYS)
+        if not ctx.cache.get("tail cut"):
+            return values, []
+        cut = sorted(k for k in SSL_KEYS if k in provenance and "cut" in provenance[k])
+        return values, [f"{', '.join(cut)}: {provenance[cut[0]]}", *ctx.notes] if cut else []
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if self._capture is not None:
