@@ -299,16 +299,34 @@ class LabelEncoder:
         return torch.tensor(ids, dtype=torch.long)
 
 
+def _plain_ints(values: list[Any]) -> bool:
+    """Whether every value is a Python ``int`` (not a bool): the labels an encoder writes, checked
+    in C-speed passes (20,000 classes: ~1 ms against ~20 ms for per-value isinstance tests)."""
+    return set(map(type, values)) <= {int}
+
+
+def _distinct(kind: Any, values: list[Any]) -> bool:
+    """Whether ``values`` holds no label twice (integers compared in numpy when they fit)."""
+    if kind == "int" and _plain_ints(values):
+        try:
+            ordered = np.sort(np.asarray(values, dtype=np.int64))
+            return bool((ordered[1:] != ordered[:-1]).all())
+        except OverflowError:  # beyond int64: compare their texts below
+            pass
+    return len(set(map(str, values))) == len(values)
+
+
 def _check_values(kind: Any, values: list[Any], names: list[str] | None) -> None:
     """The label values of an encoder state: of ``kind``, distinct, and complete for names."""
     from collapsekit.stats._tensor_state import state_check
 
     state_check(kind in (None, "int", "str"), "kind", "None, 'int' or 'str'", repr(kind))
     state_check(kind is not None or not values, "values", "none before the first batch", values)
-    state_check(len(set(map(str, values))) == len(values), "values", "distinct labels", "repeats")
+    state_check(_distinct(kind, values), "values", "distinct labels", "repeats")
     if kind == "int":
-        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | np.integer)]
-        state_check(not bad, "values", "integer labels", bad[:3])
+        if not _plain_ints(values):  # the slow path only to name the offenders
+            bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | np.integer)]
+            state_check(not bad, "values", "integer labels", bad[:3])
         if names is not None:
             out = [v for v in values if not 0 <= int(v) < len(names)]
             state_check(not out, "values", f"indices into the {len(names)} class_names", out[:3])
