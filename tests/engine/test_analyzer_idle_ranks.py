@@ -3,24 +3,16 @@
 rows; ranks of different widths raise ValueError on every rank, without hanging."""
 
 import os
-import socket
-import time
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from collapsekit import Analyzer
+from spawned import spawn
 
 WORLD = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _data():
@@ -75,15 +67,7 @@ def _worker(rank: int, port: int, out: str) -> None:
 
 
 def _spawn(out: str, timeout_s: float = 240.0) -> None:
-    ctx = mp.start_processes(
-        _worker, args=(_free_port(), out), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + timeout_s
-    while not ctx.join(timeout=1):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail(f"all_reduce did not finish within {timeout_s:.0f} s (a hang)")
+    spawn(_worker, out, WORLD, "all_reduce", timeout_s)
 
 
 def test_idle_ranks_and_width_mismatch(tmp_path):

@@ -3,27 +3,19 @@ fed on ranks that do not own it, classes that never occur, NC4 from second passe
 different lengths, and results equal to one process's Analyzer over the same rows."""
 
 import os
-import socket
-import time
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from collapsekit import Analyzer
 from collapsekit.engine.sharded import ShardedAnalyzer
+from spawned import spawn
 
 WORLD = 3
 #: (num_classes, dim): K > D (the Gram's eigenpairs) and K <= D (the gathered means' SVD)
 SHAPES = ((40, 6), (5, 8))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _data(k: int, d: int):
@@ -91,15 +83,7 @@ def _worker(rank: int, port: int, out: str) -> None:
 
 
 def _spawn(out: str, timeout_s: float = 240.0) -> None:
-    ctx = mp.start_processes(
-        _worker, args=(_free_port(), out), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + timeout_s
-    while not ctx.join(timeout=1):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail(f"the sharded collectives did not finish within {timeout_s:.0f} s")
+    spawn(_worker, out, WORLD, "the sharded collectives", timeout_s)
 
 
 def _one_process(k: int, d: int, global_mean: str) -> dict:

@@ -3,14 +3,13 @@ gloo processes, one idle (never updated, or fed a 0-row batch), give what one pr
 all rows, on every rank."""
 
 import os
-import socket
-import time
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+
+from spawned import spawn
 
 pytest.importorskip("torchmetrics")
 pytest.importorskip("pytorch_lightning")
@@ -19,12 +18,6 @@ from collapsekit.integrations.lightning_callback import CollapseCallback
 from collapsekit.integrations.torchmetrics_metric import NeuralCollapseMetric
 
 WORLD, K, D = 3, 4, 5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,15 +75,7 @@ def _worker(rank: int, port: int, out: str) -> None:
 
 
 def _spawn(out: str, timeout_s: float = 240.0) -> None:
-    ctx = mp.start_processes(
-        _worker, args=(_free_port(), out), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + timeout_s
-    while not ctx.join(timeout=1):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail(f"the DDP sync did not finish within {timeout_s:.0f} s (a hang)")
+    spawn(_worker, out, WORLD, "the DDP sync", timeout_s)
 
 
 @pytest.mark.slow  # three spawned processes each import Lightning (~7 s of CPU apiece)

@@ -1,0 +1,32 @@
+"""Spawned torch.distributed workers for the multi-process tests (gloo on localhost)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch.multiprocessing as mp
+
+
+def free_port() -> int:
+    """A free localhost TCP port for the process group's rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(worker: Callable[..., Any], out: str, world: int, what: str, timeout_s: float = 240.0):
+    """Run ``worker(rank, port, out)`` in ``world`` spawned processes; a run past ``timeout_s``
+    kills them and fails the test as a hang of ``what``."""
+    ctx = mp.start_processes(
+        worker, args=(free_port(), out), nprocs=world, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + timeout_s
+    while not ctx.join(timeout=1):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"{what} did not finish within {timeout_s:.0f} s (a hang)")
