@@ -136,3 +136,17 @@ def test_dead_directions_counts_below_one_percent_of_the_top_within_the_span() -
     assert dead_directions(singular_values(x[:5]), 5, 10) == 0
     assert dead_directions(torch.zeros(10, dtype=torch.float64), 500, 10) == 10
     assert dead_directions(torch.ones(3, dtype=torch.float64), 1, 3) == 0
+
+
+def test_covariance_stack_keeps_each_scale_even_at_extreme_magnitudes() -> None:
+    from collapsekit.functional.spectrum import singular_values_from_covariances
+
+    base = torch.diag(torch.tensor([4.0, 1.0], dtype=torch.float64))
+    covs = torch.stack([base * 1e-300, base, base * 1e300, torch.zeros(2, 2, dtype=torch.float64)])
+    got = singular_values_from_covariances(covs, torch.tensor([4, 4, 4, 3]))
+    assert torch.allclose(got[1], torch.tensor([4.0, 2.0], dtype=torch.float64))
+    for row, scale in zip(got[:3], (1e-150, 1.0, 1e150), strict=True):
+        assert torch.allclose(
+            row / scale, torch.tensor([4.0, 2.0], dtype=torch.float64), rtol=1e-12
+        )
+    assert torch.equal(got[3], torch.zeros(2, dtype=torch.float64))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -13,12 +12,24 @@ from collapsekit.functional.spectrum import singular_values
 
 
 def entropy_rank(s: torch.Tensor) -> float:
-    """exp(H(p)) with p = s / sum(s); 0 for an all-zero spectrum."""
-    total = float(s.sum())
-    if total <= 0:
-        return 0.0
-    p = s[s > 0] / total
-    return math.exp(float(-(p * p.log()).sum()))
+    """exp(H(p)) with p = s / sum(s); 0 for an all-zero spectrum (one row of
+    :func:`entropy_ranks`)."""
+    return float(entropy_ranks(s[None])[0])
+
+
+def entropy_ranks(s: torch.Tensor) -> torch.Tensor:
+    """exp(H(p)), p = s / sum(s), of each row of a stack of spectra (B x k); 0 for an all-zero
+    row (a zero singular value adds nothing: 0 log 0 = 0).
+
+    Example:
+        >>> import torch
+        >>> entropy_ranks(torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]).double())
+        tensor([2., 0.], dtype=torch.float64)
+    """
+    total = s.sum(-1, keepdim=True)
+    p = torch.where(s > 0, s / total.clamp_min(torch.finfo(s.dtype).tiny), 1.0)
+    rank = torch.exp(-(p * p.log()).sum(-1))
+    return torch.where(total[..., 0] > 0, rank, 0.0)
 
 
 def effective_rank(features: Any, center: bool = True) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -61,21 +60,44 @@ def singular_values(features: Any, center: bool = True, deflate: bool = True) ->
 def singular_values_from_covariance(cov: torch.Tensor, n: int) -> torch.Tensor:
     """Singular values of the N x D data behind a (D x D, 1/N-normalised) covariance:
     s = sqrt(N * eigenvalues), with round-off eigenvalues (below max(N, D) * eps * largest)
-    set to zero as in :func:`singular_values`. Used by the streamed paths.
+    set to zero as in :func:`singular_values`. Used by the streamed paths; one covariance of
+    :func:`singular_values_from_covariances`.
 
     Example:
         >>> import torch
         >>> singular_values_from_covariance(torch.diag(torch.tensor([4.0, 1.0])).double(), 4)
         tensor([4., 2.], dtype=torch.float64)
     """
-    c = cov.double()
-    scale = power_of_two_scale(c)
+    return singular_values_from_covariances(cov[None], torch.tensor([n]))[0]
+
+
+def singular_values_from_covariances(covs: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """:func:`singular_values_from_covariance` of a stack of covariances (B x D x D) of ``n``
+    (B,) rows each, in one batched factorisation: each is divided by its own power of two
+    near its largest magnitude (exact; keeps 1e-160 or 1e180 data in range), and each
+    spectrum cut at its own ``max(n, D) * eps * largest``. Degenerate: an all-zero covariance
+    gives zeros.
+
+    Example:
+        >>> import torch
+        >>> covs = torch.stack([torch.diag(torch.tensor([4.0, 1.0])), torch.zeros(2, 2)])
+        >>> singular_values_from_covariances(covs.double(), torch.tensor([4, 3]))
+        tensor([[4., 2.],
+                [0., 0.]], dtype=torch.float64)
+    """
+    c = covs.double()
+    counts = n.to(device=c.device, dtype=torch.float64)
+    top = c.abs().amax(dim=(1, 2))
+    good = (top > 0) & torch.isfinite(top)
+    # power_of_two_of, per covariance (the exponent in float64: 2^-530 is no float32)
+    exponent = torch.frexp(top.where(good, 1.0)).exponent.to(torch.float64)
+    scale = torch.where(good, torch.exp2(exponent), 1.0)
     with factorization_threads(c.device):
-        eig = _linalg.eigvalsh(c / scale).flip(0).clamp_min(0.0)
-    if eig.numel() and float(eig[0]) > 0:
-        limit = max(n, cov.shape[0]) * torch.finfo(torch.float64).eps * eig[0]
-        eig = torch.where(eig > limit, eig, 0.0)
-    return (eig * n).sqrt() * math.sqrt(scale)
+        eig = _linalg.eigvalsh(c / scale[:, None, None]).flip(1).clamp_min(0.0)
+    eps = torch.finfo(torch.float64).eps
+    limit = torch.clamp(counts, min=c.shape[-1])[:, None] * eps * eig[:, :1]
+    eig = torch.where(eig > limit, eig, 0.0)
+    return (eig * counts[:, None]).sqrt() * scale.sqrt()[:, None]
 
 
 #: A spectrum "comes near the float64 floor" when an eigenvalue inside its rank bound is

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from collapsekit._threads import factorization_threads
-from collapsekit.functional.effective_rank import per_class_effective_rank
+from collapsekit.functional.effective_rank import entropy_ranks, per_class_effective_rank
+from collapsekit.functional.spectrum import singular_values_from_covariances
 from collapsekit.metrics.context import MetricContext
 from collapsekit.metrics.spec import Measured, MetricSpec
 from collapsekit.stats.class_scatter import PerClassScatter
@@ -45,30 +45,17 @@ def _ranks(ctx: MetricContext) -> tuple[dict[str, float], str]:
 
 def _scatter_ranks(pc: PerClassScatter, classes: torch.Tensor) -> torch.Tensor:
     """Effective rank of each of ``classes`` from its streamed scatter, batched over chunks of
-    classes (a Python loop per class took minutes for 10^5 classes). Same steps as
-    ``singular_values_from_covariance`` then ``entropy_rank``, per class."""
+    classes (a Python loop per class took minutes for 10^5 classes):
+    ``singular_values_from_covariances`` then ``entropy_ranks``."""
     d = pc.dim
     out = torch.empty(classes.numel(), dtype=torch.float64, device=pc.counts.device)
     step = max(1, _CHUNK_BYTES // (8 * d * d))
-    eps = torch.finfo(torch.float64).eps
     for lo in range(0, classes.numel(), step):
         c = classes[lo : lo + step]
         n = pc.counts[c].double()
         r = pc.resid_sum[c]
         cov = (pc.scatter[c] - r[:, :, None] * r[:, None, :] / n[:, None, None]) / n[:, None, None]
-        top = cov.abs().amax(dim=(1, 2))
-        good = (top > 0) & torch.isfinite(top)
-        # a power of two near max|cov| per class (exact division, as power_of_two_scale)
-        scale = torch.where(good, torch.exp2(torch.frexp(top.where(good, 1.0)).exponent), 1.0)
-        with factorization_threads(cov.device):
-            eig = torch.linalg.eigvalsh(cov / scale[:, None, None]).flip(1).clamp_min(0.0)
-        limit = torch.clamp(n, min=d)[:, None] * eps * eig[:, :1]
-        eig = torch.where(eig > limit, eig, 0.0)
-        sv = (eig * n[:, None]).sqrt() * scale.sqrt()[:, None]
-        total = sv.sum(1, keepdim=True)
-        p = torch.where(sv > 0, sv / total.clamp_min(torch.finfo(torch.float64).tiny), 1.0)
-        rank = torch.exp(-(p * p.log()).sum(1))
-        out[lo : lo + step] = torch.where(total[:, 0] > 0, rank, 0.0)
+        out[lo : lo + step] = entropy_ranks(singular_values_from_covariances(cov, n))
     return out
 
 
