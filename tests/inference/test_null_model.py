@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from collapsekit.functional.neural_collapse import neural_collapse
-from collapsekit.inference.null_model import NULL_STEPS, isotropic_null, per_class_rank_null
+from collapsekit.inference.null_model import (
+    NC_NULL_KEYS,
+    NULL_SD_SUFFIX,
+    NULL_STEPS,
+    isotropic_null,
+    per_class_rank_null,
+)
 
 
 @pytest.mark.parametrize(("n", "d", "k"), [(300, 64, 10), (120, 256, 60)])
@@ -99,8 +105,18 @@ def test_null_simulates_only_what_is_asked_and_keeps_the_values():
     assert "std_of_l2_normalized" not in part and "centroid_similarity" not in part
     # every value kept is the same number (the generator advances as in the full null)
     assert part == {key: v for key, v in full.items() if key in part}
-    assert set(full) - set(part) == {"std_of_l2_normalized", "centroid_similarity"}
+    nc_keys = {
+        k for k in full if k in NC_NULL_KEYS or k.removesuffix(NULL_SD_SUFFIX) in NC_NULL_KEYS
+    }
+    assert (
+        nc_keys
+        and set(full) - set(part) == {"std_of_l2_normalized", "centroid_similarity"} | nc_keys
+    )
     assert part_spectrum == spectrum
+    # the NC null ("neural_collapse": 32 draws of class means) only when asked, same values
+    nc, _ = isotropic_null(200, 12, counts, seed=3, simulate=frozenset({"neural_collapse"}))
+    assert nc == {key: v for key, v in full.items() if key in nc}
+    assert nc_keys <= set(nc) and "silhouette" not in nc
 
 
 def test_progress_counts_the_steps_and_a_cached_null_reports_done():

@@ -68,7 +68,13 @@ NULL_MAX_ROWS = 5_000
 NULL_SILHOUETTE_MAX_ROWS = 5_000
 #: The nulls obtained by simulating rows (the others are closed forms or cost O(K^2)):
 #: ``isotropic_null(simulate=...)`` can leave out those of metrics nobody asked for.
-SIMULATED_NULLS = frozenset({"std_of_l2_normalized", "centroid_similarity", "silhouette"})
+SIMULATED_NULLS = frozenset(
+    {"std_of_l2_normalized", "centroid_similarity", "silhouette", "neural_collapse"}
+)
+#: The keys the NC null gives (simulated class means; ``"neural_collapse"`` in ``simulate``).
+NC_NULL_KEYS = frozenset(
+    {"nc1", "nc1_quotient", "cdnv", "equinorm", "equiangularity", "max_angle", "etf_error"}
+)
 #: Cap on K * min(K, D) doubles for the simulated class means (128 MiB).
 NULL_MAX_MEAN_ENTRIES = 2**24
 #: Cap on simulated classes (the NC pair sums are O(K^2 D): 200,000 classes would cost as much
@@ -125,7 +131,9 @@ def _chi2(dof: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Chi-square draws of the given degrees of freedom, seeded by ``g`` (torch's Gamma sampler
     takes no generator: the global one is forked and seeded from ``g``)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        # the CPU generator alone: torch.manual_seed also queues a seed for every accelerator,
+        # recording a stack trace each time (a third of the null's cost at K = 10)
+        torch.default_generator.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
         return torch.distributions.Chi2(dof).sample()
 
 
@@ -231,9 +239,10 @@ def isotropic_null(
             always simulated up to ``silhouette_max_rows`` rows.
         per_class_sizes: how many representative class sizes get a per-class effective-rank
             null (the others are interpolated).
-        simulate: the simulated nulls to compute (keys of :data:`SIMULATED_NULLS`); ``None``:
-            all. The others are left out (``analyze(metrics=...)`` skips the simulation of
-            metrics it does not compute); the values kept are unchanged.
+        simulate: the simulated nulls to compute (keys of :data:`SIMULATED_NULLS`;
+            ``"neural_collapse"`` stands for the :data:`NC_NULL_KEYS`, 32 draws of class means);
+            ``None``: all. The others are left out (``analyze(metrics=...)`` skips the
+            simulation of metrics it does not compute); the values kept are unchanged.
         progress: ``progress(done, total)`` after each of the simulation's
             :data:`NULL_STEPS` steps (at once with ``(total, total)`` for a cached null).
 
@@ -308,7 +317,8 @@ def _simulate(
     }
     rows = min(int(n), int(max_rows))
     # drawn even when no simulated null is wanted: the draws below continue the same generator
-    z = torch.randn(rows, d, generator=g).to(dev)
+    # widened once (exactly): every null kernel below works in float64 and would copy it
+    z = torch.randn(rows, d, generator=g).to(dev, torch.float64)
     if rows >= 2 and "std_of_l2_normalized" in wanted:
         out["std_of_l2_normalized"] = std_of_l2_normalized(z)
     step(1, NULL_STEPS)
@@ -336,7 +346,8 @@ def _simulate(
                 if kb < rows and wants_silhouette and "silhouette" in wanted:
                     out["silhouette"] = silhouette(z, yb)
             step(2, NULL_STEPS)
-            out.update(_nc_null(counts, total, d, g))
+            if "neural_collapse" in wanted:
+                out.update(_nc_null(counts, total, d, g))
             step(3, NULL_STEPS)
             sizes = _representative_sizes(counts, per_class_sizes)
             for size in sizes:

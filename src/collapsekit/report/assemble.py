@@ -17,7 +17,7 @@ import torch
 from collapsekit.engine.computation import AUTO_BOOTSTRAP_MAX_ROWS, Request, build_context
 from collapsekit.functional._common import l2_normalize
 from collapsekit.inference.bootstrap import bootstrap_intervals
-from collapsekit.inference.null_model import SIMULATED_NULLS, isotropic_null
+from collapsekit.inference.null_model import NC_NULL_KEYS, SIMULATED_NULLS, isotropic_null
 from collapsekit.metrics import MetricContext, evaluate, resolve
 from collapsekit.metrics.context import Progress
 from collapsekit.metrics.evaluate import prepare
@@ -109,7 +109,11 @@ def _baseline(
     with_silhouette = not (ctx.labelled and ctx.k >= 2 and probe_plan(ctx) is not None)
     counts = ctx.counts if ctx.labelled else None
     asked = ctx.requested
-    simulate = None if asked is None else asked & SIMULATED_NULLS
+    simulate = None
+    if asked is not None:  # the NC null only when an NC metric was asked for
+        simulate = asked & SIMULATED_NULLS | (
+            {"neural_collapse"} if asked & NC_NULL_KEYS else set()
+        )
     return partial(
         isotropic_null,
         ctx.n,
