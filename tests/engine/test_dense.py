@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from collapsekit import Analyzer
+from collapsekit.engine import dense
 
 
 def _blobs(n: int = 2400, k: int = 40, d: int = 12, seed: int = 0):
@@ -45,7 +46,27 @@ def test_dense_labels_give_the_default_pass_values():
         assert a[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
 
 
-def test_update_reads_nothing_back_to_the_host():
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_the_masked_route_equals_the_cpu_route(
+    monkeypatch: pytest.MonkeyPatch, precision: str
+) -> None:
+    """On the CPU a batch of valid rows takes the default pass's route; an accelerator masks
+    instead: both give the same statistics."""
+    x, y = _blobs()
+    values = []
+    for free in ({"cpu"}, set()):
+        monkeypatch.setattr(dense, "FREE_READ_BACK", free)
+        a = Analyzer(num_classes=40, precision=precision)  # type: ignore[arg-type]
+        for xb, yb in zip(x.split(700), y.split(700), strict=True):
+            a.update(xb, yb)
+        values.append(a.exact_metrics())
+    tol = 1e-9 if precision == "float64" else 1e-5
+    for key, value in values[0].items():
+        assert values[1][key] == pytest.approx(value, rel=tol, abs=1e-12), key
+
+
+def test_update_reads_nothing_back_to_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dense, "FREE_READ_BACK", set())  # the accelerator's path, on the CPU
     x, y = _blobs()
     a = Analyzer(num_classes=40, sample_rows=500, precision="float32")
     _DeviceData.armed = True
@@ -81,6 +102,20 @@ def test_bad_rows_are_left_out_and_refused_at_compute():
     assert torch.equal(a.class_stats.counts, clean.class_stats.counts)
     torch.testing.assert_close(a.class_stats.class_means(), clean.class_stats.class_means())
     assert a.units is not None and a.units.n == 597
+
+
+def test_float32_mode_leaves_out_rows_beyond_its_float32_range():
+    """precision='float32' forms squares in float32: a row whose norm passes 2^48 could
+    overflow them, so the dense pass counts it as bad and says why; the default precision
+    takes the same row."""
+    x, y = _blobs(600)
+    x[9] *= 1e15
+    fast, default = Analyzer(num_classes=40, precision="float32"), Analyzer(num_classes=40)
+    fast.update(x, y)
+    default.update(x, y)
+    with pytest.raises(ValueError, match=r"1 row\(s\) with NaN/Inf or a norm above 2\.8e\+14"):
+        fast.exact_metrics()
+    assert default.exact_metrics()["nc1"] > 0
 
 
 def test_dense_labels_are_checked_for_shape_and_kind():

@@ -46,7 +46,12 @@ from collapsekit.engine.state import (
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
 from collapsekit.stats.class_scatter import PerClassScatter
-from collapsekit.stats.class_stats import ClassStats, Precision, validated_precision
+from collapsekit.stats.class_stats import (
+    FLOAT32_PRODUCTS_PEAK,
+    ClassStats,
+    Precision,
+    validated_precision,
+)
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
@@ -63,12 +68,14 @@ Progress = Callable[[str, int, int | None], None]
 SecondPass = Callable[[], Iterable[tuple[Any, Any, Any]]]
 
 
-def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
+def _finite_and_wide_enough(x: torch.Tensor, name: str, peak: float = 2.0**60) -> torch.Tensor:
     """``x`` checked for NaN/Inf and widened where needed, in one pass over float32 rows: half
     and bfloat16 become float32; float32 rows whose squares would leave float32's range
-    (magnitudes beyond 2^60 or below 2^-60, e.g. features at 1e30 or 1e-30) become float64,
-    so every metric reads the same at any scale. The extremes (``aminmax``) carry NaN and Inf,
-    so one reduction serves both checks; float64 rows get the row-sum check."""
+    (magnitudes beyond ``peak``, 2^60 by default, or below 2^-60, e.g. features at 1e30 or
+    1e-30) become float64, so every metric reads the same at any scale
+    (``precision='float32'`` passes 2^48, where its float32 squares could overflow). The
+    extremes (``aminmax``) carry NaN and Inf, so one reduction serves both checks; float64
+    rows get the row-sum check."""
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     if not x.numel():
@@ -80,8 +87,8 @@ def _finite_and_wide_enough(x: torch.Tensor, name: str) -> torch.Tensor:
     lo, hi = (float(v) for v in x.aminmax())  # one pass, no |x| copy
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise_nonfinite_rows(name, ~torch.isfinite(x).all(dim=1))
-    peak = max(-lo, hi)
-    if peak > 2.0**60 or 0.0 < peak < 2.0**-60:
+    largest = max(-lo, hi)
+    if largest > peak or 0.0 < largest < 2.0**-60:
         return x.double()
     return x
 
@@ -105,12 +112,15 @@ class Analyzer:
             per-class effective rank); above it those metrics come from the sample.
         precision: ``"float64"`` (default, the contract): the pooled scatter from float64
             products, spectra exact to the float64 eigensolver, every entry point and batch
-            split equal to ~1e-12. ``"float32"``: float32 GEMMs of the exact residuals (and
-            float32 unit rows), accumulated into float64 state per chunk; about 2x faster on
-            CPU, for vocabulary-scale passes. Counts, class sums and the scatter's diagonal stay
-            exact; the spectrum's tail below ~1e-7 of the top eigenvalue is not resolved and
-            ``report.provenance`` says so (accuracy measured in ``benchmarks/README.md``,
-            section I).
+            split equal to ~1e-12. ``"float32"``: residuals rounded once to float32, their
+            sums, squares and one GEMM per batch in float32 (and float32 unit rows),
+            accumulated into float64 state batch by batch; about 3x faster on CPU, for
+            vocabulary-scale passes (``benchmarks/README.md``, section K). Counts stay exact,
+            class sums and the scatter's diagonal within the residuals' float32 rounding
+            (~1e-7 of the spread); the spectrum's tail below ~1e-7 of the top eigenvalue is
+            not resolved and ``report.provenance`` says so (accuracy measured in
+            ``benchmarks/README.md``, section I). Rows beyond 2^48 (float32 squares could
+            overflow) are taken in float64 (with ``num_classes``: left out and counted).
         num_classes: ``K`` for dense integer labels ``0..K-1`` known in advance (a
             vocabulary): no label dictionary, no class-axis growth, and no host round-trip per
             batch (GPU-ready). Rows with NaN/Inf and labels outside ``0..K-1`` are left out on
@@ -216,6 +226,7 @@ class Analyzer:
         x = _finite_and_wide_enough(
             check_features(features, "features", self.dim, device, min_rows=0, check_finite=False),
             "features",
+            FLOAT32_PRODUCTS_PEAK if self.precision == "float32" else 2.0**60,
         )
         labelled = labels is not None
         if self.labelled is not None and labelled != self.labelled:
@@ -296,7 +307,7 @@ class Analyzer:
         _, class_stats, units = started(self)
         if x.shape[0] == 0:
             return
-        class_stats.update(x, y)  # re-checks finiteness of residuals (overflow)
+        class_stats.update_checked(x, y)  # validated above; float64 rows re-check overflow
         units.update(x, y)
         if self.per_class_pending and self.n_rows + x.shape[0] > self.sample_rows:
             start_per_class(self)

@@ -16,7 +16,8 @@ bad batch whole before anything changes:
 
 Here none of them runs. The labels are the class ids (no encoder work; K fixed, so no
 growth); each batch's validity is computed on the device: a row with NaN/Inf and a label
-outside ``0..K-1`` (and float32 rows whose sum overflows, entries beyond about 1e35) are left
+outside ``0..K-1`` (and float32 rows whose sum overflows, entries beyond about 1e35; with
+``precision='float32'``, rows whose norm passes 2^48, about 2.8e14) are left
 out of every statistic by masks (no filtering, whose size would be
 read back) and counted in a device tensor. The check is **deferred**: ``compute()`` and
 ``exact_metrics()`` read the counts once and raise ValueError when any row was left out,
@@ -24,7 +25,10 @@ naming how many and why. The statistics of the other rows are intact (exact), so
 valid is lost, but no report is made of a stream that held bad rows, as the default pass
 would have refused their batches.
 
-What still reads back: nothing per batch on the class statistics and unit sums. The row
+What still reads back: nothing per batch on the class statistics and unit sums of an
+accelerator. On the CPU, where reading back costs nothing, a batch whose rows are all valid
+(one read of the mask) takes the default pass's cheaper route (class segments, no masks);
+a batch with bad rows is masked as on an accelerator. The row
 sample (``RowReservoir``) draws its keys on the host from the rows' positions (not their
 values) and copies the chosen row indices to the device without waiting. The per-class
 scatters are not kept (``exact_per_class`` is ignored: at vocabulary scale they exceed any
@@ -38,9 +42,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from collapsekit._validation import check_features
+from collapsekit.stats.class_stats import FLOAT32_PRODUCTS_PEAK
 
 if TYPE_CHECKING:  # annotations only
     from collapsekit.engine.analyzer import Analyzer
+
+
+#: Devices where reading a value back to the host costs nothing (the CPU): a batch whose rows
+#: are all valid takes the default pass's route there. Tests empty it to run the
+#: accelerator's path (masks, no read back) on CPU tensors.
+FREE_READ_BACK = {"cpu"}
 
 
 def dense_labels(labels: Any, n_rows: int, device: torch.device) -> torch.Tensor:
@@ -103,14 +114,22 @@ def dense_update(a: Analyzer, features: Any, labels: Any, reference: Any) -> Non
     label_ok = (y >= 0) & (y < k)
     # a row's sum is finite when every entry is (and its sum does not overflow: rows beyond
     # ~1e35 count as non-finite; ``sum(dtype=float64)`` of float32 rows is ~10x slower)
-    row_ok = torch.isfinite((x if x.dtype == torch.float32 else x.square()).sum(dim=1))
+    if a.precision == "float32" and x.dtype == torch.float32:
+        # float32 products: rows whose norm passes 2^48 could overflow them (one pass too)
+        row_ok = torch.linalg.vector_norm(x, dim=1) <= FLOAT32_PRODUCTS_PEAK
+    else:
+        row_ok = torch.isfinite((x if x.dtype == torch.float32 else x.square()).sum(dim=1))
     keep = label_ok & row_ok
     bad = torch.stack([(~row_ok).sum(), (~label_ok).sum(), (~keep).sum()])
     a.invalid = bad if a.invalid is None else a.invalid + bad
-    y = torch.where(keep, y, 0)
-    x = x.masked_fill(~keep[:, None], 0.0)
-    class_stats.update_dense(x, y, keep)
-    units.update(x, y, keep=keep)
+    mask: torch.Tensor | None = keep
+    if x.device.type in FREE_READ_BACK and bool(keep.all()):
+        mask = None  # a host read costs nothing on the CPU: no masks, the default pass's route
+    else:
+        y = torch.where(keep, y, 0)
+        x = x.masked_fill(~keep[:, None], 0.0)
+    class_stats.update_checked(x, y, mask)
+    units.update(x, y, keep=mask)
     a.reservoir.update(x, y)
     a.n_rows += x.shape[0]
 
@@ -135,8 +154,19 @@ def check_deferred(a: Analyzer) -> None:
         k = a.encoder.num_classes
         raise ValueError(
             f"features: expected finite rows with labels in 0..{k - 1} (num_classes={k}), "
-            f"received {nonfinite} row(s) with NaN/Inf and {out_of_range} label(s) out of range "
-            f"over the stream; they were left out of the statistics as they arrived (the "
-            f"deferred check of num_classes=K) and no report is made; drop them before "
-            f"update(), or use Analyzer() without num_classes to refuse each bad batch whole"
+            f"received {nonfinite} row(s) with NaN/Inf{_float32_bound(a)} and {out_of_range} "
+            f"label(s) out of range over the stream; they were left out of the statistics as "
+            f"they arrived (the deferred check of num_classes=K) and no report is made; drop "
+            f"them before update(), or use Analyzer() without num_classes to refuse each bad "
+            f"batch whole"
         )
+
+
+def _float32_bound(a: Analyzer) -> str:
+    """The row bound of the float32 mode, for the deferred error message."""
+    if a.precision != "float32":
+        return ""
+    return (
+        f" or a norm above {FLOAT32_PRODUCTS_PEAK:.1e} (precision='float32' forms products "
+        "in float32; precision='float64' takes them)"
+    )

@@ -62,6 +62,10 @@ if TYPE_CHECKING:
 GlobalMean = Literal["class", "sample"]
 Precision = Literal["float64", "float32"]
 _STATE_VERSION = 1
+#: Largest float32 entry whose squares and products ``precision='float32'`` forms in float32
+#: (2^48: a 2^49 residual squared, summed over 2^17 rows of a batch and 2^24 dimensions, stays
+#: below float32's 2^128); rows beyond it are accumulated in float64.
+FLOAT32_PRODUCTS_PEAK = 2.0**48
 #: provenance of statistics whose scatter was formed with float32 products
 FLOAT32_PRODUCTS_NOTE = (
     "float32 products: spectrum tail below ~1e-7 of the top eigenvalue not resolved"
@@ -128,6 +132,19 @@ def full_precision_matmul(device: torch.device) -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
+def _column_sums(m: torch.Tensor, run: int = 32) -> torch.Tensor:
+    """Column sums of ``m`` (N x D) in float64: float32 sums over runs of ``run`` rows, then
+    float64 across the runs (1e-8 relative on 16,384 rows of squares, against 2e-7 for one
+    float32 column sum, at the speed of one; a float64 reduction of float32 rows is ~20x
+    slower in torch)."""
+    n = m.shape[0]
+    full = n - n % run
+    out = m[:full].view(-1, run, m.shape[1]).sum(dim=1).sum(dim=0, dtype=torch.float64)
+    if full < n:
+        out += m[full:].sum(dim=0, dtype=torch.float64)
+    return out
+
+
 @dataclass(frozen=True)
 class _Segments:
     """One batch's classes as segments of the label-sorted rows, and the shifts of its new
@@ -155,12 +172,14 @@ class ClassStats(TensorState):
             pseudo-inverse (default ``max(K, D) * eps(float64)``).
         tile_bytes: memory budget of the tiled pairwise class statistics.
         precision: ``"float64"`` (default): the pooled scatter from float64 products of the
-            exact float64 residuals; ``"float32"``: the same residuals rounded to float32 for
-            the GEMM (about 2x faster on CPU), summed into the float64 scatter per chunk. The
-            counts, residual sums, squares and the scatter's diagonal stay exact float64; only
-            the off-diagonal products carry float32 round-off, a floor near ``1e-7`` of the
-            largest eigenvalue (:data:`FLOAT32_PRODUCTS_NOTE`). Float64 rows always use
-            float64 products.
+            exact float64 residuals; ``"float32"``: the whole batch in float32 (residuals
+            rounded once, their squares, per-class sums within the batch and one float32
+            GEMM; :meth:`_add_rows_float32`), added into the float64 state batch by batch:
+            about 3x faster on CPU. Counts stay exact; class sums, squares and the scatter's
+            diagonal carry the residuals' float32 rounding (~1e-7 of the within-class
+            spread, not growing with the stream); the off-diagonal products a floor near
+            ``1e-7`` of the largest eigenvalue (:data:`FLOAT32_PRODUCTS_NOTE`). Float64 rows,
+            and float32 rows beyond :data:`FLOAT32_PRODUCTS_PEAK`, use float64 throughout.
 
     Cost per batch: the ``D x D`` float64 Gram product of the residuals (from its upper blocks
     on CPU when D >= 256, :func:`~collapsekit.stats._gram.add_gram_`) plus O(N D) elementwise work
@@ -250,20 +269,30 @@ class ClassStats(TensorState):
         with small_work_threads(flops, self.device), full_precision_matmul(self.device):
             self._accumulate(x, y)
 
-    def update_dense(self, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor) -> None:
-        """Add float32 rows ``x`` with dense ids ``y`` in ``[0, K)`` on the state's device,
-        leaving out the rows where ``keep`` is False (their rows zero, their ids any valid
-        id), without reading anything back to the host (the GPU-ready path of
-        ``Analyzer(num_classes=K)``; the caller has validated shapes and masked bad rows).
+    def update_checked(
+        self, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor | None = None
+    ) -> None:
+        """Add rows the caller has validated: ``x`` (float32 or float64, on the state's
+        device, finite, and for ``precision='float32'`` float32 entries within
+        :data:`FLOAT32_PRODUCTS_PEAK`) with ids ``y`` in ``[0, K)``, leaving out the rows
+        where ``keep`` is False (their rows zero, their ids any valid id) without reading
+        anything back to the host (the GPU-ready path of ``Analyzer(num_classes=K)``).
 
         A class seen for the first time takes its first kept row of the batch as its shift
         (found by a ``scatter_reduce`` over a K-long index, O(K) per batch), written with an
         accumulating ``index_put_`` of ``row - old shift`` (deterministic: one row per new
         class, zeros elsewhere); any shift is exact algebra. Then :meth:`_add_rows` with the
-        mask.
+        mask. ``keep=None`` (every row kept; the Analyzer's default pass, or the dense pass on
+        the CPU, where reading back costs nothing): the default pass's class segments
+        (:meth:`_accumulate`) without checking the rows again.
         """
         b, dev = x.shape[0], self.device
         if b == 0:
+            return
+        if keep is None:
+            flops = 2.0 * b * self.dim * self.dim
+            with small_work_threads(flops, dev), full_precision_matmul(dev):
+                self._accumulate(x, y, checked=True)
             return
         positions = torch.arange(b, device=dev)
         new_row = keep & (self.counts.index_select(0, y) == 0)
@@ -278,7 +307,7 @@ class ClassStats(TensorState):
         with small_work_threads(flops, dev), full_precision_matmul(dev):
             self._add_rows(x, y, keep)
 
-    def _accumulate(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def _accumulate(self, x: torch.Tensor, y: torch.Tensor, checked: bool = False) -> None:
         """The body of :meth:`update` on validated ``x`` (compute dtype) and ``y``.
 
         Per batch: one stable sort of the labels (classes as contiguous segments), the shifts
@@ -297,7 +326,7 @@ class ClassStats(TensorState):
             order, present, batch_counts, *self._shift_new_classes(x, order, present, batch_counts)
         )
         if x.dtype == torch.float32:
-            self._accumulate_exact(x, y, seg)
+            self._accumulate_exact(x, y, seg, checked)
         else:
             self._accumulate_float64(x, y, seg)
 
@@ -364,7 +393,9 @@ class ClassStats(TensorState):
             # rounding biased on residuals with few significant bits)
             add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
 
-    def _accumulate_exact(self, x: torch.Tensor, y: torch.Tensor, seg: _Segments) -> None:
+    def _accumulate_exact(
+        self, x: torch.Tensor, y: torch.Tensor, seg: _Segments, checked: bool = False
+    ) -> None:
         """Float32 rows: residuals formed in float64 (exact: the difference of two float32
         values within 2^29 of each other is a float64), their squares, sums and products in
         float64, chunk by chunk. Nothing is rounded to float32 on the way, so the state does
@@ -372,31 +403,48 @@ class ClassStats(TensorState):
         order (the same rows give the same metrics to about 1e-12 whatever the entry point).
         The float64 squares of float32 values cannot overflow: only NaN/Inf rows are refused
         (found by one ``aminmax`` reduction, which carries NaN and Inf; the rows are named
-        only when there is one).
+        only when there is one). ``precision='float32'`` forms them in float32
+        (:meth:`_add_rows_float32`) unless an entry exceeds :data:`FLOAT32_PRODUCTS_PEAK`.
+        ``checked``: the caller has done both checks (:meth:`update_checked`).
         """
-        if x.numel() and not bool(torch.isfinite(torch.stack(x.aminmax())).all()):
+        if checked:
+            self.counts.index_add_(0, seg.present, seg.counts)
+            self._add_rows(x, y, seg=seg)
+            return
+        lo, hi = (float(v) for v in x.aminmax()) if x.numel() else (0.0, 0.0)
+        peak = max(-lo, hi) if math.isfinite(lo) and math.isfinite(hi) else math.inf
+        if not math.isfinite(peak):
             self._restore_shifts(seg)
             raise_nonfinite_rows("features", ~torch.isfinite(x).all(dim=1))
+        if self.precision == "float32" and peak > FLOAT32_PRODUCTS_PEAK:
+            # float32 squares and products of these rows could overflow: this batch is
+            # accumulated exactly in float64 instead (same state, slower)
+            self._accumulate_float64(x.double(), y, seg)
+            return
         self.counts.index_add_(0, seg.present, seg.counts)
-        self._add_rows(x, y)
+        self._add_rows(x, y, seg=seg)
 
-    def _add_rows(self, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor | None = None) -> None:
+    def _add_rows(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        keep: torch.Tensor | None = None,
+        seg: _Segments | None = None,
+    ) -> None:
         """Add validated float32 rows ``x`` of classes ``y`` (shifts set) to the sums and
-        the scatter, chunk by chunk; ``keep`` (N, bool) zeroes the residuals of rows left out
-        (no host synchronisation: the dense-label path masks instead of filtering).
+        the scatter; ``keep`` (N, bool) zeroes the residuals of rows left out (no host
+        synchronisation: the dense-label path masks instead of filtering); ``seg``, the
+        batch's class segments when known, lets the float32 mode sum classes by segment.
 
         Per chunk: the float64 residual (a copy and a subtraction), its squares, their row and
         column sums, the per-class sums by ``index_put_(accumulate=True)`` (torch's CPU
         ``index_add_`` on rows is several times slower with many rows per class), and the Gram
-        product in float64; with ``precision='float32'`` the residuals are rounded into one
-        float32 batch matrix instead and multiplied by one float32 GEMM for the whole batch
-        (chunked float32 GEMMs ran 3-5x slower than one), added to the float64 scatter with
-        the exact diagonal.
+        product in float64. ``precision='float32'``: :meth:`_add_rows_float32`.
         """
+        if self.precision == "float32":
+            self._add_rows_float32(x, y, keep, seg)
+            return
         ws, dev, d, step = self._workspace, self.device, self.dim, self.chunk_size
-        fast = self.precision == "float32"
-        narrow = ws.get("resid32", (x.shape[0], d), torch.float32, dev) if fast else None
-        diagonal = torch.zeros(d, dtype=torch.float64, device=dev)
         for lo in range(0, x.shape[0], step):
             xc, yc = x[lo : lo + step], y[lo : lo + step]
             wide = ws.get("resid64", (xc.shape[0], d), torch.float64, dev).copy_(xc)
@@ -408,18 +456,51 @@ class ClassStats(TensorState):
             torch.mul(wide, wide, out=squares)
             self.resid_sq.index_put_((yc,), squares.sum(dim=1), accumulate=True)
             self.resid_sum.index_put_((yc,), wide, accumulate=True)
-            if narrow is None:
-                add_gram_(self.scatter, wide, diagonal=squares.sum(dim=0))
-            else:
-                narrow[lo : lo + step].copy_(wide)
-                diagonal += squares.sum(dim=0)
-        if narrow is not None:
-            product = torch.mm(
-                narrow.T, narrow, out=ws.get("product32", (d, d), torch.float32, dev)
-            )
-            product.diagonal().zero_()
-            self.scatter += product
-            self.scatter.diagonal().add_(diagonal)
+            add_gram_(self.scatter, wide, diagonal=squares.sum(dim=0))
+
+    def _add_rows_float32(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        keep: torch.Tensor | None,
+        seg: _Segments | None,
+    ) -> None:
+        """:meth:`_add_rows` with ``precision='float32'``: the whole batch in float32, five
+        passes over it beside the GEMM (vocabulary-scale passes, ``benchmarks/README.md``
+        section K): the residuals ``x - shift`` rounded once to float32 (a gather and a
+        subtraction), their squares, whose row sums (float32, each row's cascade sum) feed
+        the per-class sums of squares and whose column sums (float32 over runs of 32 rows,
+        then float64) give the scatter's diagonal; the per-class sums of the residuals
+        (``embedding_bag`` over the class segments when ``seg`` is given, else float64 chunks
+        by ``index_put_``); and one float32 Gram product for the batch, formed from its upper
+        blocks (:func:`~collapsekit.stats._gram.add_gram_`; numpy's float32 ``syrk`` would do
+        half a GEMM's work, but its BLAS threads and torch's contend between kernels: 121 ms
+        against the blocked product's 105 ms for 16,384 x 768 rows), added to the float64
+        scatter with that diagonal. Each sum is float32 only within a batch's class or a
+        32-row run, so the state's error stays at the residuals' float32 rounding (~1e-7 of
+        the within-class spread) however many rows stream in.
+        """
+        ws, dev, d = self._workspace, self.device, self.dim
+        b = x.shape[0]
+        resid = ws.get("resid32", (b, d), torch.float32, dev)
+        torch.index_select(self.shift, 0, y, out=resid)
+        torch.sub(x, resid, out=resid)
+        if keep is not None:  # rows left out contribute nothing
+            resid.masked_fill_(~keep[:, None], 0.0)
+        squares = ws.get("squares32", (b, d), torch.float32, dev)
+        torch.mul(resid, resid, out=squares)
+        self.resid_sq.index_put_((y,), squares.sum(dim=1).double(), accumulate=True)
+        diagonal = _column_sums(squares)
+        if seg is not None:
+            starts = seg.counts.cumsum(0) - seg.counts
+            partial = torch.nn.functional.embedding_bag(seg.order, resid, starts, mode="sum")
+            self.resid_sum.index_add_(0, seg.present, partial.double())
+        else:
+            for lo in range(0, b, self.chunk_size):
+                part = resid[lo : lo + self.chunk_size]
+                wide = ws.get("resid64", part.shape, torch.float64, dev).copy_(part)
+                self.resid_sum.index_put_((y[lo : lo + self.chunk_size],), wide, accumulate=True)
+        add_gram_(self.scatter, resid, diagonal=diagonal)
 
     # ------------------------------------------------------------------ exact re-expression
     def _reshift(self, new_shift: torch.Tensor) -> None:

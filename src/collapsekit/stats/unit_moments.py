@@ -97,6 +97,9 @@ class UnitVectorMoments:
             kc = None if keep is None else keep[lo : lo + chunk]
             m = x.shape[0]
             inv = torch.linalg.vector_norm(x, dim=1)
+            if kc is None and x.dtype == torch.float32 and not bool(torch.isfinite(inv).all()):
+                x = x.double()  # float32 rows near 2^60 overflow their float32 norm
+                inv = torch.linalg.vector_norm(x, dim=1)
             zero = inv == 0
             inv.reciprocal_().masked_fill_(zero, 0.0)  # a zero row stays a zero vector
             if not self._shift_set:
@@ -116,7 +119,7 @@ class UnitVectorMoments:
             partial = torch.nn.functional.embedding_bag(
                 order, x, counts.cumsum(0) - counts, mode="sum", per_sample_weights=inv[order]
             )
-            self.class_unit_sums.index_put_((present,), partial.to(torch.float64), accumulate=True)
+            self.class_unit_sums.index_add_(0, present, partial.to(torch.float64))
             if kc is None:
                 self._counts[0] += m
                 self._counts[1] += zero.sum()
