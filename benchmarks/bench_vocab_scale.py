@@ -1,6 +1,7 @@
 """Vocabulary-scale passes against their floors (issue 23, item 3), in one process.
 
     python benchmarks/bench_vocab_scale.py pass    [--n 262144 --d 768 --k 32768 --batch 16384]
+    python benchmarks/bench_vocab_scale.py stream  [--n 2000000 --d 768 --k 32768 --batch 16384]
     python benchmarks/bench_vocab_scale.py parts   [--n 131072 --d 256 --k 10000 --batch 16384]
     python benchmarks/bench_vocab_scale.py metrics [--k 32768 --d 768]
     python benchmarks/bench_vocab_scale.py accuracy [--batch 256]
@@ -9,6 +10,11 @@
 of ``k`` tokens) with ``precision='float64'`` (default) and ``'float32'``, interleaved with the
 bare float32 ``X.T @ X`` over the same batches (the floor), best of ``--repeats``; prints each
 pass's ratio to the floor (goal for the float32 mode: <= 1.5x).
+``stream``: the same comparison over ``--n`` rows (2M: more than memory holds as one set of
+batches) generated batch by batch from a seed; each batch goes through the floor and every
+engine variant in a rotating order, and only their own calls are timed (one run, so the
+one-off costs, such as the class axis growing as new tokens arrive, are spread as in a real
+pass). Prints the ratios, tokens/s and the process's peak memory.
 ``parts``: where one batch's time goes beside the GEMM (class statistics, unit sums, the row
 sample, validation and label encoding), each timed alone over the same batches.
 ``metrics``: the one-pass metrics from the statistics (``Analyzer.exact_metrics``) against a
@@ -123,6 +129,56 @@ def bench_pass(a: argparse.Namespace) -> None:
     for name in variants:
         t = best[name]
         print(f"  {name:46s} {t:6.2f} s = {t / f:5.2f}x the floor ({a.n / t:,.0f} tokens/s)")
+
+
+def bench_stream(a: argparse.Namespace) -> None:
+    import resource
+
+    from collapsekit import Analyzer
+
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(a.k, a.d, generator=g) * 0.5
+    run = timer(a.device)
+    floor_acc = torch.zeros(a.d, a.d, device=a.device)
+    engines = {
+        "Analyzer(precision='float64')": Analyzer(max_memory_mb=a.max_memory_mb),
+        "Analyzer(precision='float32')": Analyzer(
+            precision="float32", max_memory_mb=a.max_memory_mb
+        ),
+        "Analyzer(precision='float32', num_classes=K)": Analyzer(
+            precision="float32", max_memory_mb=a.max_memory_mb, num_classes=a.k
+        ),
+    }
+    jobs: dict[str, Callable[[torch.Tensor, torch.Tensor], object]] = {
+        "floor": lambda x, y: floor_acc.addmm_(x.T, x)
+    }
+    for name, an in engines.items():
+        jobs[name] = an.update
+    spent = dict.fromkeys(jobs, 0.0)
+    t_start, done, step = time.perf_counter(), 0, 0
+    while done < a.n:
+        m = min(a.batch, a.n - done)
+        y = tokens(m, a.k, g)
+        x = (centers[y] + torch.randn(m, a.d, generator=g)).to(a.device)
+        y = y.to(a.device)
+        names = list(jobs)
+        names = names[step % len(names) :] + names[: step % len(names)]  # rotate the order
+        for name in names:
+            spent[name] += run(lambda name=name, x=x, y=y: jobs[name](x, y))
+        done += m
+        step += 1
+        if step % 20 == 0:
+            print(f"  {done:,} rows, {time.perf_counter() - t_start:.0f} s", flush=True)
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    f = spent["floor"]
+    print(
+        f"N={a.n:,} D={a.d} K={a.k} batch={a.batch} device={a.device} "
+        f"threads={torch.get_num_threads()} ({load()}), streamed: bare float32 X.T@X {f:.1f} s "
+        f"({a.n / f:,.0f} rows/s); peak RSS {peak_gib:.1f} GiB (all variants' states together)"
+    )
+    for name in engines:
+        t = spent[name]
+        print(f"  {name:46s} {t:7.1f} s = {t / f:5.2f}x the floor ({a.n / t:,.0f} tokens/s)")
 
 
 def bench_parts(a: argparse.Namespace) -> None:
@@ -289,7 +345,7 @@ def bench_accuracy(a: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("mode", choices=["pass", "parts", "metrics", "accuracy"])
+    p.add_argument("mode", choices=["pass", "stream", "parts", "metrics", "accuracy"])
     p.add_argument("--n", type=int, default=262_144)
     p.add_argument("--d", type=int, default=768)
     p.add_argument("--k", type=int, default=32_768)
@@ -301,7 +357,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    modes = {"pass": bench_pass, "parts": bench_parts, "metrics": bench_metrics}
+    modes = {"pass": bench_pass, "stream": bench_stream, "parts": bench_parts}
+    modes["metrics"] = bench_metrics
     modes["accuracy"] = bench_accuracy
     modes[a.mode](a)
 
