@@ -140,6 +140,7 @@ def bench_stream(a: argparse.Namespace) -> None:
     centers = torch.randn(a.k, a.d, generator=g) * 0.5
     run = timer(a.device)
     floor_acc = torch.zeros(a.d, a.d, device=a.device)
+    floor64 = torch.zeros(a.d, a.d, dtype=torch.float64, device=a.device)
     engines = {
         "Analyzer(precision='float64')": Analyzer(max_memory_mb=a.max_memory_mb),
         "Analyzer(precision='float32')": Analyzer(
@@ -150,7 +151,9 @@ def bench_stream(a: argparse.Namespace) -> None:
         ),
     }
     jobs: dict[str, Callable[[torch.Tensor, torch.Tensor], object]] = {
-        "floor": lambda x, y: floor_acc.addmm_(x.T, x)
+        "floor": lambda x, y: floor_acc.addmm_(x.T, x),
+        # the default precision's own floor: the float32 rows widened, one float64 GEMM
+        "floor64": lambda x, y: floor64.addmm_(x.double().T, x.double()),
     }
     for name, an in engines.items():
         jobs[name] = an.update
@@ -176,9 +179,12 @@ def bench_stream(a: argparse.Namespace) -> None:
         f"threads={torch.get_num_threads()} ({load()}), streamed: bare float32 X.T@X {f:.1f} s "
         f"({a.n / f:,.0f} rows/s); peak RSS {peak_gib:.1f} GiB (all variants' states together)"
     )
+    f64 = spent["floor64"]
+    print(f"  {'bare float64 X.T@X (rows widened)':46s} {f64:7.1f} s = {f64 / f:5.2f}x the floor")
     for name in engines:
         t = spent[name]
-        print(f"  {name:46s} {t:7.1f} s = {t / f:5.2f}x the floor ({a.n / t:,.0f} tokens/s)")
+        own = f"; {t / f64:.2f}x the float64 floor" if "float64" in name else ""
+        print(f"  {name:46s} {t:7.1f} s = {t / f:5.2f}x the floor{own} ({a.n / t:,.0f} tokens/s)")
 
 
 def bench_parts(a: argparse.Namespace) -> None:
