@@ -45,13 +45,9 @@ from collapsekit.engine.state import (
 )
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
+from collapsekit.stats.class_batch import FLOAT32_PRODUCTS_PEAK, Precision
 from collapsekit.stats.class_scatter import PerClassScatter
-from collapsekit.stats.class_stats import (
-    FLOAT32_PRODUCTS_PEAK,
-    ClassStats,
-    Precision,
-    validated_precision,
-)
+from collapsekit.stats.class_stats import ClassStats, validated_precision
 from collapsekit.stats.cross_moments import CrossMoments
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments

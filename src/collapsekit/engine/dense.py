@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from collapsekit._validation import check_features
-from collapsekit.stats.class_stats import FLOAT32_PRODUCTS_PEAK
+from collapsekit.stats.class_batch import FLOAT32_PRODUCTS_PEAK
 
 if TYPE_CHECKING:  # annotations only
     from collapsekit.engine.analyzer import Analyzer

@@ -33,10 +33,7 @@ Changing the shifts is exact algebra (``_reshift``), which is what makes ``merge
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -49,23 +46,22 @@ from collapsekit._validation import (
     check_labels,
     check_nonnegative_float,
     check_positive_int,
-    raise_nonfinite_rows,
 )
 from collapsekit.stats._accumulator import distributed_active
-from collapsekit.stats._gram import add_gram_
 from collapsekit.stats._tensor_state import TensorState
 from collapsekit.stats._workspace import Workspace
+from collapsekit.stats.class_batch import (
+    BatchAccumulation,
+    Precision,
+    full_precision_matmul,
+)
+from collapsekit.stats.class_queries import ClassQueries
 
 if TYPE_CHECKING:
-    from collapsekit.stats.ncc_agreement import NCCAgreement
+    pass
 
 GlobalMean = Literal["class", "sample"]
-Precision = Literal["float64", "float32"]
 _STATE_VERSION = 1
-#: Largest float32 entry whose squares and products ``precision='float32'`` forms in float32
-#: (2^48: a 2^49 residual squared, summed over 2^17 rows of a batch and 2^24 dimensions, stays
-#: below float32's 2^128); rows beyond it are accumulated in float64.
-FLOAT32_PRODUCTS_PEAK = 2.0**48
 #: provenance of statistics whose scatter was formed with float32 products
 FLOAT32_PRODUCTS_NOTE = (
     "float32 products: spectrum tail below ~1e-7 of the top eigenvalue not resolved"
@@ -118,46 +114,7 @@ def _check_scatter(scatter: torch.Tensor, label: str) -> None:
         )
 
 
-@contextlib.contextmanager
-def full_precision_matmul(device: torch.device) -> Iterator[None]:
-    """Disable TF32 for float32 GEMMs on CUDA while accumulating (TF32 keeps 10 mantissa bits)."""
-    if device.type != "cuda":
-        yield
-        return
-    previous = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(previous)
-
-
-def _column_sums(m: torch.Tensor, run: int = 32) -> torch.Tensor:
-    """Column sums of ``m`` (N x D) in float64: float32 sums over runs of ``run`` rows, then
-    float64 across the runs (1e-8 relative on 16,384 rows of squares, against 2e-7 for one
-    float32 column sum, at the speed of one; a float64 reduction of float32 rows is ~20x
-    slower in torch)."""
-    n = m.shape[0]
-    full = n - n % run
-    out = m[:full].view(-1, run, m.shape[1]).sum(dim=1).sum(dim=0, dtype=torch.float64)
-    if full < n:
-        out += m[full:].sum(dim=0, dtype=torch.float64)
-    return out
-
-
-@dataclass(frozen=True)
-class _Segments:
-    """One batch's classes as segments of the label-sorted rows, and the shifts of its new
-    classes before they were set (to restore when the batch is refused)."""
-
-    order: torch.Tensor
-    present: torch.Tensor
-    counts: torch.Tensor
-    new_ids: torch.Tensor
-    old_shift: torch.Tensor | None
-
-
-class ClassStats(TensorState):
+class ClassStats(BatchAccumulation, ClassQueries, TensorState):
     """One-pass, mergeable, checkpointable class statistics for neural-collapse metrics.
 
     Args:
@@ -236,14 +193,6 @@ class ClassStats(TensorState):
         self._workspace = Workspace()
 
     # ------------------------------------------------------------------ state handling
-    @property
-    def device(self) -> torch.device:
-        return self.counts.device
-
-    @property
-    def num_samples(self) -> int:
-        return int(self.counts.sum())
-
     def _adopt_device(self, x: Any) -> None:
         # a 'meta' tensor holds no values: never adopt its device (validation rejects it)
         if not self._device_fixed and isinstance(x, torch.Tensor) and x.device.type != "meta":
@@ -306,201 +255,6 @@ class ClassStats(TensorState):
         flops = 2.0 * b * self.dim * self.dim
         with small_work_threads(flops, dev), full_precision_matmul(dev):
             self._add_rows(x, y, keep)
-
-    def _accumulate(self, x: torch.Tensor, y: torch.Tensor, checked: bool = False) -> None:
-        """The body of :meth:`update` on validated ``x`` (compute dtype) and ``y``.
-
-        Per batch: one stable sort of the labels (classes as contiguous segments), the shifts
-        of classes seen for the first time (the mean of their rows in this batch, one segment
-        mean), then the residuals, their sums, squares and the float64 GEMM
-        (:meth:`_accumulate_exact` for float32 rows, :meth:`_accumulate_float64`). Only the
-        classes present in the batch are touched, so the bookkeeping is O(N D) whatever K; the
-        temporaries live in buffers reused from batch to batch
-        (:class:`~collapsekit.stats._workspace.Workspace`: fresh ones cost as much in page
-        faults as the work). Everything is checked before the state changes: a batch with a NaN
-        or overflowing row is rejected whole.
-        """
-        sorted_y, order = torch.sort(y, stable=True)
-        present, batch_counts = torch.unique_consecutive(sorted_y, return_counts=True)
-        seg = _Segments(
-            order, present, batch_counts, *self._shift_new_classes(x, order, present, batch_counts)
-        )
-        if x.dtype == torch.float32:
-            self._accumulate_exact(x, y, seg, checked)
-        else:
-            self._accumulate_float64(x, y, seg)
-
-    def _shift_new_classes(
-        self, x: torch.Tensor, order: torch.Tensor, present: torch.Tensor, counts: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Shift of each class seen for the first time: the mean of its rows in this batch
-        (any value close to the class mean serves: the algebra is exact for every shift, but
-        the closer, the smaller the residuals). Written now so one gather serves every row;
-        returns ``(new ids, their previous shifts)`` to restore if validation fails."""
-        is_new = self.counts.index_select(0, present) == 0
-        new_ids = present[is_new]
-        if not new_ids.numel():
-            return new_ids, None
-        old_shift = self.shift.index_select(0, new_ids)
-        new_counts = counts[is_new]
-        new_rows = order[is_new.repeat_interleave(counts)]
-        new_mean = torch.nn.functional.embedding_bag(
-            new_rows, x, new_counts.cumsum(0) - new_counts, mode="mean"
-        )
-        shift = new_mean.to(torch.float32)  # beyond float32's range (float64 data at
-        # 1e150) the shift is 0 on that axis: any shift is exact, float64 carries the rest
-        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-        self.shift.index_copy_(0, new_ids, shift)
-        return new_ids, old_shift
-
-    def _restore_shifts(self, seg: _Segments) -> None:
-        if seg.old_shift is not None:
-            self.shift.index_copy_(0, seg.new_ids, seg.old_shift)  # the state is left untouched
-
-    def _accumulate_float64(self, x: torch.Tensor, y: torch.Tensor, seg: _Segments) -> None:
-        """Float64 rows: residuals, squares, per-class sums by segment and the GEMM in float64;
-        a row whose squares overflow float64 is refused before anything changes."""
-        ws, dev = self._workspace, self.device
-        b, d = x.shape
-        resid = ws.get("resid", (b, d), x.dtype, dev)
-        resid.copy_(self.shift.index_select(0, y))
-        torch.sub(x, resid, out=resid)
-        squares = ws.get("squares", (b, d), x.dtype, dev)
-        torch.mul(resid, resid, out=squares)
-        row_sq = torch.sum(squares, dim=1, out=ws.get("row_sq", (b,), x.dtype, dev))
-        if not bool(torch.isfinite(row_sq).all()):
-            self._restore_shifts(seg)
-            # a NaN row also spoils the new-class shift of its class: name the rows
-            bad_rows = ~torch.isfinite(x).all(dim=1)
-            if bool(bad_rows.any()):
-                raise_nonfinite_rows("features", bad_rows)
-            limit = math.sqrt(torch.finfo(x.dtype).max / max(d, 1))
-            raise ValueError(
-                f"features: expected values whose squares fit in float64 (entries below about "
-                f"{limit:.1e}), received rows that overflow; rescale the features"
-            )
-        # validated: commit. embedding_bag sums each class's segment of the sorted rows
-        # without an N x D index tensor.
-        self.counts.index_add_(0, seg.present, seg.counts)
-        starts = seg.counts.cumsum(0) - seg.counts
-        partial = torch.nn.functional.embedding_bag(seg.order, resid, starts, mode="sum")
-        self.resid_sum.index_add_(0, seg.present, partial)
-        self.resid_sq.index_put_((y,), row_sq, accumulate=True)
-        for chunk, chunk_sq in zip(
-            resid.split(self.chunk_size), squares.split(self.chunk_size), strict=True
-        ):
-            # torch's cascade column sums set the diagonal (BLAS accumulates left to right, a
-            # rounding biased on residuals with few significant bits)
-            add_gram_(self.scatter, chunk, diagonal=chunk_sq.sum(dim=0))
-
-    def _accumulate_exact(
-        self, x: torch.Tensor, y: torch.Tensor, seg: _Segments, checked: bool = False
-    ) -> None:
-        """Float32 rows: residuals formed in float64 (exact: the difference of two float32
-        values within 2^29 of each other is a float64), their squares, sums and products in
-        float64, chunk by chunk. Nothing is rounded to float32 on the way, so the state does
-        not depend on the shifts, the batch split or the merge order beyond float64 summation
-        order (the same rows give the same metrics to about 1e-12 whatever the entry point).
-        The float64 squares of float32 values cannot overflow: only NaN/Inf rows are refused
-        (found by one ``aminmax`` reduction, which carries NaN and Inf; the rows are named
-        only when there is one). ``precision='float32'`` forms them in float32
-        (:meth:`_add_rows_float32`) unless an entry exceeds :data:`FLOAT32_PRODUCTS_PEAK`.
-        ``checked``: the caller has done both checks (:meth:`update_checked`).
-        """
-        if checked:
-            self.counts.index_add_(0, seg.present, seg.counts)
-            self._add_rows(x, y, seg=seg)
-            return
-        lo, hi = (float(v) for v in x.aminmax()) if x.numel() else (0.0, 0.0)
-        peak = max(-lo, hi) if math.isfinite(lo) and math.isfinite(hi) else math.inf
-        if not math.isfinite(peak):
-            self._restore_shifts(seg)
-            raise_nonfinite_rows("features", ~torch.isfinite(x).all(dim=1))
-        if self.precision == "float32" and peak > FLOAT32_PRODUCTS_PEAK:
-            # float32 squares and products of these rows could overflow: this batch is
-            # accumulated exactly in float64 instead (same state, slower)
-            self._accumulate_float64(x.double(), y, seg)
-            return
-        self.counts.index_add_(0, seg.present, seg.counts)
-        self._add_rows(x, y, seg=seg)
-
-    def _add_rows(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        keep: torch.Tensor | None = None,
-        seg: _Segments | None = None,
-    ) -> None:
-        """Add validated float32 rows ``x`` of classes ``y`` (shifts set) to the sums and
-        the scatter; ``keep`` (N, bool) zeroes the residuals of rows left out (no host
-        synchronisation: the dense-label path masks instead of filtering); ``seg``, the
-        batch's class segments when known, lets the float32 mode sum classes by segment.
-
-        Per chunk: the float64 residual (a copy and a subtraction), its squares, their row and
-        column sums, the per-class sums by ``index_put_(accumulate=True)`` (torch's CPU
-        ``index_add_`` on rows is several times slower with many rows per class), and the Gram
-        product in float64. ``precision='float32'``: :meth:`_add_rows_float32`.
-        """
-        if self.precision == "float32":
-            self._add_rows_float32(x, y, keep, seg)
-            return
-        ws, dev, d, step = self._workspace, self.device, self.dim, self.chunk_size
-        for lo in range(0, x.shape[0], step):
-            xc, yc = x[lo : lo + step], y[lo : lo + step]
-            wide = ws.get("resid64", (xc.shape[0], d), torch.float64, dev).copy_(xc)
-            gathered = ws.get("shift32", (xc.shape[0], d), torch.float32, dev)
-            wide.sub_(torch.index_select(self.shift, 0, yc, out=gathered))
-            if keep is not None:  # rows left out contribute nothing
-                wide.masked_fill_(~keep[lo : lo + step, None], 0.0)
-            squares = ws.get("squares64", (xc.shape[0], d), torch.float64, dev)
-            torch.mul(wide, wide, out=squares)
-            self.resid_sq.index_put_((yc,), squares.sum(dim=1), accumulate=True)
-            self.resid_sum.index_put_((yc,), wide, accumulate=True)
-            add_gram_(self.scatter, wide, diagonal=squares.sum(dim=0))
-
-    def _add_rows_float32(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        keep: torch.Tensor | None,
-        seg: _Segments | None,
-    ) -> None:
-        """:meth:`_add_rows` with ``precision='float32'``: the whole batch in float32, five
-        passes over it beside the GEMM (vocabulary-scale passes, ``benchmarks/README.md``
-        section K): the residuals ``x - shift`` rounded once to float32 (a gather and a
-        subtraction), their squares, whose row sums (float32, each row's cascade sum) feed
-        the per-class sums of squares and whose column sums (float32 over runs of 32 rows,
-        then float64) give the scatter's diagonal; the per-class sums of the residuals
-        (``embedding_bag`` over the class segments when ``seg`` is given, else float64 chunks
-        by ``index_put_``); and one float32 Gram product for the batch, formed from its upper
-        blocks (:func:`~collapsekit.stats._gram.add_gram_`; numpy's float32 ``syrk`` would do
-        half a GEMM's work, but its BLAS threads and torch's contend between kernels: 121 ms
-        against the blocked product's 105 ms for 16,384 x 768 rows), added to the float64
-        scatter with that diagonal. Each sum is float32 only within a batch's class or a
-        32-row run, so the state's error stays at the residuals' float32 rounding (~1e-7 of
-        the within-class spread) however many rows stream in.
-        """
-        ws, dev, d = self._workspace, self.device, self.dim
-        b = x.shape[0]
-        resid = ws.get("resid32", (b, d), torch.float32, dev)
-        torch.index_select(self.shift, 0, y, out=resid)
-        torch.sub(x, resid, out=resid)
-        if keep is not None:  # rows left out contribute nothing
-            resid.masked_fill_(~keep[:, None], 0.0)
-        squares = ws.get("squares32", (b, d), torch.float32, dev)
-        torch.mul(resid, resid, out=squares)
-        self.resid_sq.index_put_((y,), squares.sum(dim=1).double(), accumulate=True)
-        diagonal = _column_sums(squares)
-        if seg is not None:
-            starts = seg.counts.cumsum(0) - seg.counts
-            partial = torch.nn.functional.embedding_bag(seg.order, resid, starts, mode="sum")
-            self.resid_sum.index_add_(0, seg.present, partial.double())
-        else:
-            for lo in range(0, b, self.chunk_size):
-                part = resid[lo : lo + self.chunk_size]
-                wide = ws.get("resid64", part.shape, torch.float64, dev).copy_(part)
-                self.resid_sum.index_put_((y[lo : lo + self.chunk_size],), wide, accumulate=True)
-        add_gram_(self.scatter, resid, diagonal=diagonal)
 
     # ------------------------------------------------------------------ exact re-expression
     def _reshift(self, new_shift: torch.Tensor) -> None:
@@ -645,139 +399,6 @@ class ClassStats(TensorState):
             out[name] = t.detach().to(device=self.device, dtype=ref.dtype).clone()
         return out
 
-    # ------------------------------------------------------------------ derived moments
-    def _require_classes(self, minimum: int = 2) -> torch.Tensor:
-        present = torch.nonzero(self.counts > 0).flatten()
-        if present.numel() < minimum:
-            raise ValueError(
-                f"labels: expected rows from at least {minimum} classes, received "
-                f"{present.numel()} non-empty class(es) over {self.num_samples} row(s); "
-                "class-separation statistics need two or more classes"
-            )
-        return present
-
-    def present_classes(self) -> torch.Tensor:
-        """Indices of the classes that received at least one row."""
-        return torch.nonzero(self.counts > 0).flatten()
-
-    def class_means(self) -> torch.Tensor:
-        """Float64 means of the non-empty classes (rows ordered as :meth:`present_classes`)."""
-        p = self.present_classes()
-        n = self.counts[p].double()[:, None]
-        return self.shift[p].double() + self.resid_sum[p] / n
-
-    def global_mean_vector(self) -> torch.Tensor:
-        """mu_G: mean of class means (``global_mean='class'``) or the sample mean."""
-        means = self.class_means()
-        if means.shape[0] == 0:
-            raise ValueError("labels: no rows have been accumulated yet; call update() first")
-        if self.global_mean == "class":
-            return means.mean(0)
-        n = self.counts[self.present_classes()].double()
-        return (n[:, None] * means).sum(0) / n.sum()
-
-    def within_scatter(self) -> torch.Tensor:
-        """sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T in float64 (D x D)."""
-        p = self.present_classes()
-        r = self.resid_sum[p]
-        return self.scatter - (r / self.counts[p].double()[:, None]).T @ r
-
-    def within_cov(self) -> torch.Tensor:
-        """Sigma_W = within_scatter / N."""
-        return self.within_scatter() / max(self.num_samples, 1)
-
-    def between_cov(self, weighting: Literal["class", "sample"] = "class") -> torch.Tensor:
-        """Sigma_B = M~^T M~ / K (``weighting='class'``, the contract) or
-        sum_c (n_c/N)(mu_c - mu)(mu_c - mu)^T with the sample mean (``'sample'``)."""
-        means = self.class_means()
-        if weighting == "class":
-            centred = means - self.global_mean_vector()
-            return centred.T @ centred / means.shape[0]
-        n = self.counts[self.present_classes()].double()
-        centred = means - (n[:, None] * means).sum(0) / n.sum()
-        return (centred * (n / n.sum())[:, None]).T @ centred
-
-    def total_cov(self) -> torch.Tensor:
-        """Sigma_T = (1/N) sum_i (h_i - mean)(h_i - mean)^T = Sigma_W + Sigma_B('sample')."""
-        return self.within_cov() + self.between_cov("sample")
-
-    def class_sq_deviation(self) -> torch.Tensor:
-        """sum_{i in c} ||h_i - mu_c||^2 for each non-empty class (float64)."""
-        p = self.present_classes()
-        r = self.resid_sum[p]
-        out = self.resid_sq[p] - r.square().sum(1) / self.counts[p].double()
-        return out.clamp_min(0.0)
-
-    def class_variances(self) -> torch.Tensor:
-        """var_c = (1/n_c) sum_{i in c} ||h_i - mu_c||^2 (Galanti et al. 2021)."""
-        return self.class_sq_deviation() / self.counts[self.present_classes()].double()
-
-    # ------------------------------------------------------------------ metrics
-    def neural_collapse(
-        self,
-        weights: Any = None,
-        ood_mean: Any = None,
-        ncc_agreement: float | None = None,
-    ) -> dict[str, float]:
-        """The neural-collapse metrics (docs/metrics.md) from the streamed state.
-
-        ``weights`` (num_classes x D) adds ``self_duality``; ``ood_mean`` (D,) adds
-        ``ood_orthogonality``; ``ncc_agreement`` is passed through from a second pass
-        (:meth:`ncc_counter`). Keys whose inputs are missing are left out.
-        """
-        from collapsekit.functional.neural_collapse import neural_collapse_from_moments
-
-        present = self._require_classes(2)
-        w = None
-        if weights is not None:
-            w = check_features(weights, "weights", self.dim, self.device)
-            if w.shape[0] != self.num_classes:
-                raise ValueError(
-                    f"weights: expected one row per class ({self.num_classes} x {self.dim}), "
-                    f"received shape {tuple(w.shape)}"
-                )
-            w = w[present]
-        ood = None
-        if ood_mean is not None:
-            ood = as_tensor(ood_mean, "ood_mean", self.device).double().flatten()
-            if ood.numel() != self.dim:
-                raise ValueError(
-                    f"ood_mean: expected a vector of length {self.dim}, received {ood.numel()}"
-                )
-            if not bool(torch.isfinite(ood).all()):
-                raise ValueError(
-                    "ood_mean: expected finite values, received NaN or Inf; compute it from "
-                    "finite out-of-distribution rows"
-                )
-        out = neural_collapse_from_moments(
-            means=self.class_means(),
-            counts=self.counts[present],
-            within_scatter=self.within_scatter(),
-            class_sq_deviation=self.class_sq_deviation(),
-            global_mean=self.global_mean_vector(),
-            weights=w,
-            ood_mean=ood,
-            rtol=self.rtol,
-            tile_bytes=self.tile_bytes,
-        )
-        if ncc_agreement is not None:
-            out["ncc_agreement"] = float(ncc_agreement)
-        return out
-
-    def ncc_counter(self, weights: Any, bias: Any = None) -> NCCAgreement:
-        """A second-pass accumulator of NC4 agreement using this state's final class means."""
-        from collapsekit.stats.ncc_agreement import NCCAgreement
-
-        self._require_classes(2)
-        return NCCAgreement(
-            class_means=self.class_means(),
-            class_ids=self.present_classes(),
-            weights=weights,
-            bias=bias,
-            center=self.global_mean_vector(),
-        )
-
-    # ------------------------------------------------------------------ class axis
     def remap_classes(self, mapping: Any, num_classes: int) -> ClassStats:
         """Move class ``i`` to id ``mapping[i]`` in a state of ``num_classes`` classes
         (in place; grows or relabels, exactly); returns ``self``.
