@@ -537,6 +537,23 @@ def test_float32_precision_is_close_to_float64_and_says_so():
     assert "float32 products" not in exact.provenance["nc1"]
 
 
+@pytest.mark.parametrize("scale", [1e16, 1e17])  # past 2^48: float32 squares could overflow
+def test_float32_precision_takes_huge_rows_in_float64(scale: float) -> None:
+    g = torch.Generator().manual_seed(2)
+    y = torch.arange(600) % 3
+    x = (
+        (torch.randn(3, 16, generator=g)[y] * 2 + torch.randn(600, 16, generator=g)) * scale
+    ).float()
+    fast, exact = Analyzer(precision="float32"), Analyzer()
+    for xb, yb in zip(x.split(200), y.split(200), strict=True):
+        fast.update(xb, yb)
+        exact.update(xb, yb)
+    a, b = fast.exact_metrics(), exact.exact_metrics()
+    for key in ("nc1", "cdnv", "effective_rank", "std_of_l2_normalized"):
+        assert math.isfinite(a[key]), key
+        assert a[key] == pytest.approx(b[key], rel=1e-9), key
+
+
 def test_precision_survives_a_state_round_trip():
     a = Analyzer(precision="float32")
     a.update(torch.randn(40, 5), torch.arange(40) % 2)
