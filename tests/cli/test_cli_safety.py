@@ -163,6 +163,7 @@ def test_report_to_json_is_atomic(tmp_path, monkeypatch) -> None:
         (["--sample-rows", "0"], "--sample-rows"),
         (["--bootstrap", "-1"], "--bootstrap"),
         (["--max-memory-mb", "-1"], "--max-memory-mb"),
+        (["--precision", "half"], "--precision: expected float64"),
     ],
 )
 def test_bad_numeric_options_give_one_error_line(files, args, option) -> None:
@@ -184,6 +185,16 @@ def test_max_memory_mb_fraction_is_a_budget(files) -> None:
     emb, lab = files
     res = runner.invoke(app, ["analyze", str(emb), "-l", str(lab), "--max-memory-mb", "0.5"])
     assert res.exit_code == 0, res.output
+
+
+def test_precision_float32_reaches_the_report(files, tmp_path) -> None:
+    emb, lab = files
+    out = tmp_path / "r.json"
+    res = runner.invoke(
+        app, ["analyze", str(emb), "-l", str(lab), "--precision", "float32", "--json", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "float32 products" in json.loads(out.read_text())["provenance"]["nc1"]
 
 
 def test_demo_epochs_zero_is_refused(tmp_path) -> None:

@@ -37,6 +37,7 @@ class AnalyzeOptions:
     batch_size: int = 65536
     max_memory_mb: float = DEFAULT_MAX_MEMORY_MB
     sample_rows: int = 20_000
+    precision: str = "float64"
     device: str | None = None
     thresholds: tuple[str, ...] = ()
     ood: Path | None = None
@@ -70,6 +71,11 @@ class AnalyzeOptions:
         check_positive_int(self.sample_rows, "--sample-rows")
         if self.bootstrap is not None:
             check_nonnegative_int(self.bootstrap, "--bootstrap", "0 turns the intervals off")
+        if self.precision not in ("float64", "float32"):
+            raise ValueError(
+                f"--precision: expected float64 (exact, the default) or float32 (faster, for "
+                f"vocabulary-scale files), received {self.precision!r}"
+            )
         if not (math.isfinite(self.max_memory_mb) and self.max_memory_mb > 0):
             raise ValueError(
                 f"--max-memory-mb: expected a positive number of MB, received "
@@ -156,6 +162,7 @@ def report_for(
         sample_rows=opts.sample_rows,
         batch_size=opts.batch_size,
         max_memory_mb=opts.max_memory_mb,
+        precision="float32" if opts.precision == "float32" else "float64",
         progress=progress,
         device=opts.device,
         thresholds=rules,
