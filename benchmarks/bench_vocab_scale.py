@@ -189,7 +189,7 @@ def bench_stream(a: argparse.Namespace) -> None:
 
 def bench_parts(a: argparse.Namespace) -> None:
     from collapsekit import Analyzer
-    from collapsekit.engine.analyzer import _finite_and_wide_enough
+    from collapsekit._validation import finite_and_wide_enough
     from collapsekit.engine.labels import LabelEncoder
     from collapsekit.stats.class_stats import ClassStats
     from collapsekit.stats.row_reservoir import RowReservoir
@@ -228,7 +228,7 @@ def bench_parts(a: argparse.Namespace) -> None:
     def checks() -> None:
         enc = LabelEncoder()
         for x, y in batches:
-            _finite_and_wide_enough(x, "features")
+            finite_and_wide_enough(x, "features")
             enc.encode(y, dev, x.shape[0])
 
     def analyzer(p: str) -> Callable[[], None]:

@@ -275,3 +275,35 @@ def check_count(value: Any, name: str, minimum: int, allow_none: bool = False) -
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, received {value!r}")
     return value
+
+
+def finite_and_wide_enough(x: torch.Tensor, name: str, peak: float = 2.0**60) -> torch.Tensor:
+    """``x`` checked for NaN/Inf and widened where needed, in one pass over float32 rows: half
+    and bfloat16 become float32; float32 rows whose squares would leave float32's range
+    (magnitudes beyond ``peak``, 2^60 by default, or below 2^-60, e.g. features at 1e30 or
+    1e-30) become float64, so every metric reads the same at any scale
+    (``precision='float32'`` passes 2^48, where its float32 squares could overflow). The
+    extremes (``aminmax``) carry NaN and Inf, so one reduction serves both checks; float64
+    rows get the row-sum check.
+
+    Example:
+        >>> finite_and_wide_enough(torch.tensor([[1e30, 0.0]]), "features").dtype
+        torch.float64
+        >>> finite_and_wide_enough(torch.tensor([[1.0, 2.0]], dtype=torch.half), "x").dtype
+        torch.float32
+    """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    if not x.numel():
+        return x
+    if x.dtype != torch.float32:
+        if not rows_are_finite(x):
+            raise_nonfinite_rows(name, ~torch.isfinite(x).all(dim=1))
+        return x
+    lo, hi = (float(v) for v in x.aminmax())  # one pass, no |x| copy
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise_nonfinite_rows(name, ~torch.isfinite(x).all(dim=1))
+    largest = max(-lo, hi)
+    if largest > peak or 0.0 < largest < 2.0**-60:
+        return x.double()
+    return x

@@ -10,7 +10,6 @@ exact class statistics. ``report.provenance`` says which is which.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,14 +17,11 @@ import torch
 
 from collapsekit._validation import (
     check_count,
-    check_features,
     check_level,
     check_positive_int,
-    raise_nonfinite_rows,
-    rows_are_finite,
 )
 from collapsekit.engine import distributed
-from collapsekit.engine.budget import check_class_memory
+from collapsekit.engine.batches import checked_batch, encoded_labels
 from collapsekit.engine.computation import (
     AUTO_BOOTSTRAP_MAX_ROWS,
     Request,
@@ -37,7 +33,6 @@ from collapsekit.engine.labels import LabelEncoder
 from collapsekit.engine.state import (
     analyzer_state,
     check_state,
-    grow,
     restore,
     start_empty,
     start_per_class,
@@ -45,7 +40,7 @@ from collapsekit.engine.state import (
 )
 from collapsekit.functional.alpha_req import DEFAULT_FIT_RANGE
 from collapsekit.metrics import Options
-from collapsekit.stats.class_batch import FLOAT32_PRODUCTS_PEAK, Precision
+from collapsekit.stats.class_batch import Precision
 from collapsekit.stats.class_scatter import PerClassScatter
 from collapsekit.stats.class_stats import ClassStats, validated_precision
 from collapsekit.stats.cross_moments import CrossMoments
@@ -62,31 +57,6 @@ Progress = Callable[[str, int, int | None], None]
 #: A second pass: a zero-argument callable returning a fresh iterator of
 #: ``(features, labels, reference)`` batches (labels / reference may be None).
 SecondPass = Callable[[], Iterable[tuple[Any, Any, Any]]]
-
-
-def _finite_and_wide_enough(x: torch.Tensor, name: str, peak: float = 2.0**60) -> torch.Tensor:
-    """``x`` checked for NaN/Inf and widened where needed, in one pass over float32 rows: half
-    and bfloat16 become float32; float32 rows whose squares would leave float32's range
-    (magnitudes beyond ``peak``, 2^60 by default, or below 2^-60, e.g. features at 1e30 or
-    1e-30) become float64, so every metric reads the same at any scale
-    (``precision='float32'`` passes 2^48, where its float32 squares could overflow). The
-    extremes (``aminmax``) carry NaN and Inf, so one reduction serves both checks; float64
-    rows get the row-sum check."""
-    if x.dtype in (torch.float16, torch.bfloat16):
-        x = x.float()
-    if not x.numel():
-        return x
-    if x.dtype != torch.float32:
-        if not rows_are_finite(x):
-            raise_nonfinite_rows(name, ~torch.isfinite(x).all(dim=1))
-        return x
-    lo, hi = (float(v) for v in x.aminmax())  # one pass, no |x| copy
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise_nonfinite_rows(name, ~torch.isfinite(x).all(dim=1))
-    largest = max(-lo, hi)
-    if largest > peak or 0.0 < largest < 2.0**-60:
-        return x.double()
-    return x
 
 
 class Analyzer:
@@ -213,49 +183,6 @@ class Analyzer:
         ref_dim = None if ref is None else ref.shape[1]
         start_empty(self, x.shape[1], labelled, ref_dim, dtype, x.device)
 
-    def _checked_batch(
-        self, features: Any, labels: Any, reference: Any
-    ) -> tuple[torch.Tensor, bool, torch.Tensor | None]:
-        """(rows, labelled, reference rows) of a batch, checked against the first batch:
-        finite, the same width, labelling and reference pairing."""
-        device = self.device if self.device is not None else None
-        x = _finite_and_wide_enough(
-            check_features(features, "features", self.dim, device, min_rows=0, check_finite=False),
-            "features",
-            FLOAT32_PRODUCTS_PEAK if self.precision == "float32" else 2.0**60,
-        )
-        labelled = labels is not None
-        if self.labelled is not None and labelled != self.labelled:
-            raise ValueError(
-                "labels: expected "
-                + (
-                    "labels with every batch (the first batch had them)"
-                    if self.labelled
-                    else "no labels (the first batch had none)"
-                )
-                + ", received the other"
-            )
-        ref = None
-        if reference is not None:
-            ref = _finite_and_wide_enough(
-                check_features(
-                    reference, "reference", self.reference_dim, x.device, 0, check_finite=False
-                ),
-                "reference",
-            )
-            if ref.shape[0] != x.shape[0]:
-                raise ValueError(
-                    f"reference: expected {x.shape[0]} rows paired with the features (row i of "
-                    f"both from the same input), received {ref.shape[0]}; CKA of unpaired rows "
-                    "is undefined"
-                )
-        if self.class_stats is not None and (ref is None) != (self.cross is None):
-            raise ValueError(
-                "reference: expected a reference batch with every batch or with none (CKA pairs "
-                "every row), received a change midway"
-            )
-        return x, labelled, ref
-
     def update(self, features: Any, labels: Any = None, reference: Any = None) -> None:
         """Add a batch: ``features`` (N x D, any float dtype, any device), ``labels`` (N
         values: integers of any size or strings; omit for unlabelled data) and optionally
@@ -267,38 +194,11 @@ class Analyzer:
         if self.num_classes is not None:
             dense_update(self, features, labels, reference)
             return
-        x, labelled, ref = self._checked_batch(features, labels, reference)
-        before = list(self.encoder.values), self.encoder.kind
-        try:
-            if labelled:
-                y = self.encoder.encode(labels, x.device, x.shape[0])
-            else:
-                y = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-            if (
-                self.class_stats is not None
-                and labelled
-                and (self.encoder.num_classes > self.capacity)
-            ):
-                grow(self, self.encoder.num_classes)  # checks memory before it changes anything
-        except Exception:
-            self.encoder.load_state_dict(
-                {"kind": before[1], "values": before[0], "class_names": self.encoder.class_names}
-            )
-            raise
+        x, labelled, ref = checked_batch(self, features, labels, reference)
+        y = encoded_labels(self, labels, x, labelled)
         if self.class_stats is None:
             if x.shape[0] == 0:
                 return
-            try:
-                check_class_memory(self.encoder.num_classes, x.shape[1])
-            except ValueError:
-                self.encoder.load_state_dict(
-                    {
-                        "kind": before[1],
-                        "values": before[0],
-                        "class_names": self.encoder.class_names,
-                    }
-                )
-                raise
             self._start(x, labelled, ref)
         _, class_stats, units = started(self)
         if x.shape[0] == 0:

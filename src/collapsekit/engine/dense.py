@@ -4,7 +4,7 @@
 The default pass reads values back to the host on every batch, which is what lets it refuse a
 bad batch whole before anything changes:
 
-* ``_finite_and_wide_enough``: ``aminmax`` read back (finiteness, the float64 widening);
+* ``finite_and_wide_enough``: ``aminmax`` read back (finiteness, the float64 widening);
 * ``LabelEncoder.encode``: ``torch.unique`` (its size), ``.cpu()`` and ``.tolist()`` of the
   new label values, Python dictionary work;
 * ``ClassStats``: ``torch.unique_consecutive`` (its size), the new classes' boolean index

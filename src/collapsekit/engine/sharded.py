@@ -17,8 +17,13 @@ from typing import Any, Literal
 
 import torch
 
-from collapsekit._validation import as_tensor, check_features, check_labels, check_positive_int
-from collapsekit.engine.analyzer import _finite_and_wide_enough
+from collapsekit._validation import (
+    as_tensor,
+    check_features,
+    check_labels,
+    check_positive_int,
+    finite_and_wide_enough,
+)
 from collapsekit.functional.class_shards import ONE_PROCESS, ClassReduce
 from collapsekit.functional.ncc_agreement import ncc_shard_best
 from collapsekit.functional.neural_collapse import NC_KEYS, neural_collapse_from_moments
@@ -116,7 +121,7 @@ class ShardedAnalyzer:
         ``0 .. K-1`` (any rank may see any class). Validated now; nothing is sent until
         :meth:`exchange`."""
         x = check_features(features, "features", self.dim, self.device, 0, check_finite=False)
-        x = _finite_and_wide_enough(x, "features")
+        x = finite_and_wide_enough(x, "features")
         y = check_labels(labels, x.shape[0], self.num_classes, "labels", self.device)
         if x.shape[0]:
             self._staged.append((x, y))
