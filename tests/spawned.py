@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
@@ -16,6 +19,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def join_group(rank: int, port: int, world: int, threads: int | None = 1) -> None:
+    """A spawned worker's first step: join the gloo process group of ``world`` ranks on the
+    localhost ``port`` (one torch thread each unless ``threads`` is None: ranks share cores)."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if threads is not None:
+        torch.set_num_threads(threads)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
 
 
 def spawn(worker: Callable[..., Any], out: str, world: int, what: str, timeout_s: float = 240.0):

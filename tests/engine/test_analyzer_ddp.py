@@ -1,7 +1,6 @@
 """Analyzer.all_reduce over two gloo processes equals one process, with classes that arrive
 in different orders (and some only) on each rank."""
 
-import os
 import socket
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from collapsekit import Analyzer
+from spawned import join_group
 
 
 def _free_port() -> int:
@@ -29,9 +29,7 @@ def _data():
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+    join_group(rank, port, 2)
     x, y, ref = _data()
     # rank 0 sees the first 200 rows (no 'doe' rows in reverse order), rank 1 the rest
     if rank == 0:

@@ -2,7 +2,6 @@
 0-row batch) and classes arriving in different orders give what one process gives over all
 rows; ranks of different widths raise ValueError on every rank, without hanging."""
 
-import os
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 from collapsekit import Analyzer
-from spawned import spawn
+from spawned import join_group, spawn
 
 WORLD = 3
 
@@ -42,9 +41,7 @@ def _shards(rank: int, layout: str):
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    join_group(rank, port, WORLD)
     results: dict = {}
     for layout in ("never", "0-row"):
         a = Analyzer(sample_rows=40)

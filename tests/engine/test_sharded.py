@@ -2,7 +2,6 @@
 fed on ranks that do not own it, classes that never occur, NC4 from second passes of
 different lengths, and results equal to one process's Analyzer over the same rows."""
 
-import os
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import torch.distributed as dist
 
 from collapsekit import Analyzer
 from collapsekit.engine.sharded import ShardedAnalyzer
-from spawned import spawn
+from spawned import join_group, spawn
 
 WORLD = 3
 #: (num_classes, dim): K > D (the Gram's eigenpairs) and K <= D (the gathered means' SVD)
@@ -62,9 +61,7 @@ def _sharded(rank: int, k: int, d: int, global_mean: str) -> dict:
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    join_group(rank, port, WORLD)
     results: dict = {}
     for k, d in SHAPES:
         results[(k, d, "class")] = _sharded(rank, k, d, "class")

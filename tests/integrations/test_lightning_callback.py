@@ -2,14 +2,13 @@
 gloo processes, one idle (never updated, or fed a 0-row batch), give what one process gives over
 all rows, on every rank."""
 
-import os
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.distributed as dist
 
-from spawned import spawn
+from spawned import join_group, spawn
 
 pytest.importorskip("torchmetrics")
 pytest.importorskip("pytorch_lightning")
@@ -59,9 +58,7 @@ def _epoch_end(shard: tuple[torch.Tensor, torch.Tensor] | None) -> dict:
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    join_group(rank, port, WORLD)
     results: dict = {}
     for layout in ("never", "0-row"):
         metric = NeuralCollapseMetric(K, D)

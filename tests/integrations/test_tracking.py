@@ -1,4 +1,3 @@
-import os
 import warnings
 
 import numpy as np
@@ -13,6 +12,7 @@ from collapsekit.integrations.collapse_monitor import CollapseMonitor, CollapseW
 from collapsekit.io.feature_capture import FeatureCapture
 from collapsekit.report.history import read_history
 from references import blobs
+from spawned import join_group
 
 
 def test_feature_capture_input_output_and_bad_layer():
@@ -80,8 +80,7 @@ def test_torchmetrics_metric_equals_class_stats():
 def _tm_worker(rank, world, port, X, y, out):
     from collapsekit.integrations.torchmetrics_metric import NeuralCollapseMetric
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    join_group(rank, port, world, threads=None)
     torch.set_num_threads(1)
     try:
         m = NeuralCollapseMetric(5, X.shape[1])

@@ -4,7 +4,6 @@ without torch.distributed and, over two gloo processes, equal to one pass."""
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from collapsekit.stats.ncc_agreement import NCCAgreement
 from collapsekit.stats.regression_stats import RegressionStats
 from collapsekit.stats.row_reservoir import RowReservoir
 from collapsekit.stats.unit_moments import UnitVectorMoments
+from spawned import join_group
 
 N, D, K = 40, 5, 3
 
@@ -197,9 +197,7 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+    join_group(rank, port, 2)
     states = {}
     for name in sorted(CASES):
         acc = _built(name, [FIRST if rank == 0 else SECOND], rank=rank)

@@ -1,6 +1,5 @@
 import io
 import math
-import os
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from collapsekit import ClassStats
 from references import blobs
+from spawned import join_group
 
 
 def _stream(X, y, k, splits=5, **kw):
@@ -159,8 +159,7 @@ def test_ncc_counter_streamed_equals_in_memory():
 
 
 def _dist_worker(rank, world, port, X, y, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    join_group(rank, port, world, threads=None)
     torch.set_num_threads(1)
     try:
         idx = np.arange(rank, len(y), world)
