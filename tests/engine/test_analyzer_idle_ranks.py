@@ -2,7 +2,6 @@
 0-row batch) and classes arriving in different orders give what one process gives over all
 rows; ranks of different widths raise ValueError on every rank, without hanging."""
 
-
 import numpy as np
 import pytest
 import torch

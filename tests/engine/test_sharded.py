@@ -2,7 +2,6 @@
 fed on ranks that do not own it, classes that never occur, NC4 from second passes of
 different lengths, and results equal to one process's Analyzer over the same rows."""
 
-
 import numpy as np
 import pytest
 import torch
