@@ -31,6 +31,9 @@ def test_sigint_during_startup_prints_one_line(delay, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        # a run launched in the background (nohup, &) ignores SIGINT, and children inherit it:
+        # give the command the default disposition a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_for_numpy(proc.pid)
     time.sleep(delay)
