@@ -2,6 +2,8 @@
 fed on ranks that do not own it, classes that never occur, NC4 from second passes of
 different lengths, and results equal to one process's Analyzer over the same rows."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -48,6 +50,7 @@ def _sharded(rank: int, k: int, d: int, global_mean: str) -> dict:
         s.update(xs[100:], ys[100:])
     elif rank == 2:
         s.update(xs, ys)
+    s = _restored(s, k, d, global_mean)  # a checkpoint mid-stream, staged rows included
     sizes = {0: 0, 1: 3, 2: 1}[rank]  # second passes of different lengths
     batches = list(xs.split(max(1, -(-xs.shape[0] // sizes)))) if sizes else []
     out = s.compute(
@@ -57,6 +60,16 @@ def _sharded(rank: int, k: int, d: int, global_mean: str) -> dict:
         second_pass=lambda: iter(batches),
     )
     return {"metrics": out, "bytes": s.state_bytes(), "own": s.stop - s.first}
+
+
+def _restored(s: ShardedAnalyzer, k: int, d: int, global_mean: str) -> ShardedAnalyzer:
+    """``s`` saved (through bytes, as a checkpoint) and restored into a fresh instance."""
+    buf = io.BytesIO()
+    torch.save(s.state_dict(), buf)
+    buf.seek(0)
+    fresh = ShardedAnalyzer(k, d, global_mean=global_mean, tile_rows=3)  # type: ignore[arg-type]
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    return fresh
 
 
 def _worker(rank: int, port: int, out: str) -> None:
@@ -139,3 +152,26 @@ def test_one_process_holds_every_class():
         assert value == pytest.approx(want[key], rel=1e-6, nan_ok=True), key
     with pytest.raises(ValueError, match="labels"):
         s.update(x[:2], torch.tensor([0, 40]))
+
+
+def test_state_round_trip_keeps_staged_rows_and_refuses_another_layout():
+    x, y, w, bias, ood = _data(40, 6)
+    s = ShardedAnalyzer(40, 6)
+    s.update(x[:300], y[:300])
+    s.exchange()
+    s.update(x[300:], y[300:])  # staged, not yet exchanged
+    state = s.state_dict()
+    assert state["staged_rows"].shape == (300, 6)
+    fresh = ShardedAnalyzer(40, 6)
+    fresh.load_state_dict(state)
+    got = fresh.compute(w, bias, ood, second_pass=lambda: [(x, y)])
+    want = s.compute(w, bias, ood, second_pass=lambda: [(x, y)])
+    assert got == want
+    other = ShardedAnalyzer(41, 6)
+    before = other.state_dict()
+    with pytest.raises(ValueError, match=r"state\['num_classes'\]: expected 41"):
+        other.load_state_dict(state)
+    bad = dict(state, staged_labels=torch.full((300,), 99))
+    with pytest.raises(ValueError, match=r"state\['staged_labels'\]"):
+        fresh.load_state_dict(bad)
+    assert torch.equal(other.state_dict()["stats"]["counts"], before["stats"]["counts"])

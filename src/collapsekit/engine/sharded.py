@@ -12,13 +12,14 @@ all-reduces, and the class-pair sums tile by tile round a ring).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 import torch
 
 from collapsekit._validation import (
     as_tensor,
+    check_count,
     check_features,
     check_labels,
     check_positive_int,
@@ -33,6 +34,8 @@ from collapsekit.stats.class_stats import ClassStats, validated_global_mean
 #: A second pass: a zero-argument callable returning a fresh iterable of batches, each the
 #: rows (N x D) or a tuple whose first item is the rows.
 Batches = Callable[[], Iterable[Any]]
+#: Version of :meth:`ShardedAnalyzer.state_dict` (a state of another version is refused).
+_STATE_VERSION = 1
 
 
 class ShardedAnalyzer:
@@ -300,6 +303,59 @@ class ShardedAnalyzer:
         if int(counts[1]) == 0:
             raise ValueError("second_pass: expected rows on some rank, received none")
         return int(counts[0]) / int(counts[1])
+
+    # ------------------------------------------------------------------ save and restore
+    def state_dict(self) -> dict[str, Any]:
+        """This rank's state (local, not collective): its shard's class statistics, the rows
+        staged and not yet exchanged, and the layout they belong to (K, D, the number of
+        ranks and this rank). Each rank saves its own; :meth:`load_state_dict` restores it
+        on the same rank of the same number of ranks."""
+        xs = [s[0] for s in self._staged]
+        ys = [s[1] for s in self._staged]
+        return {
+            "version": _STATE_VERSION,
+            "num_classes": self.num_classes,
+            "dim": self.dim,
+            "world": self.world,
+            "rank": self.rank,
+            "stats": self.stats.state_dict(),
+            "staged_rows": torch.cat(xs).clone() if xs else None,
+            "staged_labels": torch.cat(ys).clone() if ys else None,
+            "routed_bytes": self.routed_bytes,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` of the same rank; everything is checked before anything
+        changes (a state of another layout, or with bad staged rows, raises ValueError)."""
+        for key, want in (
+            ("version", _STATE_VERSION),
+            ("num_classes", self.num_classes),
+            ("dim", self.dim),
+            ("world", self.world),
+            ("rank", self.rank),
+        ):
+            if state.get(key) != want:
+                raise ValueError(
+                    f"state[{key!r}]: expected {want!r} (this ShardedAnalyzer's), received "
+                    f"{state.get(key)!r}; restore each rank's own state into a ShardedAnalyzer "
+                    "of the same num_classes and dim on the same number of ranks"
+                )
+        staged: list[tuple[torch.Tensor, torch.Tensor]] = []
+        rows, labels = state.get("staged_rows"), state.get("staged_labels")
+        if (rows is None) != (labels is None):
+            raise ValueError(
+                "state['staged_labels']: expected staged labels exactly when staged rows are "
+                "saved, received one without the other"
+            )
+        if rows is not None:
+            x = check_features(rows, "state['staged_rows']", self.dim, self.device, 0)
+            y = check_labels(
+                labels, x.shape[0], self.num_classes, "state['staged_labels']", self.device
+            )
+            staged = [(x, y)]
+        routed = check_count(state.get("routed_bytes"), "state['routed_bytes']", 0)
+        self.stats.load_state_dict(state["stats"])  # validated whole before it changes
+        self._staged, self.routed_bytes = staged, routed
 
     # ------------------------------------------------------------------ memory
     def state_bytes(self) -> int:
