@@ -71,10 +71,9 @@ NULL_SILHOUETTE_MAX_ROWS = 5_000
 SIMULATED_NULLS = frozenset(
     {"std_of_l2_normalized", "centroid_similarity", "silhouette", "neural_collapse"}
 )
-#: The keys the NC null gives (simulated class means; ``"neural_collapse"`` in ``simulate``).
-NC_NULL_KEYS = frozenset(
-    {"nc1", "nc1_quotient", "cdnv", "equinorm", "equiangularity", "max_angle", "etf_error"}
-)
+#: The keys the NC null gives (simulated class means; ``"neural_collapse"`` in ``simulate``):
+#: the registry's neural-collapse metrics that have a null.
+NC_NULL_KEYS = frozenset(keys("null")) & frozenset(keys("neural collapse", by="section"))
 #: Cap on K * min(K, D) doubles for the simulated class means (128 MiB).
 NULL_MAX_MEAN_ENTRIES = 2**24
 #: Cap on simulated classes (the NC pair sums are O(K^2 D): 200,000 classes would cost as much
