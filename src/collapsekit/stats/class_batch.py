@@ -75,6 +75,12 @@ class Segments:
     new_ids: torch.Tensor
     old_shift: torch.Tensor | None
 
+    def sums(self, rows: torch.Tensor) -> torch.Tensor:
+        """Each present class's sum of ``rows`` (one row per label; ``embedding_bag`` sums
+        each segment of the sorted rows without an N x D index tensor), in ``rows``' dtype."""
+        starts = self.counts.cumsum(0) - self.counts
+        return torch.nn.functional.embedding_bag(self.order, rows, starts, mode="sum")
+
 
 class BatchAccumulation:
     """The per-batch accumulation of :class:`~collapsekit.stats.class_stats.ClassStats`
@@ -166,12 +172,9 @@ class BatchAccumulation:
                 f"features: expected values whose squares fit in float64 (entries below about "
                 f"{limit:.1e}), received rows that overflow; rescale the features"
             )
-        # validated: commit. embedding_bag sums each class's segment of the sorted rows
-        # without an N x D index tensor.
+        # validated: commit
         self.counts.index_add_(0, seg.present, seg.counts)
-        starts = seg.counts.cumsum(0) - seg.counts
-        partial = torch.nn.functional.embedding_bag(seg.order, resid, starts, mode="sum")
-        self.resid_sum.index_add_(0, seg.present, partial)
+        self.resid_sum.index_add_(0, seg.present, seg.sums(resid))
         self.resid_sq.index_put_((y,), row_sq, accumulate=True)
         for chunk, chunk_sq in zip(
             resid.split(self.chunk_size), squares.split(self.chunk_size), strict=True
@@ -194,20 +197,17 @@ class BatchAccumulation:
         (:meth:`_add_rows_float32`) unless an entry exceeds :data:`FLOAT32_PRODUCTS_PEAK`.
         ``checked``: the caller has done both checks (:meth:`update_checked`).
         """
-        if checked:
-            self.counts.index_add_(0, seg.present, seg.counts)
-            self._add_rows(x, y, seg=seg)
-            return
-        lo, hi = (float(v) for v in x.aminmax()) if x.numel() else (0.0, 0.0)
-        peak = max(-lo, hi) if math.isfinite(lo) and math.isfinite(hi) else math.inf
-        if not math.isfinite(peak):
-            self._restore_shifts(seg)
-            raise_nonfinite_rows("features", ~torch.isfinite(x).all(dim=1))
-        if self.precision == "float32" and peak > FLOAT32_PRODUCTS_PEAK:
-            # float32 squares and products of these rows could overflow: this batch is
-            # accumulated exactly in float64 instead (same state, slower)
-            self._accumulate_float64(x.double(), y, seg)
-            return
+        if not checked:
+            lo, hi = (float(v) for v in x.aminmax()) if x.numel() else (0.0, 0.0)
+            peak = max(-lo, hi) if math.isfinite(lo) and math.isfinite(hi) else math.inf
+            if not math.isfinite(peak):
+                self._restore_shifts(seg)
+                raise_nonfinite_rows("features", ~torch.isfinite(x).all(dim=1))
+            if self.precision == "float32" and peak > FLOAT32_PRODUCTS_PEAK:
+                # float32 squares and products of these rows could overflow: this batch is
+                # accumulated exactly in float64 instead (same state, slower)
+                self._accumulate_float64(x.double(), y, seg)
+                return
         self.counts.index_add_(0, seg.present, seg.counts)
         self._add_rows(x, y, seg=seg)
 
@@ -279,9 +279,7 @@ class BatchAccumulation:
         self.resid_sq.index_put_((y,), squares.sum(dim=1).double(), accumulate=True)
         diagonal = column_sums(squares)
         if seg is not None:
-            starts = seg.counts.cumsum(0) - seg.counts
-            partial = torch.nn.functional.embedding_bag(seg.order, resid, starts, mode="sum")
-            self.resid_sum.index_add_(0, seg.present, partial.double())
+            self.resid_sum.index_add_(0, seg.present, seg.sums(resid).double())
         else:
             for lo in range(0, b, self.chunk_size):
                 part = resid[lo : lo + self.chunk_size]
