@@ -42,3 +42,24 @@ def spawn(worker: Callable[..., Any], out: str, world: int, what: str, timeout_s
             for p in ctx.processes:
                 p.kill()
             pytest.fail(f"{what} did not finish within {timeout_s:.0f} s (a hang)")
+
+
+def rank_results(
+    worker: Callable[..., Any], out: str, world: int, what: str, timeout_s: float = 240.0
+) -> list[Any]:
+    """:func:`spawn` the workers (skipped without torch.distributed) and load what each rank
+    saved with ``torch.save(results, f"{out}.{rank}")``, in rank order."""
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available")
+    spawn(worker, out, world, what, timeout_s)
+    return [torch.load(f"{out}.{r}", weights_only=False) for r in range(world)]
+
+
+def error_of(call: Callable[[], Any]) -> str:
+    """``call()``'s ValueError message, or "no error" (a worker records that every rank
+    raised, where one rank raising alone would leave the others hanging)."""
+    try:
+        call()
+    except ValueError as err:
+        return str(err)
+    return "no error"

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 
 from collapsekit import Analyzer
-from spawned import join_group, spawn
+from spawned import error_of, join_group, rank_results
 
 WORLD = 3
 
@@ -53,25 +53,13 @@ def _worker(rank: int, port: int, out: str) -> None:
     a = Analyzer()
     if rank < 2:
         a.update(torch.randn(10, 4 + rank), torch.arange(10) % 2)
-    try:
-        a.all_reduce()
-        results["mismatch"] = "no error"
-    except ValueError as err:
-        results["mismatch"] = str(err)
+    results["mismatch"] = error_of(a.all_reduce)
     torch.save(results, f"{out}.{rank}")
     dist.destroy_process_group()
 
 
-def _spawn(out: str, timeout_s: float = 240.0) -> None:
-    spawn(_worker, out, WORLD, "all_reduce", timeout_s)
-
-
 def test_idle_ranks_and_width_mismatch(tmp_path):
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available")
-    out = str(tmp_path / "rank")
-    _spawn(out)
-    got = [torch.load(f"{out}.{r}", weights_only=False) for r in range(WORLD)]
+    got = rank_results(_worker, str(tmp_path / "rank"), WORLD, "all_reduce")
     x, y, ref = _data()
     one = Analyzer(sample_rows=40)
     one.update(x, y, ref)

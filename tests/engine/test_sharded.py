@@ -11,7 +11,7 @@ import torch.distributed as dist
 
 from collapsekit import Analyzer
 from collapsekit.engine.sharded import ShardedAnalyzer
-from spawned import join_group, spawn
+from spawned import error_of, join_group, rank_results
 
 WORLD = 3
 #: (num_classes, dim): K > D (the Gram's eigenpairs) and K <= D (the gathered means' SVD)
@@ -82,17 +82,9 @@ def _worker(rank: int, port: int, out: str) -> None:
     s = ShardedAnalyzer(40, 6)
     s.update(torch.randn(8, 6), torch.arange(8))
     weights = torch.randn(40, 5 if rank == 1 else 6)
-    try:
-        s.compute(weights)
-        results["mismatch"] = "no error"
-    except ValueError as err:
-        results["mismatch"] = str(err)
+    results["mismatch"] = error_of(lambda: s.compute(weights))
     torch.save(results, f"{out}.{rank}")
     dist.destroy_process_group()
-
-
-def _spawn(out: str, timeout_s: float = 240.0) -> None:
-    spawn(_worker, out, WORLD, "the sharded collectives", timeout_s)
 
 
 def _one_process(k: int, d: int, global_mean: str) -> dict:
@@ -105,11 +97,8 @@ def _one_process(k: int, d: int, global_mean: str) -> dict:
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory) -> list[dict]:
     """What each of the three processes computed (spawned once for the module)."""
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available")
     out = str(tmp_path_factory.mktemp("sharded") / "rank")
-    _spawn(out)
-    return [torch.load(f"{out}.{r}", weights_only=False) for r in range(WORLD)]
+    return rank_results(_worker, out, WORLD, "the sharded collectives")
 
 
 def test_sharded_equals_one_process(ranks):

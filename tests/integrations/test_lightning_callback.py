@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from spawned import join_group, spawn
+from spawned import join_group, rank_results
 
 pytest.importorskip("torchmetrics")
 pytest.importorskip("pytorch_lightning")
@@ -71,17 +71,9 @@ def _worker(rank: int, port: int, out: str) -> None:
     dist.destroy_process_group()
 
 
-def _spawn(out: str, timeout_s: float = 240.0) -> None:
-    spawn(_worker, out, WORLD, "the DDP sync", timeout_s)
-
-
 @pytest.mark.slow  # three spawned processes each import Lightning (~7 s of CPU apiece)
 def test_metric_and_callback_with_an_idle_rank_equal_one_process(tmp_path):
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available")
-    out = str(tmp_path / "rank")
-    _spawn(out)
-    got = [torch.load(f"{out}.{r}", weights_only=False) for r in range(WORLD)]
+    got = rank_results(_worker, str(tmp_path / "rank"), WORLD, "the DDP sync")
     x, y = _data()
     one = NeuralCollapseMetric(K, D)
     one.update(x, y)
