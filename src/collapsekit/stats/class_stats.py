@@ -34,14 +34,13 @@ Changing the shifts is exact algebra (``_reshift``), which is what makes ``merge
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 
 from collapsekit._threads import small_work_threads
 from collapsekit._validation import (
     accumulation_dtype,
-    as_tensor,
     check_features,
     check_labels,
     check_nonnegative_float,
@@ -56,12 +55,9 @@ from collapsekit.stats.class_batch import (
     full_precision_matmul,
 )
 from collapsekit.stats.class_queries import ClassQueries
-
-if TYPE_CHECKING:
-    pass
+from collapsekit.stats.class_state import STATE_VERSION, validated_class_state
 
 GlobalMean = Literal["class", "sample"]
-_STATE_VERSION = 1
 #: provenance of statistics whose scatter was formed with float32 products
 FLOAT32_PRODUCTS_NOTE = (
     "float32 products: spectrum tail below ~1e-7 of the top eigenvalue not resolved"
@@ -92,26 +88,6 @@ def validated_global_mean(value: Any) -> GlobalMean:
     if value == "sample":
         return "sample"
     raise ValueError(f"global_mean: expected 'class' or 'sample', received {value!r}")
-
-
-def _check_scatter(scatter: torch.Tensor, label: str) -> None:
-    """A D x D float64 scatter must be symmetric and PSD up to round-off (the tolerance is
-    float32's, so states written by versions that used float32 products still load)."""
-    scale = float(scatter.abs().max()) if scatter.numel() else 0.0
-    if scale == 0.0:
-        return
-    d = scatter.shape[0]
-    tol = 16.0 * d * float(torch.finfo(torch.float32).eps) * scale
-    if float((scatter - scatter.T).abs().max()) > tol:
-        raise ValueError(
-            f"{label}: expected a symmetric scatter matrix, received an asymmetric one"
-        )
-    lowest = float(torch.linalg.eigvalsh(scatter / scale)[0]) * scale
-    if lowest < -tol:
-        raise ValueError(
-            f"{label}: expected a positive semi-definite scatter (a sum of outer products), "
-            f"received an eigenvalue of {lowest:.3g}; the state is corrupt"
-        )
 
 
 class ClassStats(BatchAccumulation, ClassQueries, TensorState):
@@ -160,7 +136,7 @@ class ClassStats(BatchAccumulation, ClassQueries, TensorState):
 
     _TENSOR_NAMES = ("counts", "shift", "resid_sum", "resid_sq", "scatter")
     _SHAPE_OPTIONS = ("num_classes", "dim")
-    _STATE_VERSION = _STATE_VERSION
+    _STATE_VERSION = STATE_VERSION
 
     def __init__(  # size: the constructor's options, each a distinct setting
         self,
@@ -340,64 +316,11 @@ class ClassStats(BatchAccumulation, ClassQueries, TensorState):
         square sums and a symmetric positive semi-definite scatter (within float64 round-off).
         A ValueError or TypeError names the first problem and leaves this object unchanged.
         """
-        validated = self._validated_state(state)
+        validated = validated_class_state(self, state)
+        global_mean = validated_global_mean(state.get("global_mean", self.global_mean))
         for name, tensor in validated.items():
-            if name != "global_mean":
-                setattr(self, name, tensor)
-        self.global_mean = validated_global_mean(state.get("global_mean", self.global_mean))
-
-    def _validated_state(self, state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        if not isinstance(state, Mapping):
-            raise TypeError(
-                "state: expected a ClassStats.state_dict() mapping, received "
-                f"{type(state).__name__}"
-            )
-        missing = {"counts", "shift", "resid_sum", "resid_sq", "scatter"} - set(state)
-        if missing:
-            raise ValueError(
-                f"state: expected a ClassStats.state_dict(), missing keys {sorted(missing)}"
-            )
-        version = state.get("version")
-        if isinstance(version, bool) or version != _STATE_VERSION:
-            raise ValueError(
-                f"state['version']: expected {_STATE_VERSION} (this collapsekit's format), "
-                f"received {version!r}; write the state with a matching collapsekit version"
-            )
-        if (state.get("num_classes"), state.get("dim")) != (self.num_classes, self.dim):
-            raise ValueError(
-                f"state: expected num_classes={self.num_classes}, dim={self.dim}, received "
-                f"num_classes={state.get('num_classes')}, dim={state.get('dim')}"
-            )
-        validated_global_mean(state.get("global_mean", self.global_mean))
-        out: dict[str, torch.Tensor] = {}
-        for name, ref in self._tensors().items():
-            label = f"state[{name!r}]"
-            t = as_tensor(state[name], label)
-            if t.shape != ref.shape:
-                raise ValueError(
-                    f"{label}: expected shape {tuple(ref.shape)}, received {tuple(t.shape)}"
-                )
-            if t.dtype == torch.bool or t.dtype.is_complex:
-                raise TypeError(f"{label}: expected a real numeric tensor, received {t.dtype}")
-            if t.device.type == "meta":
-                raise ValueError(f"{label}: expected values, received a 'meta' tensor")
-            t64 = t.detach().to(device="cpu", dtype=torch.float64)
-            if not bool(torch.isfinite(t64).all()):
-                raise ValueError(f"{label}: expected finite values, received NaN or Inf")
-            if name == "counts":
-                if bool((t64 < 0).any()) or bool((t64 != t64.round()).any()):
-                    raise ValueError(
-                        f"{label}: expected non-negative integer row counts, received "
-                        f"{t64[(t64 < 0) | (t64 != t64.round())][:3].tolist()}"
-                    )
-            elif name == "resid_sq":
-                # a sum of squares: negative only by round-off
-                if bool((t64 < 0).any()):
-                    raise ValueError(f"{label}: expected sums of squares >= 0, received negatives")
-            elif name == "scatter":
-                _check_scatter(t64, label)
-            out[name] = t.detach().to(device=self.device, dtype=ref.dtype).clone()
-        return out
+            setattr(self, name, tensor)
+        self.global_mean = global_mean
 
     def remap_classes(self, mapping: Any, num_classes: int) -> ClassStats:
         """Move class ``i`` to id ``mapping[i]`` in a state of ``num_classes`` classes
