@@ -78,12 +78,17 @@ def test_every_table_sits_in_a_scroll_box(report: Report) -> None:
     assert len(re.findall(r"<table[\s>]", _pages(report)["report"])) >= 4
 
 
-def _scroll_width(page: str, tmp_path: Path) -> tuple[int, int]:
-    """(document scroll width, viewport width) of ``page`` laid out in a 400 px wide frame by
-    headless Chromium (its window has a minimum width; a frame has not)."""
+def _layout(page: str, tmp_path: Path) -> tuple[int, int, float]:
+    """(document scroll width, viewport width, smallest chart text in pixels) of ``page`` laid
+    out in a 400 px wide frame by headless Chromium (its window has a minimum width; a frame
+    has not). A chart's text is its font size times the scale its SVG is drawn at."""
     probe = (
-        "<script>addEventListener('load',()=>{const d=document.querySelector('iframe')"
-        ".contentDocument.documentElement;document.title='W'+d.scrollWidth+'x'+d.clientWidth})"
+        "<script>addEventListener('load',()=>{const w=document.querySelector('iframe')"
+        ".contentWindow,d=w.document.documentElement;let m=1e9;"
+        "for(const t of w.document.querySelectorAll('svg text')){const c=t.getScreenCTM();"
+        "if(!c)continue;const px=parseFloat(w.getComputedStyle(t).fontSize)*Math.hypot(c.a,c.b);"
+        "if(px>0)m=Math.min(m,px)}"
+        "document.title='W'+d.scrollWidth+'x'+d.clientWidth+'m'+Math.round(m*100)})"
         "</script>"
     )
     outer = (
@@ -112,15 +117,20 @@ def _scroll_width(page: str, tmp_path: Path) -> tuple[int, int]:
         timeout=120,
         check=False,
     ).stdout
-    found = re.search(r"<title>W(\d+)x(\d+)</title>", out)
+    found = re.search(r"<title>W(\d+)x(\d+)m(\d+)</title>", out)
     if found is None:
         pytest.skip("Chromium ran but returned no layout (no display support here)")
-    return int(found.group(1)), int(found.group(2))
+    return int(found.group(1)), int(found.group(2)), int(found.group(3)) / 100
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
-def test_no_page_overflows_a_400_px_screen(report: Report, tmp_path: Path) -> None:
+def test_no_page_overflows_a_400_px_screen_and_chart_text_stays_legible(
+    report: Report, tmp_path: Path
+) -> None:
     for name, page in _pages(report).items():
-        scroll, width = _scroll_width(page, tmp_path / name)
+        scroll, width, smallest = _layout(page, tmp_path / name)
         assert width <= 400, (name, width)
         assert scroll <= width, f"{name}: the page is {scroll} px wide in a {width} px viewport"
+        # charts shrink to the screen: their smallest text (the colour bar's ETF mark) stays
+        # at 8.5 px or more (560-unit charts drew 11-unit ticks at 7 px on a phone)
+        assert smallest >= 8.5, f"{name}: chart text drawn at {smallest} px at 400 px"

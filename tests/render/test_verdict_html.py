@@ -3,9 +3,10 @@ HTML fragment (every text escaped, no script)."""
 
 from __future__ import annotations
 
+import math
 import re
 
-from collapsekit.render.verdict_html import evidence_table, render_verdict
+from collapsekit.render.verdict_html import evidence_table, nc_properties_table, render_verdict
 from collapsekit.verdict import Evidence, Finding, Verdict
 
 ATTACK = "<script>alert(1)</script>"
@@ -39,7 +40,9 @@ def test_repr_html_escapes_every_text() -> None:
 
 def test_the_evidence_table_scrolls_inside_its_box() -> None:
     page = render_verdict(_verdict("x"))
-    assert "<div style='overflow-x:auto;max-width:100%'><table id='evidence'>" in page
+    assert (
+        "<div style='overflow-x:auto;max-width:100%'><table id='evidence' class='evidence'>" in page
+    )
 
 
 def test_a_verdict_without_findings_has_no_findings_section() -> None:
@@ -61,3 +64,18 @@ def test_only_the_tests_of_the_decided_label_are_coloured() -> None:
     assert [("class='fired'" in cell) for cell in dimensional] == [False] * 4 + [True]
     neural = _outcomes("neural collapse")
     assert [("class='fired'" in cell) for cell in neural] == [True, True, False, False, False]
+
+
+def test_a_check_without_an_absolute_limit_says_z_only_not_nan() -> None:
+    check = {"metric": "equiangularity", "value": 0.07, "limit": math.nan, "null_mean": 0.2}
+    check |= {"null_sd": 0.01, "z": 13.0}
+    v = Verdict("healthy", "", neural_collapse={"nc2": {"status": "reached", "checks": [check]}})
+    table = nc_properties_table(v)
+    assert "none (z only)" in table and "nan" not in table.lower()
+
+
+def test_the_outcome_sits_next_to_the_test_name() -> None:
+    e = Evidence("nc1", 0.01, 0.1, "below", True, 1.0, "neural collapse")
+    table = evidence_table(Verdict("neural collapse", "", evidence=[e]))
+    assert "<th>test</th><th>outcome</th><th>value</th>" in table
+    assert re.search(r"<td class='test'>nc1</td><td class='fired'[^>]*>supports", table)

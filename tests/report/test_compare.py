@@ -152,4 +152,19 @@ def test_html_has_the_change_column_both_evidences_and_escapes_names(tmp_path) -
     assert "a &lt;b&gt; test" in page
     assert "id='evidence-a'" in page and "id='evidence-b'" in page
     assert "change (B &minus; A)" in page
-    assert "title='toward collapse'" in page
+    assert "<td class='toward'>" in page and "toward collapse</span>" in page
+    arrow = "&#9660;" if worse < 1.0 else "&#9650;"  # the arrow gives the sign of the change
+    assert f"{arrow} <span class='tag'>" in page
+    assert "A interval" not in page  # neither report has intervals: no empty columns
+    assert "Linear CKA (A vs B): not computed" in page
+
+
+def test_html_arrows_follow_the_sign_and_improvements_carry_no_tag(tmp_path) -> None:
+    k = DIRECTED[0]
+    better = 2.0 if spec(k).bad == "low" else 0.5
+    page = compare(_report({k: 1.0}), _report({k: better}), linear_cka=0.9).to_html(
+        tmp_path / "c.html"
+    )
+    assert "class='toward'" not in page
+    assert ("&#9650;" if better > 1.0 else "&#9660;") in page
+    assert "Linear CKA (A vs B): <b>0.9" in page

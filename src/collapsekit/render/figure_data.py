@@ -123,7 +123,7 @@ def tracking_panels(rows: Sequence[Mapping[str, Any]]) -> list[Panel]:
             if k not in known and k not in NOT_PLOTTED and k not in extra:
                 if isinstance(v, int | float) and not isinstance(v, bool):
                     extra.append(k)
-    specs += [PanelSpec(k.replace("_", " "), k, (k,)) for k in extra]
+    specs += [PanelSpec(k.replace("_", " ").capitalize(), k, (k,)) for k in extra]
     for spec in specs:
         series: dict[str, tuple[list[float], list[float]]] = {}
         for key in spec.keys:

@@ -35,13 +35,17 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding
 font-size:13px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .verdict{font-size:1.3em;padding:.6em 1em;border-radius:6px;display:inline-block}
 .v-healthy{background:#e3f6e3}.v-collapse{background:#fde2e2}.v-neural{background:#e4ecfb}
-.fired{color:#b00;font-weight:bold}.grid{display:flex;flex-wrap:wrap;gap:1em}
+.fired{font-weight:bold;background:#e8eefc}.tag{background:#fff1c2;color:#6b4a00;
+border-radius:3px;padding:0 .35em;font-size:11px;white-space:nowrap}td.toward{background:#fffbea}
+.grid{display:flex;flex-wrap:wrap;gap:1em}
 .muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}th.how{text-align:left}
-#findings li{margin:.2em 0}figure{margin:0}figcaption{max-width:560px}.cls{font-weight:600}
+#findings li{margin:.2em 0}figure{margin:0}figcaption{max-width:420px}.cls{font-weight:600}
 .scroll{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}pre{overflow-x:auto}
 .grid>*{min-width:0;max-width:100%}p,li,h1,h2,h3{overflow-wrap:anywhere}
-td{white-space:nowrap}td.rule,td.how,table.md td{white-space:normal}td.rule{min-width:14em}
-td.how{min-width:12em}table.md td{min-width:8em}.grid{align-items:flex-start}.ref{max-width:52em}
+td{white-space:nowrap}td.rule,td.how,table.md td{white-space:normal}td.rule{min-width:24em}
+table.evidence td:nth-child(2),table.evidence th:nth-child(2){text-align:left}
+td.how{min-width:12em}td.test{white-space:normal;min-width:12em;max-width:16em;
+overflow-wrap:anywhere}table.md td{min-width:8em}.grid{align-items:flex-start}.ref{max-width:52em}
 td.rule,th.rule,table.md td,table.md th{text-align:left}code{background:#f4f4f4;padding:0 .2em;
 border-radius:3px;font-size:.92em}pre{background:#f7f7f7;padding:.5em}.ref h3{margin-bottom:.2em}
 """

@@ -32,7 +32,13 @@ from collapsekit.render.axes import (
 #: series colours; red is kept for threshold lines, grey for markers
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 REFERENCE_COLOR = "#555555"
-_CHAR_W = 6.2  # approximate width of one character at font-size 11
+#: charts are drawn this many SVG units wide: as many pixels on a desktop, scaled to the screen
+#: on a phone (358 / 420 = 0.85 at 390 px), where their text stays at 9.5 px or more (a 560-unit
+#: chart shrank its 11-unit ticks to 7 px there)
+CHART_WIDTH = 420
+#: font sizes in SVG units: ticks and legends, axis labels, titles, names under bars
+TICK_FONT, LABEL_FONT, TITLE_FONT, NAME_FONT = 12, 13, 15, 11
+_CHAR_W = 0.565 * TICK_FONT  # approximate width of one character of tick text
 
 
 def esc(v: Any) -> str:
@@ -61,8 +67,8 @@ def _svg_open(width: float, height: float, title: str, css_class: str = "chart")
         f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" '
         f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
         f'aria-label="{html.escape(title)}" font-family="sans-serif">',
-        f'<text class="title" x="{width / 2:.1f}" y="16" text-anchor="middle" font-size="14" '
-        f'font-weight="bold">{html.escape(title)}</text>',
+        f'<text class="title" x="{width / 2:.1f}" y="17" text-anchor="middle" '
+        f'font-size="{TITLE_FONT}" font-weight="bold">{html.escape(title)}</text>',
     ]
 
 
@@ -74,7 +80,7 @@ def _legend_layout(
     out: list[str] = []
     if not items:
         return out, 0.0
-    x, y, row_h = x0, y0, 15.0
+    x, y, row_h = x0, y0, TICK_FONT + 4.0
     for label, color, dashed in items:
         w = 26 + len(label) * _CHAR_W + 14
         if x > x0 and x + w > x0 + width:
@@ -83,7 +89,8 @@ def _legend_layout(
         out.append(
             f'<g class="legend-item"><line x1="{x:.1f}" x2="{x + 20:.1f}" y1="{y - 4:.1f}" '
             f'y2="{y - 4:.1f}" stroke="{color}" stroke-width="2"{dash}/>'
-            f'<text x="{x + 25:.1f}" y="{y:.1f}" font-size="11">{html.escape(label)}</text></g>'
+            f'<text x="{x + 25:.1f}" y="{y:.1f}" font-size="{TICK_FONT}">'
+            f"{html.escape(label)}</text></g>"
         )
         x += w
     return ["<g class='legend'>", *out, "</g>"], y - y0 + row_h
@@ -102,13 +109,17 @@ class _Area:
     y0: float = 0.0
     y1: float = 1.0
     log_y: bool = False
+    #: room kept inside the frame above y1 and below y0 (a line at the axis bound, such as an
+    #: accuracy of 1.0, is drawn clear of the frame instead of on it)
+    pad: float = 0.0
 
     def sx(self, x: float) -> float:
         return self.left + (x - self.x0) / (self.x1 - self.x0) * self.pw
 
     def sy(self, y: float) -> float:
         v = math.log10(y) if self.log_y else y
-        return self.top + self.ph - (v - self.y0) / (self.y1 - self.y0) * self.ph
+        inner = self.ph - 2 * self.pad
+        return self.top + self.ph - self.pad - (v - self.y0) / (self.y1 - self.y0) * inner
 
 
 def _finite_points(
@@ -145,8 +156,10 @@ def _line_ranges(
         y0, y1 = math.log10(ya), math.log10(yb)
     else:
         ya, yb = min(ally), max(ally)
-        if ya == yb:
-            ya, yb = ya - 0.5 * (abs(ya) or 1), yb + 0.5 * (abs(yb) or 1)
+        if ya == yb == 0.0:  # constantly zero (a count, a rate): the axis from 0, not -0.5
+            ya, yb = 0.0, 1.0
+        elif ya == yb:
+            ya, yb = ya - 0.5 * abs(ya), yb + 0.5 * abs(yb)
         y0, y1 = nice_bounds(ya, yb)
         yticks = linear_ticks(y0, y1)
     return x0, x1, y0, y1, yticks
@@ -168,7 +181,7 @@ def _line_axes(
             f'<line x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#eee"/><line x1="{left - 4:.1f}" x2="{left:.1f}" y1="{y:.1f}" '
             f'y2="{y:.1f}" stroke="#888"/><text class="tick" x="{left - 6:.1f}" '
-            f'y="{y + 4:.1f}" text-anchor="end" font-size="11">{lab}</text>'
+            f'y="{y + 4:.1f}" text-anchor="end" font-size="{TICK_FONT}">{lab}</text>'
         )
     out.append("</g><g class='xticks'>")
     for t in linear_ticks(a.x0, a.x1, 6, integer=x_integer):
@@ -176,7 +189,7 @@ def _line_axes(
         out.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph:.1f}" y2="{top + ph + 4:.1f}" '
             f'stroke="#888"/><text class="tick" x="{x:.1f}" y="{top + ph + 16:.1f}" '
-            f'text-anchor="middle" font-size="11">{format_tick(t)}</text>'
+            f'text-anchor="middle" font-size="{TICK_FONT}">{format_tick(t)}</text>'
         )
     out.append("</g>")
     return out
@@ -229,9 +242,9 @@ def _axis_labels(a: _Area, height: float, xlabel: str, ylabel: str) -> str:
     """The x label under the plot area and the rotated y label left of it."""
     return (
         f'<text class="xlabel" x="{a.left + a.pw / 2:.1f}" y="{height - 8}" '
-        f'text-anchor="middle" font-size="12">{html.escape(xlabel)}</text>'
+        f'text-anchor="middle" font-size="{LABEL_FONT}">{html.escape(xlabel)}</text>'
         f'<text class="ylabel" x="14" y="{a.top + a.ph / 2:.1f}" text-anchor="middle" '
-        f'font-size="12" transform="rotate(-90 14 {a.top + a.ph / 2:.1f})">'
+        f'font-size="{LABEL_FONT}" transform="rotate(-90 14 {a.top + a.ph / 2:.1f})">'
         f"{html.escape(ylabel)}</text>"
     )
 
@@ -243,7 +256,7 @@ def line_chart(
     xlabel: str,
     ylabel: str,
     log_y: bool | None = False,
-    width: int = 560,
+    width: int = CHART_WIDTH,
     height: int = 320,
     css_class: str = "chart",
     x_integer: bool = True,
@@ -272,7 +285,7 @@ def line_chart(
     pw = width - left - right
     legend_svg, legend_h = _legend_layout(legend, left, pw, 34)
     top = 26 + legend_h + 6
-    area = _Area(left, top, pw, height - top - bottom, x0, x1, y0, y1, log_y)
+    area = _Area(left, top, pw, height - top - bottom, x0, x1, y0, y1, log_y, pad=6.0)
 
     out = _svg_open(width, height, title, css_class)
     out += legend_svg
@@ -305,13 +318,13 @@ def _bars(a: _Area, names: Sequence[str], vals: Sequence[float], rotate: bool) -
         if rotate:
             out.append(
                 f'<text class="tick xname" x="{cx + 3:.1f}" y="{cy:.1f}" text-anchor="end" '
-                f'font-size="10" transform="rotate(-45 {cx + 3:.1f} {cy:.1f})">'
+                f'font-size="{NAME_FONT}" transform="rotate(-45 {cx + 3:.1f} {cy:.1f})">'
                 f"{html.escape(short)}</text>"
             )
         else:
             out.append(
                 f'<text class="tick xname" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
-                f'font-size="10">{html.escape(short)}</text>'
+                f'font-size="{NAME_FONT}">{html.escape(short)}</text>'
             )
     return out
 
@@ -324,7 +337,7 @@ def bar_chart(
     ylabel: str,
     reference: float | None = None,
     reference_label: str = "",
-    width: int = 560,
+    width: int = CHART_WIDTH,
     height: int = 320,
     xlabel: str = "class",
 ) -> str:
@@ -344,8 +357,9 @@ def bar_chart(
     left = 18 + 8 + max(len(s) for s in ylabels) * _CHAR_W + 6
     pw = width - left - 14.0
     n_names = math.ceil(n / label_step(n))  # names written (every label_step-th)
-    rotate = (longest > 3 or n_names > 20) and longest * 6.0 > pw / n_names * 0.95
-    name_h = (min(longest, 24) * 6.0 * 0.72 + 10) if rotate else 16.0
+    name_w = 0.6 * NAME_FONT  # one character of a name
+    rotate = (longest > 3 or n_names > 20) and longest * name_w > pw / n_names * 0.95
+    name_h = (min(longest, 24) * name_w * 0.72 + 10) if rotate else NAME_FONT + 6.0
     legend = [(reference_label or "reference", REFERENCE_COLOR, True)] if reference else []
     legend_svg, legend_h = _legend_layout(legend, left, pw, 34)
     top = 26 + legend_h + 6
@@ -362,7 +376,7 @@ def bar_chart(
         out.append(
             f'<line x1="{left:.1f}" x2="{left + pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#eee"/><text class="tick" x="{left - 6:.1f}" y="{y + 4:.1f}" '
-            f'text-anchor="end" font-size="11">{lab}</text>'
+            f'text-anchor="end" font-size="{TICK_FONT}">{lab}</text>'
         )
     out.append("</g>")
     out += _bars(area, names, vals, rotate)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from collapsekit.render.axes import as_float, format_tick, label_step, linear_ticks
-from collapsekit.render.svg import _svg_open
+from collapsekit.render.svg import CHART_WIDTH, LABEL_FONT, NAME_FONT, TICK_FONT, _svg_open
 
 
 def diverging_color(v: float, vmin: float = -1.0, vmax: float = 1.0) -> str:
@@ -61,7 +61,8 @@ def _heatmap_cells(g: _Grid, matrix: Sequence[Sequence[float]], labels: Sequence
                 dark = abs((fv - (vmin + vmax) / 2) / ((vmax - vmin) / 2)) > 0.6
                 out.append(
                     f'<text class="value" x="{left + (j + 0.5) * cell:.1f}" '
-                    f'y="{top + (i + 0.5) * cell + 4:.1f}" text-anchor="middle" font-size="10" '
+                    f'y="{top + (i + 0.5) * cell + 4:.1f}" text-anchor="middle" '
+                    f'font-size="{NAME_FONT}" '
                     f'fill="{"#fff" if dark else "#222"}">{fv:.2f}</text>'
                 )
     out.append(
@@ -144,7 +145,7 @@ def _colorbar(g: _Grid, gid: str, marks: Mapping[str, float] | None, label: str)
         out.append(
             f'<line x1="{bx + bw:.1f}" x2="{bx + bw + 4:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#888"/><text class="tick" x="{bx + bw + 6:.1f}" y="{y + 4:.1f}" '
-            f'font-size="11">{format_tick(t)}</text>'
+            f'font-size="{TICK_FONT}">{format_tick(t)}</text>'
         )
     for name, v in (marks or {}).items():
         if math.isfinite(v) and vmin <= v <= vmax:
@@ -152,12 +153,13 @@ def _colorbar(g: _Grid, gid: str, marks: Mapping[str, float] | None, label: str)
             out.append(
                 f'<line class="mark" x1="{bx - 4:.1f}" x2="{bx + bw:.1f}" y1="{y:.1f}" '
                 f'y2="{y:.1f}" stroke="#000" stroke-width="1.5"/><text x="{bx - 6:.1f}" '
-                f'y="{y + 3:.1f}" text-anchor="end" font-size="9">{html.escape(name)}</text>'
+                f'y="{y + 3:.1f}" text-anchor="end" font-size="{NAME_FONT}">'
+                f"{html.escape(name)}</text>"
             )
     cx = bx + bw + 44
     out.append(
         f'<text class="cbarlabel" x="{cx:.1f}" y="{top + grid / 2:.1f}" text-anchor="middle" '
-        f'font-size="12" transform="rotate(-90 {cx:.1f} {top + grid / 2:.1f})">'
+        f'font-size="{LABEL_FONT}" transform="rotate(-90 {cx:.1f} {top + grid / 2:.1f})">'
         f"{html.escape(label)}</text></g>"
     )
     return out
@@ -170,7 +172,7 @@ def heatmap(
     title: str,
     vmin: float = -1.0,
     vmax: float = 1.0,
-    size: int = 560,
+    size: int = CHART_WIDTH,
     colorbar_label: str = "cosine similarity",
     marks: Mapping[str, float] | None = None,
     outlined: Sequence[tuple[int, int]] = (),
@@ -183,7 +185,7 @@ def heatmap(
     names = [str(s) if len(str(s)) <= 18 else str(s)[:17] + "…" for s in labels]
     shown = math.ceil(k / label_step(k))  # names written on each axis
     longest = max([len(s) for s in names] or [1])
-    font = 10 if shown <= 20 else 8
+    font = NAME_FONT if shown <= 20 else NAME_FONT - 2
     lab_w = longest * font * 0.6 + 8
     left = 22 + lab_w
     cbar_w = 86.0
@@ -201,8 +203,9 @@ def heatmap(
     ylx = max(12.0, left - lab_w - 6)
     out.append(
         f'<text class="xlabel" x="{left + grid / 2:.1f}" y="{height - 6:.1f}" '
-        f'text-anchor="middle" font-size="12">class</text><text class="ylabel" x="{ylx:.1f}" '
-        f'y="{top + grid / 2:.1f}" text-anchor="middle" font-size="12" '
+        f'text-anchor="middle" font-size="{LABEL_FONT}">class</text>'
+        f'<text class="ylabel" x="{ylx:.1f}" '
+        f'y="{top + grid / 2:.1f}" text-anchor="middle" font-size="{LABEL_FONT}" '
         f'transform="rotate(-90 {ylx:.1f} {top + grid / 2:.1f})">class</text>'
     )
     gid = f"cbar{zlib.crc32(repr((title, vmin, vmax, matrix)).encode()):08x}"  # deterministic

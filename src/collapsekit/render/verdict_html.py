@@ -35,20 +35,21 @@ def number_text(v: Any) -> str:
 
 
 def _outcome_cell(e: Evidence, label: str) -> str:
-    """The outcome of one test. Colour (bold red, class ``fired``) only on a test that fired
+    """The outcome of one test. Emphasis (bold on a light highlight, class ``fired``; not red:
+    a test can support neural collapse, no fault in a classifier) only on a test that fired
     for the label the verdict decided; a test that fired for another label (two of the four
     neural-collapse tests under a healthy verdict) says so in plain text."""
     if e.fired is not True:
         return "<td>no</td>"
     supports = "supports " + esc(e.indicates) if e.indicates else "fired"
     if e.indicates == label:
-        return f"<td class='fired' style='color:#b00;font-weight:bold'>{supports}</td>"
+        return f"<td class='fired' style='font-weight:bold;background:#e8eefc'>{supports}</td>"
     return f"<td>{supports} <span class='muted' style='color:#777'>(not the verdict)</span></td>"
 
 
 def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
-    """The verdict's tests as a table: value, threshold, null, rule and whether it fired; only
-    the tests that fired for the decided label are coloured.
+    """The verdict's tests as a table: the test, whether it fired, its value, threshold, null
+    and rule; only the tests that fired for the decided label are highlighted.
 
     Example:
         >>> from collapsekit.verdict import Evidence, Verdict
@@ -58,19 +59,29 @@ def evidence_table(verdict: Verdict, table_id: str = "evidence") -> str:
         >>> "class='fired'" in evidence_table(Verdict("neural collapse", "", evidence=[e]))
         True
     """
+    # the outcome next to the test's name: on a phone both are in view without scrolling
     rows = [
-        f"<table id='{esc(table_id)}'><tr><th>test</th><th>value</th>"
-        "<th>threshold</th><th>isotropic / chance</th><th class='rule'>rule</th><th>outcome</th>"
+        f"<table id='{esc(table_id)}' class='evidence'><tr><th>test</th><th>outcome</th>"
+        "<th>value</th><th>threshold</th><th>isotropic / chance</th><th class='rule'>rule</th>"
         "</tr>"
     ]
     for e in verdict.evidence:
         rows.append(
-            f"<tr><td>{esc(e.metric)}</td><td>{number_text(e.value)}</td>"
-            f"<td>{number_text(e.threshold)}</td><td>{number_text(e.baseline)}</td>"
-            f"<td class='rule'>{esc(e.rule)}</td>{_outcome_cell(e, verdict.label)}</tr>"
+            f"<tr><td class='test'>{esc(e.metric)}</td>{_outcome_cell(e, verdict.label)}"
+            f"<td>{number_text(e.value)}</td><td>{number_text(e.threshold)}</td>"
+            f"<td>{number_text(e.baseline)}</td><td class='rule'>{esc(e.rule)}</td></tr>"
         )
     rows.append("</table>")
     return "".join(rows)
+
+
+def _check_text(check: dict[str, Any], key: str) -> str:
+    """One number of a neural-collapse check; a check without an absolute limit (judged by
+    its z-score alone, such as equiangularity) says so instead of showing NaN."""
+    v: Any = check.get(key)
+    if key == "limit" and is_number(v) and not math.isfinite(float(v)):
+        return "none (z only)"
+    return number_text(v)
 
 
 def nc_properties_table(verdict: Verdict) -> str:
@@ -100,7 +111,7 @@ def nc_properties_table(verdict: Verdict) -> str:
                 if c is None
                 else f"<td>{esc(str(c.get('metric', '')))}</td>"
                 + "".join(
-                    f"<td>{number_text(c.get(key))}</td>"
+                    f"<td>{_check_text(c, key)}</td>"
                     for key in ("value", "limit", "null_mean", "null_sd", "z")
                 )
             )
