@@ -146,7 +146,7 @@ max-width: 60em; }}
 .scroll {{ overflow-x: auto; max-width: 100%; }} svg {{ max-width: 100%; height: auto; }}
 p, li, h1 {{ overflow-wrap: anywhere; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; font-size: 13px; }}
 th:first-child, td:first-child {{ text-align: left; }}
 .law {{ background: #f4f6fa; padding: 0.6em 1em; border-radius: 4px; }}
 </style></head><body>
