@@ -72,6 +72,8 @@ def test_a_check_without_an_absolute_limit_says_z_only_not_nan() -> None:
     v = Verdict("healthy", "", neural_collapse={"nc2": {"status": "reached", "checks": [check]}})
     table = nc_properties_table(v)
     assert "none (z only)" in table and "nan" not in table.lower()
+    check["limit"] = None  # the same check read back from a report's JSON
+    assert "none (z only)" in nc_properties_table(v)
 
 
 def test_the_outcome_sits_next_to_the_test_name() -> None:

@@ -40,12 +40,18 @@ border-radius:3px;padding:0 .35em;font-size:11px;white-space:nowrap}td.toward{ba
 .grid{display:flex;flex-wrap:wrap;gap:1em}
 .muted{color:#777;font-size:12px}.how{color:#555;font-size:12px;text-align:left}th.how{text-align:left}
 #findings li{margin:.2em 0}figure{margin:0}figcaption{max-width:420px}.cls{font-weight:600}
-.scroll{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}pre{overflow-x:auto}
+.scroll{overflow-x:auto;max-width:100%;background:linear-gradient(to right,#fff 30%,#fff0),
+linear-gradient(to right,#fff0,#fff 70%) 100% 0,radial-gradient(farthest-side at 0 50%,#0003,#0000),
+radial-gradient(farthest-side at 100% 50%,#0003,#0000) 100% 0;background-repeat:no-repeat;
+background-size:40px 100%,40px 100%,12px 100%,12px 100%;
+background-attachment:local,local,scroll,scroll}
+svg{max-width:100%;height:auto}pre{overflow-x:auto}
 .grid>*{min-width:0;max-width:100%}p,li,h1,h2,h3{overflow-wrap:anywhere}
 td{white-space:nowrap}td.rule,td.how,table.md td{white-space:normal}td.rule{min-width:24em}
 table.evidence td:nth-child(2),table.evidence th:nth-child(2){text-align:left}
 td.how{min-width:12em}td.test{white-space:normal;min-width:12em;max-width:16em;
-overflow-wrap:anywhere}table.md td{min-width:8em}.grid{align-items:flex-start}.ref{max-width:52em}
+overflow-wrap:anywhere}@media (max-width:600px){td.test{min-width:8em}}
+table.md td{min-width:8em}.grid{align-items:flex-start}.ref{max-width:52em}
 td.rule,th.rule,table.md td,table.md th{text-align:left}code{background:#f4f4f4;padding:0 .2em;
 border-radius:3px;font-size:.92em}pre{background:#f7f7f7;padding:.5em}.ref h3{margin-bottom:.2em}
 """

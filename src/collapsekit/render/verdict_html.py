@@ -79,7 +79,8 @@ def _check_text(check: dict[str, Any], key: str) -> str:
     """One number of a neural-collapse check; a check without an absolute limit (judged by
     its z-score alone, such as equiangularity) says so instead of showing NaN."""
     v: Any = check.get(key)
-    if key == "limit" and is_number(v) and not math.isfinite(float(v)):
+    # NaN in memory, null once written to JSON
+    if key == "limit" and (v is None or (is_number(v) and not math.isfinite(float(v)))):
         return "none (z only)"
     return number_text(v)
 
