@@ -140,18 +140,21 @@ class UnitVectorMoments:
     def merge(self, other: UnitVectorMoments) -> UnitVectorMoments:
         """Add ``other``'s rows (same class ids and dim); exact re-shift."""
         check_mergeable(self, other, ("num_classes", "dim"))
-        if other.n == 0:
+        n = other.n
+        if n == 0:
             return self
-        theirs = UnitVectorMoments(other.num_classes, other.dim, self.shift.device)
-        theirs.load_state_dict(other.state_dict())
+        dev = self.shift.device
         if self.n == 0:
-            self.shift = theirs.shift.clone()
-        theirs._reshift(self.shift)
-        self.dev_sum += theirs.dev_sum
-        self.dev_sq_sum += theirs.dev_sq_sum
-        self.class_unit_sums += theirs.class_unit_sums
-        self.n += theirs.n
-        self.zero_rows += theirs.zero_rows
+            self.shift = other.shift.to(dev, copy=True)
+        # other's deviations moved to this shift, as ``_reshift`` would on a copy of other
+        # (the same arithmetic, without copying and re-validating its K x D class sums)
+        delta = other.shift.to(dev) - self.shift
+        their_sum = other.dev_sum.to(dev)
+        self.dev_sq_sum += other.dev_sq_sum.to(dev) + (2.0 * delta * their_sum + n * delta.square())
+        self.dev_sum += their_sum + n * delta
+        self.class_unit_sums += other.class_unit_sums.to(dev)
+        self.n += n
+        self.zero_rows += other.zero_rows
         return self
 
     def all_reduce(self, group: Any = None) -> UnitVectorMoments:
