@@ -150,6 +150,27 @@ def test_compare_and_unpaired_refusal(tmp_path, data):
     assert "unpaired" in res.output
 
 
+def test_compare_reads_both_files_under_the_key(tmp_path, data):
+    X, y = data
+    np.savez(tmp_path / "a.npz", emb=X, labels=y)
+    np.savez(tmp_path / "b.npz", emb=(2.0 * X).astype(np.float32), labels=y)
+    out = tmp_path / "c.json"
+    args = ["compare", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--key", "emb"]
+    res = runner.invoke(app, [*args, "--json", str(out), "--bootstrap", "0"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["linear_cka"] == pytest.approx(1.0, abs=1e-5)
+    # a second file without that key: the message names the file (and, for analyze, the option)
+    np.savez(tmp_path / "other.npz", vectors=X)
+    res = runner.invoke(app, [*args[:2], str(tmp_path / "other.npz"), "--key", "emb"])
+    assert res.exit_code == 2 and "other.npz" in res.output
+    analyze = ["analyze", str(tmp_path / "a.npz"), "--key", "emb", "--bootstrap", "0"]
+    res = runner.invoke(app, [*analyze, "--reference", str(tmp_path / "b.npz")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*analyze, "--reference", str(tmp_path / "other.npz")])
+    assert res.exit_code == 2
+    assert res.output.startswith("collapsekit: error: --reference ") and "other.npz" in res.output
+
+
 def test_track_writes_papyan_curves(tmp_path):
     from collapsekit.report.history import append_history
 

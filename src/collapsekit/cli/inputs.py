@@ -142,7 +142,7 @@ def report_for(
     w = load_weights(opts.weights, opts.weights_key, dim) if opts.weights else None
     b = load_bias(opts.bias, opts.weights)
     ood = load_ood(opts.ood, opts.key, dim, labelled=labels is not None) if opts.ood else None
-    ref = open_embeddings(reference).array if reference else None
+    ref = _open_reference(reference, opts.key) if reference else None
     if ref is not None and ref.shape[0] != n:
         raise ValueError(
             f"--reference: expected {n} rows paired with {path.name} (the same inputs embedded "
@@ -169,6 +169,17 @@ def report_for(
     )
     report.inputs["source"] = str(path)
     return report
+
+
+def _open_reference(path: Path, key: str) -> Any:
+    """The rows of ``--reference`` (for ``compare``: the second file), read under the same
+    ``--key`` as the embeddings; a problem with the file is named as ``--reference``'s."""
+    from collapsekit.io.readers import InputError, open_embeddings
+
+    try:
+        return open_embeddings(path, key).array
+    except InputError as err:
+        raise InputError(f"--reference {err}") from None
 
 
 __all__ = ["DEFAULT_MAX_MEMORY_MB", "AnalyzeOptions", "report_for"]
