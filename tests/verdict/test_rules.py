@@ -82,6 +82,18 @@ def test_neural_collapse_needs_enough_rows_and_reads_a_missing_null_as_the_limit
     assert neural_collapse(wide).fired
 
 
+def test_equinorm_evidence_says_its_limit_alone_decides():
+    m = {"nc1": 0.05, "etf_error": 0.2, "equinorm": 0.1}
+    base = {"nc1": 10.0, "nc1_null_sd": 1.0, "etf_error": 0.4, "etf_error_null_sd": 0.01}
+    base |= {"equinorm": 0.11, "equinorm_null_sd": 0.05}  # z about 0.2: not beyond the null
+    r = neural_collapse(VerdictContext(m, base, has_labels=True))
+    equinorm = next(e for e in r.evidence if e.metric == "equinorm")
+    assert equinorm.fired and "the limit alone decides" in equinorm.rule
+    assert "z >=" not in equinorm.rule
+    etf = next(e for e in r.evidence if e.metric == "etf_error")
+    assert "z >= 3 null sds" in etf.rule
+
+
 def test_minority_collapse_fires_on_aligned_minority_rows_only():
     counts = torch.tensor([200, 200, 10, 10, 10])
     w = torch.eye(5, dtype=torch.float64)

@@ -113,6 +113,7 @@ def _check(
         "null_sd": sd,
         "z": z,
         "required": required,
+        "z_needed": z_needed,
         "reached": bool(math.isfinite(value) and past and beyond),
     }
 

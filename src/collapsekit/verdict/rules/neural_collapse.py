@@ -89,13 +89,16 @@ def _evidence(ctx: VerdictContext, prop: str, c: dict[str, object]) -> Evidence:
     low = c["metric"] != "ncc_agreement"
     side = "below" if low else "at least"
     needed = "needed" if prop in REQUIRED or prop == "nc4" else "reported, not needed"
-    rule = (
-        f"{prop.upper()} ({needed} for neural collapse) reached if {side} the limit and "
-        f"z >= {ctx.thresholds.neural_z:g} null sds beyond the null "
-        f"(z {z:.3g}, null sd {float(c['null_sd']):.3g})"  # type: ignore[arg-type]
-        if math.isfinite(z)
-        else f"{prop.upper()} reached if {side} the limit (no null spread)"
-    )
+    head = f"{prop.upper()} ({needed} for neural collapse) reached if {side} the limit"
+    if not math.isfinite(z):
+        rule = f"{prop.upper()} reached if {side} the limit (no null spread)"
+    elif c.get("z_needed", True):
+        rule = (
+            f"{head} and z >= {ctx.thresholds.neural_z:g} null sds beyond the null "
+            f"(z {z:.3g}, null sd {float(c['null_sd']):.3g})"  # type: ignore[arg-type]
+        )
+    else:  # the limit alone decides (equinorm); its z is shown, not required
+        rule = f"{head} (the limit alone decides; z {z:.3g} shown, not required)"
     return Evidence(
         str(c["metric"]),
         float(c["value"]),  # type: ignore[arg-type]
