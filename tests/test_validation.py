@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from collapsekit._validation import (
     check_choice,
@@ -17,6 +18,7 @@ from collapsekit._validation import (
     check_open_unit_interval,
     check_positive_float,
     check_positive_int,
+    usable_device,
 )
 
 
@@ -76,3 +78,24 @@ def test_a_matrix_of_the_wrong_width_names_it_and_hints_at_a_transpose() -> None
     with pytest.raises(ValueError, match="expected 8 columns") as info:
         check_features(np.zeros((8, 3)), "features", 8)  # 8 rows of the wrong width
     assert "transposed" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("device", "match"),
+    [
+        ("gpu", r"device: expected a device name such as 'cpu' or 'cuda:0', received 'gpu'"),
+        ("meta", r"device: expected a device that holds values, received 'meta'"),
+    ],
+)
+def test_unusable_devices_are_named(device: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        usable_device(device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this build has CUDA")
+def test_cuda_on_a_cpu_build_says_so_before_any_row_is_read() -> None:
+    from collapsekit import Analyzer
+
+    with pytest.raises(ValueError, match=r"device: expected a device this torch build can use"):
+        Analyzer(device="cuda")
+    assert usable_device("cpu") == torch.device("cpu")

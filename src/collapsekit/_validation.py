@@ -156,6 +156,41 @@ def check_labels(
     return y
 
 
+def usable_device(device: Any, name: str = "device") -> torch.device:
+    """``device`` as a ``torch.device`` that this torch build can allocate on; ValueError
+    naming ``name`` otherwise (a CUDA device on a CPU-only build said only "Torch not compiled
+    with CUDA enabled", and only once the first batch arrived).
+
+    Example:
+        >>> usable_device("cpu")
+        device(type='cpu')
+        >>> usable_device("gpu")
+        Traceback (most recent call last):
+        ...
+        ValueError: device: expected a device name such as 'cpu' or 'cuda:0', received 'gpu'
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"{name}: expected a device name such as 'cpu' or 'cuda:0', received {device!r}"
+        ) from None
+    if dev.type == "meta":
+        raise ValueError(
+            f"{name}: expected a device that holds values, received 'meta' (shapes only); "
+            "pass 'cpu', or leave it unset to keep the rows' own device"
+        )
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"{name}: expected a device this torch build can use, received {str(dev)!r} "
+            f"({reason}); pass 'cpu', or leave it unset to keep the rows' own device"
+        ) from None
+    return dev
+
+
 def check_positive_int(value: Any, name: str) -> int:
     """An integer >= 1 (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:

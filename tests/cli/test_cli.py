@@ -171,6 +171,20 @@ def test_compare_reads_both_files_under_the_key(tmp_path, data):
     assert res.output.startswith("collapsekit: error: --reference ") and "other.npz" in res.output
 
 
+def test_unreadable_files_and_missing_folders_are_named_before_any_work(tmp_path, data):
+    X, _ = data
+    (tmp_path / "text.npy").write_text("1,2,3\n")
+    res = runner.invoke(app, ["analyze", str(tmp_path / "text.npy")])
+    assert res.exit_code == 2 and "not a NumPy .npy file" in res.output
+    assert "pickled (object) data" not in res.output
+    np.save(tmp_path / "e.npy", X)
+    target = tmp_path / "missing" / "r.html"
+    res = runner.invoke(app, ["analyze", str(tmp_path / "e.npy"), "--html", str(target)])
+    assert res.exit_code == 2
+    assert res.output.startswith(f"collapsekit: error: --html {target}: the folder")
+    assert "verdict" not in res.output.lower()  # refused before the analysis ran
+
+
 def test_track_writes_papyan_curves(tmp_path):
     from collapsekit.report.history import append_history
 
@@ -234,7 +248,10 @@ def test_subprocess_error_is_one_line_on_stderr(tmp_path, data):
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("collapsekit: error: features:"), proc.stderr
+    # the rows' problem named by the file it is in, in the file's terms
+    first = f"collapsekit: error: {tmp_path / 'inf.npy'}: expected finite values"
+    assert len(lines) == 1 and lines[0].startswith(first), proc.stderr
+    assert "(row indices 0)" in lines[0] and "before calling" not in lines[0]
     assert proc.stdout == ""
     debug = subprocess.run(
         [sys.executable, "-m", "collapsekit", "--debug", "analyze", str(tmp_path / "inf.npy")],

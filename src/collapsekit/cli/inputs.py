@@ -148,27 +148,45 @@ def report_for(
             f"--reference: expected {n} rows paired with {path.name} (the same inputs embedded "
             f"by the reference model), received {ref.shape[0]}; CKA of unpaired sets is undefined"
         )
-    report = analyze(
-        source.array,
-        labels,
-        weights=w,
-        bias=b,
-        reference=ref,
-        ood_features=ood,
-        bootstrap=opts.bootstrap,
-        probe=opts.probe,
-        seed=opts.seed,
-        class_names=order if order is not None else names,
-        sample_rows=opts.sample_rows,
-        batch_size=opts.batch_size,
-        max_memory_mb=opts.max_memory_mb,
-        precision="float32" if opts.precision == "float32" else "float64",
-        progress=progress,
-        device=opts.device,
-        thresholds=rules,
-    )
+    try:
+        report = analyze(
+            source.array,
+            labels,
+            weights=w,
+            bias=b,
+            reference=ref,
+            ood_features=ood,
+            bootstrap=opts.bootstrap,
+            probe=opts.probe,
+            seed=opts.seed,
+            class_names=order if order is not None else names,
+            sample_rows=opts.sample_rows,
+            batch_size=opts.batch_size,
+            max_memory_mb=opts.max_memory_mb,
+            precision="float32" if opts.precision == "float32" else "float64",
+            progress=progress,
+            device=opts.device,
+            thresholds=rules,
+        )
+    except ValueError as err:  # the rows' problems in the file's terms, not Python's
+        raise ValueError(_in_file_terms(str(err), path)) from None
     report.inputs["source"] = str(path)
     return report
+
+
+def _in_file_terms(message: str, path: Path) -> str:
+    """An engine message about ``features`` restated for the file they came from.
+
+    Example:
+        >>> text = _in_file_terms("features: received NaN in 1 row(s) (indices 5); drop or "
+        ...                       "repair these rows before calling", Path("e.npy"))
+        >>> text
+        'e.npy: received NaN in 1 row(s) (row indices 5); drop or repair these rows in the file'
+    """
+    if not message.startswith("features: "):
+        return message
+    text = message[len("features: ") :].replace("before calling", "in the file")
+    return f"{path}: " + text.replace("(indices ", "(row indices ")
 
 
 def _open_reference(path: Path, key: str) -> Any:

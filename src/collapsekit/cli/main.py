@@ -104,9 +104,16 @@ def guarded(fn: Callable[[], T]) -> T:
 def check_outputs(
     outputs: list[tuple[str, Path | None]], inputs: list[Path | None], force: bool
 ) -> None:
-    """Refuse (before any work) to write a report over an input file unless ``--force``."""
+    """Refuse (before any work) to write a report over an input file unless ``--force``, or
+    into a folder that does not exist (found only after the whole analysis otherwise)."""
     from collapsekit.io.safe_write import refuse_overwriting_inputs
 
+    for option, path in outputs:
+        if path is not None and not Path(path).parent.is_dir():
+            raise ValueError(
+                f"{option} {path}: the folder {Path(path).parent} does not exist; create it "
+                "first or choose another path"
+            )
     refuse_overwriting_inputs(outputs, inputs, force)
 
 

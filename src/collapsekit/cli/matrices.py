@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from collapsekit.io.readers import InputError, _read_mapping, open_embeddings
+from collapsekit.io.readers import InputError, _read_mapping, open_embeddings, unreadable
 
 #: files holding named arrays (a state_dict, an .npz archive, ...)
 MAPPING_SUFFIXES = (".npz", ".pt", ".pth", ".safetensors", ".h5", ".hdf5")
@@ -39,9 +39,7 @@ def _entries(path: Path, option: str) -> dict[str, Any]:
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(
-            f"{option} {path}: cannot read as {path.suffix} ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise InputError(f"{option} {path}: {unreadable(exc, path.suffix.lower())}") from exc
 
 
 def _pick_entry(
@@ -82,9 +80,7 @@ def read_matrix(
         try:
             raw: Any = np.load(path, allow_pickle=False)
         except Exception as exc:
-            raise InputError(
-                f"{option} {path}: cannot read as .npy ({type(exc).__name__}: {exc})"
-            ) from exc
+            raise InputError(f"{option} {path}: {unreadable(exc, '.npy')}") from exc
     elif suffix in MAPPING_SUFFIXES:
         raw, where = _pick_entry(path, option, key, default, key_option)
     else:  # .parquet, or an unsupported suffix (the reader says which are supported)

@@ -19,6 +19,7 @@ from collapsekit._validation import (
     check_count,
     check_level,
     check_positive_int,
+    usable_device,
 )
 from collapsekit.engine import distributed
 from collapsekit.engine.batches import checked_batch, encoded_labels
@@ -151,7 +152,7 @@ class Analyzer:
                 f"max_memory_mb: expected a positive number, received {max_memory_mb!r}"
             )
         self.max_memory_bytes = int(max_memory_mb * 2**20)
-        self.device = None if device is None else torch.device(device)
+        self.device = None if device is None else usable_device(device)
         self.encoder = LabelEncoder(class_names)
         if self.num_classes is not None:
             if class_names is not None and len(class_names) != self.num_classes:

@@ -24,6 +24,7 @@ from collapsekit._validation import (
     check_labels,
     check_positive_int,
     finite_and_wide_enough,
+    usable_device,
 )
 from collapsekit.functional.class_shards import ONE_PROCESS, ClassReduce
 from collapsekit.functional.ncc_agreement import ncc_shard_best
@@ -91,7 +92,7 @@ class ShardedAnalyzer:
         self.global_mean = validated_global_mean(global_mean)
         self.tile_rows = None if tile_rows is None else check_positive_int(tile_rows, "tile_rows")
         self.group = group
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = usable_device(device) if device is not None else torch.device("cpu")
         self.shards: ClassReduce = ONE_PROCESS
         self.rank, self.world = 0, 1
         if distributed_active():

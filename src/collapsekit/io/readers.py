@@ -257,7 +257,25 @@ def open_embeddings(
     except InputError:
         raise
     except Exception as exc:  # corrupt or foreign file: one readable line
-        raise InputError(f"{p}: cannot read as {suffix} ({type(exc).__name__}: {exc})") from exc
+        raise InputError(f"{p}: {unreadable(exc, suffix)}") from exc
+
+
+def unreadable(exc: Exception, suffix: str, what: str = "") -> str:
+    """Why a file could not be read, in words: numpy reports a file without a .npy header as
+    "pickled data" (it would have to unpickle it), which says nothing to someone who saved
+    text or another format under a .npy name.
+
+    Example:
+        >>> why = ValueError("Cannot load file containing pickled data when allow_pickle=False")
+        >>> unreadable(why, ".npy").split(" (")[0]
+        'not a NumPy .npy file'
+    """
+    if suffix == ".npy" and "pickled" in str(exc):
+        return (
+            "not a NumPy .npy file (no .npy header: text, another format, or pickled Python "
+            "objects, which are never loaded); save the array with numpy.save"
+        )
+    return f"cannot read {what + ' ' if what else ''}as {suffix} ({type(exc).__name__}: {exc})"
 
 
 def read_labels(
@@ -312,7 +330,7 @@ def _read_label_file(p: Path, key: str) -> Any:
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"{p}: cannot read labels ({type(exc).__name__}: {exc})") from exc
+        raise InputError(f"{p}: {unreadable(exc, suffix, 'labels')}") from exc
 
 
 def _checked_label_vector(raw: np.ndarray, n: int, where: str) -> np.ndarray:
