@@ -417,7 +417,35 @@ def run() -> None:
     if "--debug" in args:
         STATE["debug"] = True
         args = [a for a in args if a != "--debug"]
-    app(args=args, prog_name="collapsekit")
+    sys.exit(_exit_code(args))
+
+
+def _exit_code(args: list[str]) -> int:
+    """Run the command line; a usage error (unknown option, missing argument, a value of the
+    wrong type) becomes one line, like every other error, instead of click's usage box.
+    Click's exceptions are recognised by their interface (``format_message``, ``exit_code``):
+    typer 0.29 raises those of its own copy of click, older versions click's."""
+    try:
+        result = app(args=args, prog_name="collapsekit", standalone_mode=False)
+    except typer.Abort:
+        err.print("collapsekit: interrupted", highlight=False)
+        return 130
+    except Exception as exc:
+        message, code = getattr(exc, "format_message", None), getattr(exc, "exit_code", None)
+        if not callable(message) or not isinstance(code, int):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command: its help, as before
+            out.print(str(message()), highlight=False, markup=False)
+            return code
+        path = getattr(getattr(exc, "ctx", None), "command_path", None)
+        where = f"; see '{path} --help'" if path and code == 2 else ""
+        err.print(
+            f"collapsekit: error: {escape(str(message()).rstrip('.'))}{escape(where)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return code
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
