@@ -6,15 +6,13 @@ Every error prints one line on stderr and exits with code 2 (``--debug`` shows t
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 try:
     import typer
-    from rich.console import Console
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
@@ -25,6 +23,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     )
     raise SystemExit(2) from None
 
+from collapsekit.cli.console import STATE, err, exit_code, guarded, out
 from collapsekit.cli.inputs import AnalyzeOptions, report_for
 from collapsekit.cli.options import (
     EMB,
@@ -54,51 +53,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: no "<bool>" type column, no boxes when piped
 )
-# a pipe gets whole lines: no hard wrap at 80 columns (tables keep their natural width)
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, soft_wrap=True)
-T = TypeVar("T")
-STATE = {"debug": False}
-
-
-def fail(message: str) -> None:
-    """Print one error line (user text is escaped: no rich markup in paths) and exit 2."""
-    err.print(
-        f"[bold red]collapsekit: error:[/] {escape(message)}", highlight=False, soft_wrap=True
-    )
-    raise typer.Exit(2)
-
-
-def note(message: str) -> None:
-    """One informational line on stderr (escaped)."""
-    err.print(f"collapsekit: note: {escape(message)}", highlight=False, soft_wrap=True)
-
-
-def guarded(fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn any failure into one readable line and exit code 2.
-
-    Python warnings raised inside are captured: on failure only the error line is printed;
-    on success each distinct warning becomes one ``note:`` line.
-    """
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = fn()
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        err.print("collapsekit: interrupted", highlight=False)
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if STATE["debug"]:
-            raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        fail(msg)
-    for text in dict.fromkeys(str(w.message).strip() for w in caught):
-        if text:
-            note(text.splitlines()[0])
-    return result
 
 
 def check_outputs(
@@ -417,35 +371,7 @@ def run() -> None:
     if "--debug" in args:
         STATE["debug"] = True
         args = [a for a in args if a != "--debug"]
-    sys.exit(_exit_code(args))
-
-
-def _exit_code(args: list[str]) -> int:
-    """Run the command line; a usage error (unknown option, missing argument, a value of the
-    wrong type) becomes one line, like every other error, instead of click's usage box.
-    Click's exceptions are recognised by their interface (``format_message``, ``exit_code``):
-    typer 0.29 raises those of its own copy of click, older versions click's."""
-    try:
-        result = app(args=args, prog_name="collapsekit", standalone_mode=False)
-    except typer.Abort:
-        err.print("collapsekit: interrupted", highlight=False)
-        return 130
-    except Exception as exc:
-        message, code = getattr(exc, "format_message", None), getattr(exc, "exit_code", None)
-        if not callable(message) or not isinstance(code, int):
-            raise
-        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command: its help, as before
-            out.print(str(message()), highlight=False, markup=False)
-            return code
-        path = getattr(getattr(exc, "ctx", None), "command_path", None)
-        where = f"; see '{path} --help'" if path and code == 2 else ""
-        err.print(
-            f"collapsekit: error: {escape(str(message()).rstrip('.'))}{escape(where)}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        return code
-    return result if isinstance(result, int) else 0
+    sys.exit(exit_code(app, args))
 
 
 if __name__ == "__main__":  # pragma: no cover
