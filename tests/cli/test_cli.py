@@ -185,28 +185,6 @@ def test_unreadable_files_and_missing_folders_are_named_before_any_work(tmp_path
     assert "verdict" not in res.output.lower()  # refused before the analysis ran
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["analyze", "--bogus"], "No such option: --bogus"),
-        (["analyze"], "Missing argument 'embeddings'"),
-        (["analyze", "e.npy", "--max-memory-mb", "abc"], "Invalid value for '--max-memory-mb'"),
-        (["bogus"], "No such command 'bogus'"),
-    ],
-)
-def test_usage_errors_are_one_line_too(args, expected):
-    proc = subprocess.run(
-        [sys.executable, "-m", "collapsekit", *args],
-        capture_output=True,
-        text=True,
-        env={"COLUMNS": "400", "PATH": "", "OMP_NUM_THREADS": "1"},
-    )
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("collapsekit: error: "), proc.stderr
-    assert expected in lines[0] and "--help'" in lines[0]
-
-
 def test_track_writes_papyan_curves(tmp_path):
     from collapsekit.report.history import append_history
 
