@@ -14,6 +14,14 @@ from collapsekit.stats._tensor_state import require_keys, state_check, state_cou
 from collapsekit.stats._workspace import Workspace
 
 
+def _moved(
+    dev_sum: torch.Tensor, dev_sq_sum: torch.Tensor, n: int, delta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The column sums and sums of squares of ``n`` deviations ``u - s`` moved to ``u - s'``,
+    ``delta = s - s'`` (``u - s' = (u - s) + delta``): exact algebra, no pass over rows."""
+    return dev_sum + n * delta, dev_sq_sum + (2.0 * delta * dev_sum + n * delta.square())
+
+
 class UnitVectorMoments:
     """Sums of unit rows u_i = h_i / ||h_i||, overall (around a shift, for the std of
     normalised rows) and per class (for the cosine silhouette). Zero rows stay zero vectors and
@@ -127,9 +135,9 @@ class UnitVectorMoments:
                 self._counts += torch.stack([kc.sum(), (zero & kc).sum()])
 
     def _reshift(self, new_shift: torch.Tensor) -> None:
-        delta = self.shift - new_shift  # u - s_new = (u - s_old) + delta
-        self.dev_sq_sum += 2.0 * delta * self.dev_sum + self.n * delta.square()
-        self.dev_sum += self.n * delta
+        self.dev_sum, self.dev_sq_sum = _moved(
+            self.dev_sum, self.dev_sq_sum, self.n, self.shift - new_shift
+        )
         self.shift = new_shift.clone()
 
     def remap_classes(self, mapping: torch.Tensor, num_classes: int) -> UnitVectorMoments:
@@ -146,12 +154,13 @@ class UnitVectorMoments:
         dev = self.shift.device
         if self.n == 0:
             self.shift = other.shift.to(dev, copy=True)
-        # other's deviations moved to this shift, as ``_reshift`` would on a copy of other
-        # (the same arithmetic, without copying and re-validating its K x D class sums)
-        delta = other.shift.to(dev) - self.shift
-        their_sum = other.dev_sum.to(dev)
-        self.dev_sq_sum += other.dev_sq_sum.to(dev) + (2.0 * delta * their_sum + n * delta.square())
-        self.dev_sum += their_sum + n * delta
+        # other's deviations moved to this shift (no copy of other: its K x D class sums are
+        # added as they are)
+        their_sum, their_sq = _moved(
+            other.dev_sum.to(dev), other.dev_sq_sum.to(dev), n, other.shift.to(dev) - self.shift
+        )
+        self.dev_sum += their_sum
+        self.dev_sq_sum += their_sq
         self.class_unit_sums += other.class_unit_sums.to(dev)
         self.n += n
         self.zero_rows += other.zero_rows
